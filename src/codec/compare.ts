@@ -1,0 +1,142 @@
+import * as F from './format.ts';
+import { Head, readHead } from './head.ts';
+
+/**
+ * The total order over canonical encodings (docs/format.md §3), computed on the bytes
+ * themselves: keys inside tree nodes are never decoded to be compared.
+ */
+
+// End offsets of the last two values compared; read right after a call returns 0.
+let endA = 0;
+let endB = 0;
+const heads: Head[] = [];
+
+function headAt(depth: number): Head {
+  let h = heads[depth];
+  if (h === undefined) {
+    h = new Head();
+    heads[depth] = h;
+  }
+  return h;
+}
+
+export function compareEncoded(a: Uint8Array, b: Uint8Array): number {
+  return compareAt(a, 0, b, 0, 0);
+}
+
+/** Compares the values encoded at `a[ap]` and `b[bp]`; returns <0, 0 or >0. */
+export function compareAt(a: Uint8Array, ap: number, b: Uint8Array, bp: number, depth: number): number {
+  const ta = a[ap];
+  const tb = b[bp];
+  // Fast path: two strings or two byte strings, the usual keys.
+  if (ta >= 0xa0 && ta <= 0xbf && tb >= 0xa0 && tb <= 0xbf) {
+    return compareRaw(a, ap + 1, ap + 1 + (ta & 0x1f), b, bp + 1, bp + 1 + (tb & 0x1f));
+  }
+  if (ta === F.BIN8 && tb === F.BIN8) {
+    return compareRaw(a, ap + 2, ap + 2 + a[ap + 1], b, bp + 2, bp + 2 + b[bp + 1]);
+  }
+  const ha = headAt(depth * 2);
+  const hb = headAt(depth * 2 + 1);
+  readHead(a, ap, ha);
+  readHead(b, bp, hb);
+  if (ha.rank !== hb.rank) return ha.rank - hb.rank;
+  switch (ha.rank) {
+    case F.RANK_NIL:
+      endA = ha.start;
+      endB = hb.start;
+      return 0;
+    case F.RANK_BOOL:
+      endA = ha.start;
+      endB = hb.start;
+      return ha.num - hb.num;
+    case F.RANK_NUMBER:
+      endA = valueEndScalar(ha);
+      endB = valueEndScalar(hb);
+      return compareNumbers(ha, hb);
+    case F.RANK_BYTES:
+    case F.RANK_STRING:
+    case F.RANK_LINK:
+      return compareRaw(a, ha.start, ha.start + ha.len, b, hb.start, hb.start + hb.len);
+    case F.RANK_TUPLE: {
+      const ea = ha.start + ha.len;
+      const eb = hb.start + hb.len;
+      const c = compareAt(a, ha.start, b, hb.start, depth + 1);
+      endA = ea;
+      endB = eb;
+      return c;
+    }
+    default:
+      return compareSequences(a, ha, b, hb, depth, ha.rank === F.RANK_MAP ? 2 : 1);
+  }
+}
+
+function valueEndScalar(h: Head): number {
+  const isExt = h.tag === F.EXT8 || h.tag === F.EXT16 || h.tag === F.EXT32 || (h.tag >= F.FIXEXT1 && h.tag <= F.FIXEXT16);
+  return isExt ? h.start + h.len : h.start;
+}
+
+function compareSequences(a: Uint8Array, ha: Head, b: Uint8Array, hb: Head, depth: number, per: number): number {
+  const na = ha.len * per;
+  const nb = hb.len * per;
+  let pa = ha.start;
+  let pb = hb.start;
+  const n = Math.min(na, nb);
+  for (let i = 0; i < n; i++) {
+    const c = compareAt(a, pa, b, pb, depth + 1);
+    if (c !== 0) return c;
+    pa = endA;
+    pb = endB;
+  }
+  if (na !== nb) return na - nb;
+  endA = pa;
+  endB = pb;
+  return 0;
+}
+
+function compareRaw(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+  endA = ae;
+  endB = be;
+  const la = ae - as;
+  const lb = be - bs;
+  const n = la < lb ? la : lb;
+  if (n > 24) {
+    const c = Buffer.prototype.compare.call(a, b, bs, bs + n, as, as + n);
+    // Buffer#compare answers from the target's side: flip it.
+    if (c !== 0) return -c;
+  } else {
+    for (let i = 0; i < n; i++) {
+      const d = a[as + i] - b[bs + i];
+      if (d !== 0) return d;
+    }
+  }
+  return la - lb;
+}
+
+/** Numbers compare by value; an integer sorts before a float of equal value; NaN sorts last. */
+export function compareNumbers(a: Head, b: Head): number {
+  if (!a.isFloat && !b.isFloat) {
+    if (a.big === null && b.big === null) return a.num < b.num ? -1 : a.num > b.num ? 1 : 0;
+    const x = a.big ?? BigInt(a.num);
+    const y = b.big ?? BigInt(b.num);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (a.isFloat && b.isFloat) {
+    const an = Number.isNaN(a.num);
+    const bn = Number.isNaN(b.num);
+    if (an || bn) return an && bn ? 0 : an ? 1 : -1;
+    return a.num < b.num ? -1 : a.num > b.num ? 1 : 0;
+  }
+  return a.isFloat ? -compareIntFloat(b, a.num) : compareIntFloat(a, b.num);
+}
+
+function compareIntFloat(i: Head, f: number): number {
+  if (Number.isNaN(f)) return -1;
+  if (i.big === null) return i.num < f ? -1 : i.num > f ? 1 : -1;
+  if (f === Infinity) return -1;
+  if (f === -Infinity) return 1;
+  const floor = BigInt(Math.floor(f));
+  if (i.big < floor) return -1;
+  if (i.big > floor) return 1;
+  // Equal to floor(f): below f if f has a fraction, else equal in value and the int sorts first.
+  return -1;
+}

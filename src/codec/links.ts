@@ -1,0 +1,36 @@
+import * as F from './format.ts';
+import { Head, readHead } from './head.ts';
+
+/** Every link inside a canonical value, however deeply nested (walks, GC and clones follow them). */
+export function linksIn(b: Uint8Array, start = 0): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  // Cheap pre-check: a link's header bytes (ext8, 34, type 3) must occur somewhere.
+  if (b.indexOf(F.EXT_LINK) < 0) return out;
+  collect(b, start, out, new Head());
+  return out;
+}
+
+function collect(b: Uint8Array, p: number, out: Uint8Array[], h: Head): number {
+  readHead(b, p, h);
+  switch (h.rank) {
+    case F.RANK_LINK:
+      out.push(b.subarray(h.start, h.start + h.len));
+      return h.start + h.len;
+    case F.RANK_TUPLE:
+      collect(b, h.start, out, new Head());
+      return h.start + h.len;
+    case F.RANK_LIST:
+    case F.RANK_MAP: {
+      const n = h.rank === F.RANK_MAP ? h.len * 2 : h.len;
+      let q = h.start;
+      const inner = new Head();
+      for (let i = 0; i < n; i++) q = collect(b, q, out, inner);
+      return q;
+    }
+    case F.RANK_BYTES:
+    case F.RANK_STRING:
+      return h.start + h.len;
+    default:
+      return h.extType === F.EXT_BIGINT ? h.start + h.len : h.start;
+  }
+}

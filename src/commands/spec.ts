@@ -1,0 +1,56 @@
+import type { ReplyWriter } from '../resp/reply.ts';
+
+/** One argument as `COMMAND DOCS` describes it (the shape redis-cli's hints need). */
+export interface ArgumentDoc {
+  name: string;
+  type: 'string' | 'integer' | 'double' | 'key' | 'pattern' | 'unix-time' | 'pure-token' | 'oneof' | 'block';
+  token?: string;
+  optional?: boolean;
+  multiple?: boolean;
+  display_text?: string;
+  arguments?: ArgumentDoc[];
+}
+
+/** What a handler sees of the connection that sent the command. */
+export interface ClientSession {
+  readonly id: number;
+  name: string;
+  /** 2 until the client sends `HELLO 3`. */
+  protocol: 2 | 3;
+  authenticated: boolean;
+  /** Per-connection state owned by command families (e.g. the open iterator). */
+  readonly state: Map<string, unknown>;
+  /** Close the connection after the current reply has been flushed (QUIT). */
+  closeAfterReply(): void;
+}
+
+export interface CommandContext {
+  /** Arguments after the command name, as raw bytes (binary safe). */
+  readonly args: Uint8Array[];
+  readonly client: ClientSession;
+  readonly reply: ReplyWriter;
+}
+
+/**
+ * A handler either replies synchronously or returns a promise that settles after it replied.
+ * A thrown CrissError (or a rejected promise with one) becomes `-CODE message`.
+ */
+export type Handler = (ctx: CommandContext) => void | Promise<void>;
+
+export interface CommandSpec {
+  /** Upper-case command name, e.g. `PUTMULTIBIN`. */
+  name: string;
+  /** Redis convention: counts the name itself; negative means "at least |arity|". */
+  arity: number;
+  /** Redis command flags (`readonly`, `write`, `fast`, `noauth`, `loading`, `stale`, …). */
+  flags: string[];
+  group: string;
+  since: string;
+  summary: string;
+  arguments: ArgumentDoc[];
+  /** Human description of every reply shape, shown in COMMAND DOCS and the README. */
+  reply: string;
+  /** Subcommands (CLIENT SETNAME, COMMAND DOCS, …), same shape, names like `CLIENT|SETNAME`. */
+  subcommands?: CommandSpec[];
+  handler: Handler;
+}

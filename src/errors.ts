@@ -1,0 +1,31 @@
+/**
+ * Every error that crosses a module boundary is a CrissError: it carries the Redis-style code
+ * (the first word of a RESP error reply) so the front-end can answer without guessing.
+ */
+export type ErrorCode =
+  | 'ERR'
+  | 'WRONGTYPE'
+  | 'NOTFOUND'
+  | 'BADID'
+  | 'BADVALUE'
+  | 'BADBLOCK'
+  | 'TOOBIG'
+  | 'NOAUTH'
+  | 'WRONGPASS'
+  | 'NOPROTO'
+  | 'CONFLICT'
+  | 'CLOSED';
+
+export class CrissError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'CrissError';
+  }
+}
+
+export function isCrissError(e: unknown): e is CrissError {
+  return e instanceof CrissError;
+}

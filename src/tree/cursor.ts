@@ -1,0 +1,85 @@
+import { CrissError } from '../errors.ts';
+import type { NodeLoader } from './loader.ts';
+import type { TreeNode } from './node.ts';
+
+/**
+ * A position among the nodes of one level of a tree, in key order. `path[i]` is the internal
+ * node at depth i and the index of the child taken; `node` is the current node at the target
+ * level. Moving to the next or previous node crosses parent boundaries like a B-tree cursor.
+ */
+export class LevelCursor {
+  private readonly loader: NodeLoader;
+  private readonly root: TreeNode;
+  private readonly level: number;
+  private path: Array<{ node: TreeNode; idx: number }> = [];
+  node: TreeNode;
+
+  constructor(loader: NodeLoader, root: TreeNode, level: number) {
+    this.loader = loader;
+    this.root = root;
+    this.level = level;
+    this.node = root;
+  }
+
+  /** Moves to the first node whose last key is >= `key`, or the last node of the level. */
+  async seek(key: Uint8Array | null, fromEnd = false): Promise<void> {
+    this.path = [];
+    let node = this.root;
+    while (node.level > this.level) {
+      let idx: number;
+      if (key === null) idx = fromEnd ? node.length - 1 : 0;
+      else idx = Math.min(node.lowerBound(key), node.length - 1);
+      this.path.push({ node, idx });
+      node = await this.child(node, idx);
+    }
+    this.node = node;
+  }
+
+  isLast(): boolean {
+    for (const p of this.path) if (p.idx !== p.node.length - 1) return false;
+    return true;
+  }
+
+  isFirst(): boolean {
+    for (const p of this.path) if (p.idx !== 0) return false;
+    return true;
+  }
+
+  /** Steps one node right (`dir` 1) or left (-1); false at the end of the level. */
+  async step(dir: 1 | -1): Promise<boolean> {
+    let d = this.path.length - 1;
+    while (d >= 0) {
+      const p = this.path[d];
+      const next = p.idx + dir;
+      if (next >= 0 && next < p.node.length) break;
+      d--;
+    }
+    if (d < 0) return false;
+    this.path[d].idx += dir;
+    this.path.length = d + 1;
+    let node = await this.child(this.path[d].node, this.path[d].idx);
+    while (node.level > this.level) {
+      const idx = dir === 1 ? 0 : node.length - 1;
+      this.path.push({ node, idx });
+      node = await this.child(node, idx);
+    }
+    this.node = node;
+    return true;
+  }
+
+  private async child(parent: TreeNode, idx: number): Promise<TreeNode> {
+    const child = await this.loader.get(parent.child(idx));
+    checkChild(parent, idx, child);
+    return child;
+  }
+}
+
+/** A parent's facts about a child must match the child: a lying block is caught on the way down. */
+export function checkChild(parent: TreeNode, idx: number, child: TreeNode): void {
+  const counts = parent.counts as Float64Array;
+  const sizes = parent.sizes as Float64Array;
+  if (child.level !== parent.level - 1 || child.count !== counts[idx] || child.size !== sizes[idx]
+    || child.length === 0 || parent.compareKey(child.key(child.length - 1), idx) !== 0) {
+    throw new CrissError('BADBLOCK', `child ${idx} of a level-${parent.level} node does not match its parent's entry`);
+  }
+}

@@ -1,0 +1,85 @@
+import { compareEncoded } from '../codec/index.ts';
+import { checkChild } from './cursor.ts';
+import type { NodeLoader } from './loader.ts';
+import type { TreeNode } from './node.ts';
+
+export interface DiffEntry {
+  key: Uint8Array;
+  /** Value in the first tree; undefined when the key was added. */
+  before: Uint8Array | undefined;
+  /** Value in the second tree; undefined when the key was removed. */
+  after: Uint8Array | undefined;
+}
+
+/** A subtree not yet opened, or one leaf entry. Stacks hold them last-key-descending. */
+type Item = { node: TreeNode; key?: undefined; val?: undefined } | { node?: undefined; key: Uint8Array; val: Uint8Array };
+
+function open(stack: Item[], node: TreeNode, loader: NodeLoader): Promise<void> | void {
+  stack.pop();
+  if (node.level === 0) {
+    for (let i = node.length - 1; i >= 0; i--) stack.push({ key: node.key(i), val: node.val(i) });
+    return;
+  }
+  return (async () => {
+    const children: TreeNode[] = [];
+    for (let i = 0; i < node.length; i++) {
+      const child = await loader.get(node.child(i));
+      checkChild(node, i, child);
+      children.push(child);
+    }
+    for (let i = children.length - 1; i >= 0; i--) stack.push({ node: children[i] });
+  })();
+}
+
+/**
+ * Changes from tree `a` to tree `b`, in key order. Both sides are opened level by level and a
+ * pair of subtrees with the same id is skipped whole: history independence makes unchanged
+ * regions share their nodes, so the cost follows the size of the change, not of the trees.
+ */
+export async function* diff(loader: NodeLoader, a: TreeNode, b: TreeNode): AsyncGenerator<DiffEntry> {
+  const sa: Item[] = [{ node: a }];
+  const sb: Item[] = [{ node: b }];
+  for (;;) {
+    const x = sa[sa.length - 1];
+    const y = sb[sb.length - 1];
+    if (x === undefined && y === undefined) return;
+    if (x?.node !== undefined && y?.node !== undefined && Buffer.compare(x.node.id, y.node.id) === 0) {
+      sa.pop();
+      sb.pop();
+      continue;
+    }
+    // Open the taller subtree first so both sides meet at the same level.
+    const lx = x?.node?.level ?? -1;
+    const ly = y?.node?.level ?? -1;
+    if (x?.node !== undefined && lx >= ly) {
+      await open(sa, x.node, loader);
+      continue;
+    }
+    if (y?.node !== undefined) {
+      await open(sb, y.node, loader);
+      continue;
+    }
+    if (x === undefined) {
+      sb.pop();
+      yield { key: (y as Item).key as Uint8Array, before: undefined, after: (y as Item).val };
+      continue;
+    }
+    if (y === undefined) {
+      sa.pop();
+      yield { key: x.key as Uint8Array, before: x.val, after: undefined };
+      continue;
+    }
+    const c = compareEncoded(x.key as Uint8Array, y.key as Uint8Array);
+    if (c < 0) {
+      sa.pop();
+      yield { key: x.key as Uint8Array, before: x.val, after: undefined };
+    } else if (c > 0) {
+      sb.pop();
+      yield { key: y.key as Uint8Array, before: undefined, after: y.val };
+    } else {
+      sa.pop();
+      sb.pop();
+      if (Buffer.compare(x.val as Uint8Array, y.val as Uint8Array) !== 0) yield { key: x.key as Uint8Array, before: x.val, after: y.val };
+    }
+  }
+}

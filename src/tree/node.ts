@@ -1,0 +1,224 @@
+import { compareAt, skipValue } from '../codec/index.ts';
+import { ByteWriter, writeExt, writeInt } from '../codec/encode.ts';
+import { EXT_LINK, RANK_NUMBER } from '../codec/format.ts';
+import { Head, readHead } from '../codec/head.ts';
+import { CrissError } from '../errors.ts';
+import { type Id, idOf, isId } from '../store/id.ts';
+import { keyLevel } from './level.ts';
+
+/** The node format version written as the first element of every node (docs/format.md §4). */
+export const NODE_VERSION = 1;
+
+/** One entry of a level: a key and the canonical bytes that follow it in the node. */
+export interface Entry {
+  key: Uint8Array;
+  /** Leaf: the value. Internal: link, entry count and byte size of the child, back to back. */
+  val: Uint8Array;
+}
+
+/**
+ * A parsed, immutable node. Entries stay inside the block's bytes and are addressed by
+ * offsets, so a cached node costs its bytes plus three small typed arrays.
+ */
+export class TreeNode {
+  readonly id: Id;
+  readonly bytes: Uint8Array;
+  readonly level: number;
+  /** Key i spans [keyStart[i], valStart[i]); its value [valStart[i], keyStart[i + 1]). */
+  readonly keyStart: Uint32Array;
+  readonly valStart: Uint32Array;
+  /** Internal nodes: per child, its entry count and the byte size of its subtree. */
+  readonly counts: Float64Array | null;
+  readonly sizes: Float64Array | null;
+  /** Entries in this subtree and bytes of every block in it. */
+  readonly count: number;
+  readonly size: number;
+
+  /** Use `TreeNode.parse` or `TreeNode.build`; the constructor trusts its offsets. */
+  constructor(id: Id, bytes: Uint8Array, level: number, keyStart: Uint32Array, valStart: Uint32Array,
+    counts: Float64Array | null, sizes: Float64Array | null) {
+    this.id = id;
+    this.bytes = bytes;
+    this.level = level;
+    this.keyStart = keyStart;
+    this.valStart = valStart;
+    this.counts = counts;
+    this.sizes = sizes;
+    const n = valStart.length;
+    let count = n;
+    let size = bytes.length;
+    if (counts !== null && sizes !== null) {
+      count = 0;
+      for (let i = 0; i < n; i++) {
+        count += counts[i];
+        size += sizes[i];
+      }
+    }
+    this.count = count;
+    this.size = size;
+  }
+
+  get length(): number {
+    return this.valStart.length;
+  }
+
+  key(i: number): Uint8Array {
+    return this.bytes.subarray(this.keyStart[i], this.valStart[i]);
+  }
+
+  val(i: number): Uint8Array {
+    return this.bytes.subarray(this.valStart[i], this.keyStart[i + 1]);
+  }
+
+  entry(i: number): Entry {
+    return { key: this.key(i), val: this.val(i) };
+  }
+
+  /** The child id of entry i of an internal node (the link's payload). */
+  child(i: number): Id {
+    // A link is ext8: 0xc7, length, type, then the multihash.
+    const s = this.valStart[i] + 3;
+    return this.bytes.subarray(s, s + 34);
+  }
+
+  lastKey(): Uint8Array | null {
+    return this.length === 0 ? null : this.key(this.length - 1);
+  }
+
+  /** Compares `key` with entry i's key. */
+  compareKey(key: Uint8Array, i: number): number {
+    return compareAt(key, 0, this.bytes, this.keyStart[i], 0);
+  }
+
+  /** Index of the first entry whose key is >= `key`, or `length` if none. */
+  lowerBound(key: Uint8Array): number {
+    let lo = 0;
+    let hi = this.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.compareKey(key, mid) > 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
+   * Parses and fully validates a block: canonical encoding, ascending keys, boundaries where
+   * the splitting rule puts them. A block that fails is rejected as BADBLOCK, never half-used.
+   */
+  static parse(id: Id, bytes: Uint8Array): TreeNode {
+    try {
+      return parseNode(id, bytes);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw new CrissError('BADBLOCK', `block ${Buffer.from(id).toString('hex')} is not a valid tree node: ${why}`);
+    }
+  }
+
+  static build(level: number, entries: readonly Entry[]): TreeNode {
+    const w = new ByteWriter(64 + entries.length * 48);
+    const per = level === 0 ? 2 : 4;
+    w.lenHeader(2 + entries.length * per, 0x90, 15, 0, 0xdc, 0xdd);
+    writeInt(w, NODE_VERSION);
+    writeInt(w, level);
+    for (const e of entries) {
+      w.bytes(e.key);
+      w.bytes(e.val);
+    }
+    // An exact-size copy: the writer's spare capacity would otherwise live as long as the cache entry.
+    const bytes = Buffer.from(w.finish());
+    return parseTrusted(idOf(bytes), bytes, level, entries.length);
+  }
+}
+
+/** The `val` of an internal entry pointing at `child`. */
+export function childEntryVal(child: TreeNode): Uint8Array {
+  const w = new ByteWriter(48);
+  writeExt(w, EXT_LINK, child.id);
+  writeInt(w, child.count);
+  writeInt(w, child.size);
+  return w.finish();
+}
+
+const head = new Head();
+
+function parseNode(id: Id, b: Uint8Array): TreeNode {
+  readHead(b, 0, head);
+  if (head.tag !== 0x92 && head.tag !== 0xdc && head.tag !== 0xdd && (head.tag & 0xf0) !== 0x90) throw new Error('not an array');
+  const items = head.len;
+  if (skipValue(b, 0) !== b.length) throw new Error('trailing bytes');
+  const version = readUint(b, head.start);
+  if (version.value !== NODE_VERSION) throw new Error('unknown node version');
+  const lvl = readUint(b, version.end);
+  const level = lvl.value;
+  if (level > 32) throw new Error('bad level');
+  let p = lvl.end;
+  const per = level === 0 ? 2 : 4;
+  if ((items - 2) % per !== 0) throw new Error('entry count does not fit the node kind');
+  const n = (items - 2) / per;
+  const keyStart = new Uint32Array(n + 1);
+  const valStart = new Uint32Array(n);
+  const counts = level === 0 ? null : new Float64Array(n);
+  const sizes = level === 0 ? null : new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    keyStart[i] = p;
+    p = skipValue(b, p);
+    if (i > 0 && compareAt(b, keyStart[i - 1], b, keyStart[i], 0) >= 0) throw new Error('keys not ascending');
+    if (i < n - 1 && keyLevel(b, keyStart[i], p) > level) throw new Error('a boundary key is not last');
+    valStart[i] = p;
+    if (counts === null || sizes === null) {
+      p = skipValue(b, p);
+      continue;
+    }
+    readHead(b, p, head);
+    if (head.tag !== 0xc7 || head.len !== 34 || !isId(b.subarray(head.start, head.start + 34))) throw new Error('child is not a link');
+    p = head.start + head.len;
+    const count = readUint(b, p);
+    const size = readUint(b, count.end);
+    if (count.value < 1 || size.value < 1) throw new Error('bad child count or size');
+    counts[i] = count.value;
+    sizes[i] = size.value;
+    p = size.end;
+  }
+  keyStart[n] = p;
+  return new TreeNode(id, b, level, keyStart, valStart, counts, sizes);
+}
+
+function readUint(b: Uint8Array, p: number): { value: number; end: number } {
+  readHead(b, p, head);
+  if (head.rank !== RANK_NUMBER || head.isFloat || head.big !== null || head.num < 0) throw new Error('expected a small unsigned integer');
+  return { value: head.num, end: head.start };
+}
+
+/** Our own freshly encoded node: offsets found without re-validating what we just wrote. */
+function parseTrusted(id: Id, b: Uint8Array, level: number, n: number): TreeNode {
+  readHead(b, 0, head);
+  let p = head.start + 2; // version and level are positive fixints below 128
+  if (level > 0x7f) throw new CrissError('ERR', 'tree too deep');
+  const keyStart = new Uint32Array(n + 1);
+  const valStart = new Uint32Array(n);
+  const counts = level === 0 ? null : new Float64Array(n);
+  const sizes = level === 0 ? null : new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    keyStart[i] = p;
+    p = skipValue(b, p);
+    valStart[i] = p;
+    if (counts === null || sizes === null) {
+      p = skipValue(b, p);
+      continue;
+    }
+    p += 3 + 34;
+    readHead(b, p, head);
+    counts[i] = head.num;
+    p = head.start;
+    readHead(b, p, head);
+    sizes[i] = head.num;
+    p = head.start;
+  }
+  keyStart[n] = p;
+  return new TreeNode(id, b, level, keyStart, valStart, counts, sizes);
+}
+
+
+/** The empty tree: a leaf with no entries. */
+export const EMPTY_NODE = TreeNode.build(0, []);

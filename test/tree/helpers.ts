@@ -1,0 +1,45 @@
+import { encodeValue, type Value } from '../../src/codec/index.ts';
+import { idKey, type Id } from '../../src/store/id.ts';
+import { NodeLoader, type BlockReader } from '../../src/tree/loader.ts';
+import { type Mutation, mutate, normalize } from '../../src/tree/mutate.ts';
+import { EMPTY_NODE, type TreeNode } from '../../src/tree/node.ts';
+
+/** Blocks in a Map: the tree's narrow reader interface, without a disk, for fast model tests. */
+export class MemoryBlocks implements BlockReader {
+  readonly blocks = new Map<string, Uint8Array>();
+  async getBlock(id: Id): Promise<Uint8Array | undefined> {
+    return this.blocks.get(idKey(id));
+  }
+}
+
+export function memoryTrees(cacheBytes = 64 * 1024 * 1024): { loader: NodeLoader; blocks: MemoryBlocks } {
+  const blocks = new MemoryBlocks();
+  blocks.blocks.set(idKey(EMPTY_NODE.id), EMPTY_NODE.bytes);
+  return { loader: new NodeLoader(blocks, cacheBytes), blocks };
+}
+
+export async function apply(t: { loader: NodeLoader; blocks: MemoryBlocks }, root: TreeNode, muts: Mutation[]): Promise<TreeNode> {
+  const r = await mutate(t.loader, root, normalize(muts));
+  for (const n of r.created) t.blocks.blocks.set(idKey(n.id), n.bytes);
+  return r.root;
+}
+
+export function put(k: Value, v: Value): Mutation {
+  return { key: encodeValue(k), val: encodeValue(v) };
+}
+
+export function del(k: Value): Mutation {
+  return { key: encodeValue(k), val: null };
+}
+
+/** A small deterministic PRNG so failures reproduce from the seed in the test name. */
+export function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
