@@ -31,7 +31,7 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-type Batch = Parameters<ClassicLevel<Buffer, Buffer>['batch']>[0];
+type Batch = Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }>;
 
 export class BlockStore {
   private readonly db: ClassicLevel<Buffer, Buffer>;

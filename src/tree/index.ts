@@ -5,7 +5,7 @@ import { type Id, idKey } from '../store/id.ts';
 import { type DiffEntry, diff } from './diff.ts';
 import { NodeLoader } from './loader.ts';
 import { type Mutation, mutate, normalize } from './mutate.ts';
-import { EMPTY_NODE, type Entry, TreeNode } from './node.ts';
+import { EMPTY_NODE, type Entry, type TreeNode } from './node.ts';
 import { MISSING, get, getMany, getSync } from './read.ts';
 import { type RangeOptions, range } from './range.ts';
 
@@ -30,17 +30,10 @@ export class Trees {
   readonly store: BlockStore;
   readonly loader: NodeLoader;
 
-  private constructor(store: BlockStore, cacheBytes: number) {
+  /** The empty tree needs no block on disk: every node knows it (see NodeLoader). */
+  constructor(store: BlockStore, opts: { cacheBytes?: number } = {}) {
     this.store = store;
-    this.loader = new NodeLoader(store, cacheBytes);
-  }
-
-  static async open(store: BlockStore, opts: { cacheBytes?: number } = {}): Promise<Trees> {
-    const trees = new Trees(store, opts.cacheBytes ?? 256 * 1024 * 1024);
-    if (!(await store.hasBlock(EMPTY_NODE.id))) {
-      await store.commit({ blocks: [{ id: EMPTY_NODE.id, bytes: EMPTY_NODE.bytes }] });
-    }
-    return trees;
+    this.loader = new NodeLoader(store, opts.cacheBytes ?? 256 * 1024 * 1024);
   }
 
   get emptyRoot(): Id {

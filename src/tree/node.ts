@@ -6,6 +6,9 @@ import { CrissError } from '../errors.ts';
 import { type Id, idOf, isId } from '../store/id.ts';
 import { keyLevel } from './level.ts';
 
+/** Largest block a node may take (docs/format.md §7). */
+export const MAX_NODE_BYTES = 64 * 1024 * 1024;
+
 /** The node format version written as the first element of every node (docs/format.md §4). */
 export const NODE_VERSION = 1;
 
@@ -108,6 +111,7 @@ export class TreeNode {
    */
   static parse(id: Id, bytes: Uint8Array): TreeNode {
     try {
+      if (bytes.length > MAX_NODE_BYTES) throw new Error('over the block size limit');
       return parseNode(id, bytes);
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
@@ -126,6 +130,7 @@ export class TreeNode {
       w.bytes(e.val);
     }
     // An exact-size copy: the writer's spare capacity would otherwise live as long as the cache entry.
+    if (w.pos > MAX_NODE_BYTES) throw new CrissError('TOOBIG', `a node would take ${w.pos} bytes, over the ${MAX_NODE_BYTES}-byte block limit`);
     const bytes = Buffer.from(w.finish());
     return parseTrusted(idOf(bytes), bytes, level, entries.length);
   }
