@@ -78,14 +78,24 @@ export class BlockStore {
 
   /** Pin expiry of a root in epoch ms (FOREVER), or undefined when it is not pinned. */
   async pinOf(root: Id): Promise<number | undefined> {
-    const v = await this.db.get(key(PIN, root));
-    return v === undefined ? undefined : Number(v.readBigUint64BE(0));
+    const prefix = key(PIN, root);
+    // Records of one root sort by expiry: the last one is the pin in force.
+    for await (const k of this.db.keys({ gte: prefix, lt: Buffer.concat([prefix, MAX_EXPIRY]), reverse: true, limit: 1 })) {
+      return Number(k.readBigUint64BE(prefix.length));
+    }
+    return undefined;
   }
 
+  /** Every pinned root with its pin in force, in root order. */
   async *pins(): AsyncGenerator<{ root: Id; until: number }> {
-    for await (const [k, v] of this.db.iterator({ gt: Buffer.from([PIN]), lt: Buffer.from([PIN + 1]) })) {
-      yield { root: k.subarray(1), until: Number(v.readBigUint64BE(0)) };
+    let last: { root: Id; until: number } | undefined;
+    for await (const k of this.db.keys({ gt: Buffer.from([PIN]), lt: Buffer.from([PIN + 1]) })) {
+      const root = k.subarray(1, k.length - 8);
+      const until = Number(k.readBigUint64BE(k.length - 8));
+      if (last !== undefined && Buffer.compare(last.root, root) !== 0) yield last;
+      last = { root, until };
     }
+    if (last !== undefined) yield last;
   }
 
   async *vars(): AsyncGenerator<{ name: Uint8Array; value: Uint8Array }> {
@@ -108,7 +118,7 @@ export class BlockStore {
       const group = this.queue;
       this.queue = [];
       try {
-        await this.db.batch(await this.batchOf(group), { sync: true });
+        await this.db.batch(this.batchOf(group), { sync: true });
         this.stats.syncs++;
         this.stats.commits += group.length;
         for (const p of group) p.resolve();
@@ -121,10 +131,9 @@ export class BlockStore {
     this.flushing = null;
   }
 
-  /** One batch for a whole group; pins are merged with what is stored so none ever shortens. */
-  private async batchOf(group: Pending[]): Promise<Batch> {
+  /** One batch for a whole group of writers. */
+  private batchOf(group: Pending[]): Batch {
     const ops: Batch = [];
-    const pinUntil = new Map<string, { root: Id; until: number }>();
     for (const { set } of group) {
       for (const b of set.blocks ?? []) {
         ops.push({ type: 'put', key: key(BLOCK, b.id), value: b.bytes as Buffer });
@@ -135,22 +144,9 @@ export class BlockStore {
         if (v.value === null) ops.push({ type: 'del', key: key(VAR, v.name) });
         else ops.push({ type: 'put', key: key(VAR, v.name), value: Buffer.from(v.value) });
       }
-      for (const p of set.pins ?? []) {
-        const k = Buffer.from(p.root).toString('latin1');
-        const prev = pinUntil.get(k);
-        if (prev === undefined || prev.until < p.until) pinUntil.set(k, p);
-      }
-    }
-    if (pinUntil.size > 0) {
-      const pins = [...pinUntil.values()];
-      const stored = await this.db.getMany(pins.map((p) => key(PIN, p.root)));
-      pins.forEach((p, i) => {
-        const old = stored[i];
-        if (old !== undefined && Number(old.readBigUint64BE(0)) >= p.until) return;
-        const v = Buffer.alloc(8);
-        v.writeBigUint64BE(BigInt(p.until));
-        ops.push({ type: 'put', key: key(PIN, p.root), value: v });
-      });
+      // A pin is a record keyed by root and expiry, written blind: the latest expiry wins by
+      // key order, so concurrent pins need no read-modify-write and none can shorten another.
+      for (const p of set.pins ?? []) ops.push({ type: 'put', key: pinKey(p.root, p.until), value: EMPTY });
     }
     return ops;
   }
@@ -172,6 +168,17 @@ export class BlockStore {
     await this.db.close();
     this.logger.debug('store closed');
   }
+}
+
+const EMPTY = Buffer.alloc(0);
+const MAX_EXPIRY = Buffer.alloc(8, 0xff);
+
+function pinKey(root: Id, until: number): Buffer {
+  const k = Buffer.allocUnsafe(1 + root.length + 8);
+  k[0] = PIN;
+  k.set(root, 1);
+  k.writeBigUint64BE(BigInt(until), 1 + root.length);
+  return k;
 }
 
 function key(prefix: number, id: Uint8Array): Buffer {

@@ -119,20 +119,37 @@ export class TreeNode {
     }
   }
 
+  /** Encodes a node; offsets are recorded while writing, so our own nodes are never re-parsed. */
   static build(level: number, entries: readonly Entry[]): TreeNode {
-    const w = new ByteWriter(64 + entries.length * 48);
-    const per = level === 0 ? 2 : 4;
-    w.lenHeader(2 + entries.length * per, 0x90, 15, 0, 0xdc, 0xdd);
+    const n = entries.length;
+    const w = new ByteWriter(64 + n * 48);
+    w.lenHeader(2 + n * (level === 0 ? 2 : 4), 0x90, 15, 0, 0xdc, 0xdd);
     writeInt(w, NODE_VERSION);
     writeInt(w, level);
-    for (const e of entries) {
-      w.bytes(e.key);
-      w.bytes(e.val);
+    const keyStart = new Uint32Array(n + 1);
+    const valStart = new Uint32Array(n);
+    for (let i = 0; i < n; i++) {
+      keyStart[i] = w.pos;
+      w.bytes(entries[i].key);
+      valStart[i] = w.pos;
+      w.bytes(entries[i].val);
     }
-    // An exact-size copy: the writer's spare capacity would otherwise live as long as the cache entry.
+    keyStart[n] = w.pos;
     if (w.pos > MAX_NODE_BYTES) throw new CrissError('TOOBIG', `a node would take ${w.pos} bytes, over the ${MAX_NODE_BYTES}-byte block limit`);
+    // An exact-size copy: the writer's spare capacity would otherwise live as long as the cache entry.
     const bytes = Buffer.from(w.finish());
-    return parseTrusted(idOf(bytes), bytes, level, entries.length);
+    let counts: Float64Array | null = null;
+    let sizes: Float64Array | null = null;
+    if (level > 0) {
+      counts = new Float64Array(n);
+      sizes = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const count = readUint(bytes, valStart[i] + 3 + 34);
+        counts[i] = count.value;
+        sizes[i] = readUint(bytes, count.end).value;
+      }
+    }
+    return new TreeNode(idOf(bytes), bytes, level, keyStart, valStart, counts, sizes);
   }
 }
 
@@ -194,36 +211,6 @@ function readUint(b: Uint8Array, p: number): { value: number; end: number } {
   if (head.rank !== RANK_NUMBER || head.isFloat || head.big !== null || head.num < 0) throw new Error('expected a small unsigned integer');
   return { value: head.num, end: head.start };
 }
-
-/** Our own freshly encoded node: offsets found without re-validating what we just wrote. */
-function parseTrusted(id: Id, b: Uint8Array, level: number, n: number): TreeNode {
-  readHead(b, 0, head);
-  let p = head.start + 2; // version and level are positive fixints below 128
-  if (level > 0x7f) throw new CrissError('ERR', 'tree too deep');
-  const keyStart = new Uint32Array(n + 1);
-  const valStart = new Uint32Array(n);
-  const counts = level === 0 ? null : new Float64Array(n);
-  const sizes = level === 0 ? null : new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    keyStart[i] = p;
-    p = skipValue(b, p);
-    valStart[i] = p;
-    if (counts === null || sizes === null) {
-      p = skipValue(b, p);
-      continue;
-    }
-    p += 3 + 34;
-    readHead(b, p, head);
-    counts[i] = head.num;
-    p = head.start;
-    readHead(b, p, head);
-    sizes[i] = head.num;
-    p = head.start;
-  }
-  keyStart[n] = p;
-  return new TreeNode(id, b, level, keyStart, valStart, counts, sizes);
-}
-
 
 /** The empty tree: a leaf with no entries. */
 export const EMPTY_NODE = TreeNode.build(0, []);

@@ -1,0 +1,41 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { CommandRegistry } from '../../src/commands/registry.ts';
+import { serverCommands } from '../../src/commands/server.ts';
+import { treeCommands } from '../../src/commands/tree.ts';
+import { RespServer } from '../../src/resp/server.ts';
+import { type BlockStore, openStore } from '../../src/store/index.ts';
+
+/** An in-process daemon (real LevelDB in a temp dir, real TCP on 127.0.0.1) and an ioredis client. */
+export interface TreeServer {
+  store: BlockStore;
+  redis: Redis;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startTreeServer(): Promise<TreeServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'crisscross-cmd-'));
+  const logger = pino({ level: 'silent' });
+  const store = await openStore(dir, { logger });
+  const registry = new CommandRegistry();
+  registry.register(...serverCommands({ registry, logger }), ...treeCommands({ store, logger }));
+  const server = new RespServer({ host: '127.0.0.1', port: 0, registry, logger, info: [{ section: 'store', fields: () => store.info() }] });
+  const { port } = await server.listen();
+  const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
+  await redis.connect();
+  return {
+    store,
+    redis,
+    port,
+    async close() {
+      redis.disconnect();
+      await server.close();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
