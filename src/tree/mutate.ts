@@ -1,8 +1,8 @@
 import { compareEncoded } from '../codec/index.ts';
 import { LevelCursor } from './cursor.ts';
-import { keyLevel } from './level.ts';
+import { Chunker } from './chunker.ts';
 import type { NodeLoader } from './loader.ts';
-import { EMPTY_NODE, type Entry, TreeNode, childEntryVal } from './node.ts';
+import { EMPTY_NODE, type TreeNode } from './node.ts';
 
 /** A change to one key: `val` null deletes it. Keys and values are canonical bytes. */
 export interface Mutation {
@@ -46,7 +46,7 @@ export async function mutate(loader: NodeLoader, root: TreeNode, sorted: Mutatio
   }
   const top = await applyLevel(new LevelCursor(loader, root, level), level, muts, created);
   // Everything at the old root's level is new now: stack levels until one node remains.
-  let entries = top.filter((m): m is Entry => m.val !== null);
+  let entries = top.filter((m) => m.val !== null);
   let newRoot: TreeNode | null = entries.length === 0 ? EMPTY_NODE : null;
   while (newRoot === null) {
     if (entries.length === 1) {
@@ -69,57 +69,52 @@ export async function mutate(loader: NodeLoader, root: TreeNode, sorted: Mutatio
 
 /** Rebuilds the dirty runs of one level; returns the mutations for the level above. */
 async function applyLevel(cur: LevelCursor, level: number, muts: Mutation[], created: TreeNode[]): Promise<Mutation[]> {
-  const up: Mutation[] = [];
+  const ch = new Chunker(level, created);
   let i = 0;
   while (i < muts.length) {
     await cur.seek(muts[i].key);
-    let buf: Entry[] = [];
     for (;;) {
       const node = cur.node;
       const last = cur.isLast();
       const oldKey = node.lastKey();
       let j = i;
       while (j < muts.length && (last || compareEncoded(muts[j].key, oldKey as Uint8Array) <= 0)) j++;
-      if (oldKey !== null) up.push({ key: oldKey, val: null });
-      for (const e of merge(node, muts, i, j)) {
-        buf.push(e);
-        if (keyLevel(e.key) > level) {
-          up.push(emit(level, buf, created));
-          buf = [];
-        }
-      }
+      if (oldKey !== null) ch.up.push({ key: oldKey, val: null });
+      mergeInto(ch, node, muts, i, j);
       i = j;
-      if (buf.length === 0) break;
+      if (ch.pending === 0) break;
       if (last) {
-        up.push(emit(level, buf, created));
+        ch.cut();
         break;
       }
       // The run ends without a boundary: the next node's entries belong to the same chunk.
       await cur.step(1);
     }
   }
-  return normalizeUp(up);
+  return normalizeUp(ch.up);
 }
 
-function emit(level: number, entries: Entry[], created: TreeNode[]): Mutation {
-  const node = TreeNode.build(level, entries);
-  created.push(node);
-  return { key: entries[entries.length - 1].key, val: childEntryVal(node) };
+/** Feeds the node's entries with mutations [from, to) applied, in key order, to the chunker. */
+function mergeInto(ch: Chunker, node: TreeNode, muts: Mutation[], from: number, to: number): void {
+  const n = node.length;
+  let k = 0;
+  for (let m = from; m < to; m++) {
+    const mut = muts[m];
+    const p = node.lowerBound(mut.key, k);
+    ch.copy(node, k, p);
+    k = p;
+    if (k < n && node.compareKey(mut.key, k) === 0) k++;
+    if (mut.val !== null) ch.put(mut.key, mut.val);
+  }
+  ch.copy(node, k, n);
 }
 
 /** Chunks a complete level (above the old root) into nodes; returns the entries above them. */
-function chunkAll(level: number, entries: Entry[], created: TreeNode[]): Entry[] {
-  const up: Entry[] = [];
-  let buf: Entry[] = [];
-  for (const e of entries) {
-    buf.push(e);
-    if (keyLevel(e.key) > level) {
-      up.push(emit(level, buf, created) as Entry);
-      buf = [];
-    }
-  }
-  if (buf.length > 0) up.push(emit(level, buf, created) as Entry);
-  return up;
+function chunkAll(level: number, entries: Mutation[], created: TreeNode[]): Mutation[] {
+  const ch = new Chunker(level, created);
+  for (const e of entries) ch.put(e.key, e.val as Uint8Array);
+  ch.cut();
+  return ch.up;
 }
 
 /** Deletes of old chunk keys and puts of new ones interleave; a put replaces a delete. */
@@ -132,25 +127,4 @@ function normalizeUp(up: Mutation[]): Mutation[] {
     else out.push(m);
   }
   return out;
-}
-
-/** The node's entries with mutations [from, to) applied, in key order. */
-function* merge(node: TreeNode, muts: Mutation[], from: number, to: number): Generator<Entry> {
-  let k = 0;
-  let m = from;
-  const n = node.length;
-  while (k < n || m < to) {
-    if (m >= to) {
-      yield node.entry(k++);
-      continue;
-    }
-    const c = k < n ? node.compareKey(muts[m].key, k) : -1;
-    if (c > 0) {
-      yield node.entry(k++);
-      continue;
-    }
-    const mut = muts[m++];
-    if (c === 0) k++;
-    if (mut.val !== null) yield { key: mut.key, val: mut.val };
-  }
 }

@@ -84,6 +84,17 @@ export class TreeNode {
     return this.bytes.subarray(s, s + 34);
   }
 
+  private lastKeyLevel = -1;
+
+  /** The level of the last key (docs/format.md §5), computed once per node. */
+  lastLevel(): number {
+    if (this.lastKeyLevel < 0) {
+      const i = this.length - 1;
+      this.lastKeyLevel = keyLevel(this.bytes, this.keyStart[i], this.valStart[i]);
+    }
+    return this.lastKeyLevel;
+  }
+
   lastKey(): Uint8Array | null {
     return this.length === 0 ? null : this.key(this.length - 1);
   }
@@ -93,9 +104,9 @@ export class TreeNode {
     return compareAt(key, 0, this.bytes, this.keyStart[i], 0);
   }
 
-  /** Index of the first entry whose key is >= `key`, or `length` if none. */
-  lowerBound(key: Uint8Array): number {
-    let lo = 0;
+  /** Index of the first entry at or after `from` whose key is >= `key`, or `length` if none. */
+  lowerBound(key: Uint8Array, from = 0): number {
+    let lo = from;
     let hi = this.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
@@ -117,39 +128,6 @@ export class TreeNode {
       const why = e instanceof Error ? e.message : String(e);
       throw new CrissError('BADBLOCK', `block ${Buffer.from(id).toString('hex')} is not a valid tree node: ${why}`);
     }
-  }
-
-  /** Encodes a node; offsets are recorded while writing, so our own nodes are never re-parsed. */
-  static build(level: number, entries: readonly Entry[]): TreeNode {
-    const n = entries.length;
-    const w = new ByteWriter(64 + n * 48);
-    w.lenHeader(2 + n * (level === 0 ? 2 : 4), 0x90, 15, 0, 0xdc, 0xdd);
-    writeInt(w, NODE_VERSION);
-    writeInt(w, level);
-    const keyStart = new Uint32Array(n + 1);
-    const valStart = new Uint32Array(n);
-    for (let i = 0; i < n; i++) {
-      keyStart[i] = w.pos;
-      w.bytes(entries[i].key);
-      valStart[i] = w.pos;
-      w.bytes(entries[i].val);
-    }
-    keyStart[n] = w.pos;
-    if (w.pos > MAX_NODE_BYTES) throw new CrissError('TOOBIG', `a node would take ${w.pos} bytes, over the ${MAX_NODE_BYTES}-byte block limit`);
-    // An exact-size copy: the writer's spare capacity would otherwise live as long as the cache entry.
-    const bytes = Buffer.from(w.finish());
-    let counts: Float64Array | null = null;
-    let sizes: Float64Array | null = null;
-    if (level > 0) {
-      counts = new Float64Array(n);
-      sizes = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
-        const count = readUint(bytes, valStart[i] + 3 + 34);
-        counts[i] = count.value;
-        sizes[i] = readUint(bytes, count.end).value;
-      }
-    }
-    return new TreeNode(idOf(bytes), bytes, level, keyStart, valStart, counts, sizes);
   }
 }
 
@@ -206,11 +184,12 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
   return new TreeNode(id, b, level, keyStart, valStart, counts, sizes);
 }
 
-function readUint(b: Uint8Array, p: number): { value: number; end: number } {
+export function readUint(b: Uint8Array, p: number): { value: number; end: number } {
   readHead(b, p, head);
   if (head.rank !== RANK_NUMBER || head.isFloat || head.big !== null || head.num < 0) throw new Error('expected a small unsigned integer');
   return { value: head.num, end: head.start };
 }
 
 /** The empty tree: a leaf with no entries. */
-export const EMPTY_NODE = TreeNode.build(0, []);
+const EMPTY_BYTES = Buffer.from([0x92, NODE_VERSION, 0]);
+export const EMPTY_NODE = TreeNode.parse(idOf(EMPTY_BYTES), EMPTY_BYTES);

@@ -1,0 +1,157 @@
+import { ByteWriter } from '../codec/encode.ts';
+import { idOf } from '../store/id.ts';
+import { keyLevel } from './level.ts';
+import { MAX_NODE_BYTES, NODE_VERSION, TreeNode, childEntryVal, readUint } from './node.ts';
+import { CrissError } from '../errors.ts';
+
+/**
+ * Nodes are carved out of 256 KiB slabs: allocating one ArrayBuffer per node cost as much as
+ * hashing it. Nodes built together are cached together and evicted together, so a slab is
+ * rarely kept alive by a few stragglers.
+ */
+const SLAB_BYTES = 256 * 1024;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabUsed = 0;
+
+function slabAlloc(size: number): Buffer {
+  if (size > SLAB_BYTES / 4) return Buffer.allocUnsafeSlow(size);
+  if (slabUsed + size > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const out = Buffer.from(slab, slabUsed, size);
+  // Keep every node 8-byte aligned so typed views over node bytes stay possible.
+  slabUsed += (size + 7) & ~7;
+  return out;
+}
+
+/** A change for the level above: the entry of a replaced (`val` null) or a new child. */
+export interface UpMutation {
+  key: Uint8Array;
+  val: Uint8Array | null;
+}
+
+/**
+ * Accumulates the entries of one level in order and cuts them into nodes at key-derived
+ * boundaries. Unchanged runs of an old node are copied as one block of bytes: inside a node
+ * only its last entry can be a boundary, so a run that stops before it needs no per-entry work.
+ */
+export class Chunker {
+  private readonly level: number;
+  private readonly body = new ByteWriter(4096);
+  private keyOff = new Uint32Array(64);
+  private valOff = new Uint32Array(64);
+  private n = 0;
+  readonly created: TreeNode[];
+  readonly up: UpMutation[] = [];
+
+  constructor(level: number, created: TreeNode[]) {
+    this.level = level;
+    this.created = created;
+  }
+
+  get pending(): number {
+    return this.n;
+  }
+
+  /** Copies entries [from, to) of `node`, cutting after its last entry if that is a boundary. */
+  copy(node: TreeNode, from: number, to: number): void {
+    if (from >= to) return;
+    const last = node.length - 1;
+    const end = to - 1 === last ? to - 1 : to;
+    if (from < end) {
+      const base = node.keyStart[from];
+      const shift = this.body.pos - base;
+      this.reserve(end - from);
+      for (let i = from; i < end; i++) {
+        this.keyOff[this.n] = node.keyStart[i] + shift;
+        this.valOff[this.n] = node.valStart[i] + shift;
+        this.n++;
+      }
+      this.body.bytes(node.bytes.subarray(base, node.keyStart[end]));
+    }
+    if (to - 1 === last) {
+      this.add(node.bytes, node.keyStart[last], node.valStart[last], node.keyStart[last + 1], node.lastLevel());
+    }
+  }
+
+  /** Adds one entry given as key and value bytes. */
+  put(key: Uint8Array, val: Uint8Array): void {
+    this.reserve(1);
+    this.keyOff[this.n] = this.body.pos;
+    this.body.bytes(key);
+    this.valOff[this.n] = this.body.pos;
+    this.body.bytes(val);
+    this.n++;
+    if (keyLevel(key) > this.level) this.cut();
+  }
+
+  private add(src: Uint8Array, ks: number, vs: number, end: number, level: number): void {
+    this.reserve(1);
+    this.keyOff[this.n] = this.body.pos;
+    this.valOff[this.n] = this.body.pos + (vs - ks);
+    this.body.bytes(src.subarray(ks, end));
+    this.n++;
+    if (level > this.level) this.cut();
+  }
+
+  private reserve(extra: number): void {
+    if (this.n + extra <= this.keyOff.length) return;
+    let size = this.keyOff.length * 2;
+    while (size < this.n + extra) size *= 2;
+    const k = new Uint32Array(size);
+    k.set(this.keyOff.subarray(0, this.n));
+    const v = new Uint32Array(size);
+    v.set(this.valOff.subarray(0, this.n));
+    this.keyOff = k;
+    this.valOff = v;
+  }
+
+  /** Ends the current node (a boundary, or the end of the level) and records it for the level above. */
+  cut(): void {
+    const n = this.n;
+    if (n === 0) return;
+    const items = 2 + n * (this.level === 0 ? 2 : 4);
+    const head = items <= 15 ? 1 : items <= 0xffff ? 3 : 5;
+    // Version and level are positive fixints: one byte each.
+    const pre = head + 2;
+    const total = pre + this.body.pos;
+    if (total > MAX_NODE_BYTES) throw new CrissError('TOOBIG', `a node would take ${total} bytes, over the ${MAX_NODE_BYTES}-byte block limit`);
+    const bytes = slabAlloc(total);
+    if (head === 1) bytes[0] = 0x90 | items;
+    else if (head === 3) {
+      bytes[0] = 0xdc;
+      bytes.writeUInt16BE(items, 1);
+    } else {
+      bytes[0] = 0xdd;
+      bytes.writeUInt32BE(items, 1);
+    }
+    bytes[head] = NODE_VERSION;
+    bytes[head + 1] = this.level;
+    bytes.set(this.body.finish(), pre);
+    const keyStart = new Uint32Array(n + 1);
+    const valStart = new Uint32Array(n);
+    for (let i = 0; i < n; i++) {
+      keyStart[i] = this.keyOff[i] + pre;
+      valStart[i] = this.valOff[i] + pre;
+    }
+    keyStart[n] = total;
+    let counts: Float64Array | null = null;
+    let sizes: Float64Array | null = null;
+    if (this.level > 0) {
+      counts = new Float64Array(n);
+      sizes = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        // A child's value is its link (3-byte ext8 header + 34-byte id), count and size.
+        const count = readUint(bytes, valStart[i] + 37);
+        counts[i] = count.value;
+        sizes[i] = readUint(bytes, count.end).value;
+      }
+    }
+    const node = new TreeNode(idOf(bytes), bytes, this.level, keyStart, valStart, counts, sizes);
+    this.created.push(node);
+    this.up.push({ key: node.key(n - 1), val: childEntryVal(node) });
+    this.body.pos = 0;
+    this.n = 0;
+  }
+}
