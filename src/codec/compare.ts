@@ -1,5 +1,5 @@
 import * as F from './format.ts';
-import { Head, readHead } from './head.ts';
+import { Head, malformed, readHead } from './head.ts';
 
 /**
  * The total order over canonical encodings (docs/format.md §3), computed on the bytes
@@ -94,15 +94,16 @@ function compareSequences(a: Uint8Array, ha: Head, b: Uint8Array, hb: Head, dept
 }
 
 function compareRaw(a: Uint8Array, as: number, ae: number, b: Uint8Array, bs: number, be: number): number {
+  if (ae > a.length || be > b.length) throw malformed('truncated value');
   endA = ae;
   endB = be;
   const la = ae - as;
   const lb = be - bs;
   const n = la < lb ? la : lb;
   if (n > 24) {
+    // a.compare(b, …) answers from a's side, like this function.
     const c = Buffer.prototype.compare.call(a, b, bs, bs + n, as, as + n);
-    // Buffer#compare answers from the target's side: flip it.
-    if (c !== 0) return -c;
+    if (c !== 0) return c;
   } else {
     for (let i = 0; i < n; i++) {
       const d = a[as + i] - b[bs + i];

@@ -71,14 +71,15 @@ class ValueReader {
         return h.big ?? h.num;
       case F.RANK_BYTES:
         this.pos = h.start + h.len;
-        return b.slice(h.start, this.pos);
+        // A copy: Buffer#slice shares memory, and callers may reuse their input buffer.
+        return Buffer.from(b.subarray(h.start, this.pos));
       case F.RANK_STRING:
         this.pos = h.start + h.len;
         return utf8(b, h.start, this.pos);
       case F.RANK_LINK:
         this.pos = h.start + h.len;
         if (!isId(b.subarray(h.start, this.pos))) throw malformed('link is not a sha2-256 multihash');
-        return new Link(b.slice(h.start, this.pos));
+        return new Link(Buffer.from(b.subarray(h.start, this.pos)));
       case F.RANK_TUPLE: {
         const end = h.start + h.len;
         const items = this.value(h.start, depth + 1);
@@ -100,16 +101,25 @@ class ValueReader {
         const n = h.len;
         let q = h.start;
         let prevKey = -1;
+        const keyStarts: number[] = [];
         for (let i = 0; i < n; i++) {
           if (this.strict && prevKey >= 0 && compareAt(b, prevKey, b, q, 0) >= 0) {
             throw malformed('map keys are not in ascending order');
           }
           prevKey = q;
+          keyStarts.push(q);
           const k = this.value(q, depth + 1);
           m.set(k, this.value(this.pos, depth + 1));
           q = this.pos;
         }
         this.pos = q;
+        // Loose input may list keys in any order: sort their encodings to find equal ones.
+        if (!this.strict) {
+          keyStarts.sort((x, y) => compareAt(b, x, b, y, 0));
+          for (let i = 1; i < keyStarts.length; i++) {
+            if (compareAt(b, keyStarts[i - 1], b, keyStarts[i], 0) === 0) throw malformed('map has two equal keys');
+          }
+        }
         return m;
       }
     }
@@ -161,7 +171,8 @@ class ValueReader {
   }
 }
 
-const textDecoder = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading U+FEFF is content, not a marker to strip, or bytes would not round-trip.
+const textDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function utf8(b: Uint8Array, start: number, end: number): string {
   try {

@@ -171,6 +171,8 @@ export function writeValue(w: ByteWriter, v: Value, depth = 0): void {
     case 'bigint':
       return writeBigInt(w, v);
     case 'string':
+      // A lone surrogate has no UTF-8 form; writing U+FFFD would merge distinct keys.
+      if (!v.isWellFormed()) throw new CrissError('BADVALUE', 'string holds a lone UTF-16 surrogate');
       return w.str(v);
   }
   if (v instanceof Uint8Array) return writeBin(w, v);
