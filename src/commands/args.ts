@@ -26,8 +26,8 @@ export function treeArg(deps: TreeDeps, arg: Uint8Array): Id | Promise<Id> {
   if (arg[0] === 0x5e /* ^ */) {
     const name = arg.subarray(1);
     const held = deps.vars.getSync(name);
-    if (held === null) return deps.vars.get(name).then((v) => varId(name, v));
-    return varId(name, held);
+    if (held === null) return deps.vars.get(name).then((v) => treeArg(deps, varId(name, v)));
+    return treeArg(deps, varId(name, held));
   }
   // Parsing base58 costs microseconds: remember recent ids, since clients repeat them.
   const text = Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength).toString('latin1');
@@ -40,9 +40,11 @@ export function treeArg(deps: TreeDeps, arg: Uint8Array): Id | Promise<Id> {
   return id;
 }
 
-function varId(name: Uint8Array, value: Uint8Array | undefined): Id {
+/** A variable's value is read like a tree argument itself (but one level only: no `^` chains). */
+function varId(name: Uint8Array, value: Uint8Array | undefined): Uint8Array {
   if (value === undefined) throw new CrissError('NOTFOUND', `variable '${Buffer.from(name).toString()}' is not set`);
-  return parseId(value);
+  if (value[0] === 0x5e) throw new CrissError('BADID', `variable '${Buffer.from(name).toString()}' holds another variable's name, not a tree id`);
+  return value;
 }
 
 export function ttlArg(arg: Uint8Array): number {

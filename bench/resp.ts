@@ -1,0 +1,148 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { pino } from 'pino';
+import { CommandRegistry } from '../src/commands/registry.ts';
+import { serverCommands } from '../src/commands/server.ts';
+import { RespServer } from '../src/resp/server.ts';
+import { median } from './measure.ts';
+
+/**
+ * `node bench/resp.ts`: the RESP front-end against a real redis-server, both driven by
+ * redis-benchmark in the same run. Our side serves GET/SET from an in-memory Map, so the
+ * figure is the protocol layer's (decode, dispatch, encode, socket I/O), not the store's.
+ * Rounds alternate between the two servers and the median is reported, which evens out the
+ * noise of a shared machine. Sizes: RESP_BENCH_REQUESTS, RESP_BENCH_ROUNDS.
+ */
+
+const REDIS_SERVER = '/usr/bin/redis-server';
+const REDIS_BENCHMARK = '/usr/bin/redis-benchmark';
+const requests = Number(process.env.RESP_BENCH_REQUESTS ?? 200_000);
+const rounds = Number(process.env.RESP_BENCH_ROUNDS ?? 3);
+
+const SCENARIOS = [
+  { name: 'PING, 50 clients', args: ['-t', 'ping_mbulk', '-c', '50'], target: 0.6 },
+  { name: 'GET, 50 clients', args: ['-t', 'get', '-c', '50'], target: 0.6 },
+  { name: 'GET, 50 clients, pipeline 16', args: ['-t', 'get', '-c', '50', '-P', '16'], target: 0.35 },
+  { name: 'SET, 50 clients, pipeline 16', args: ['-t', 'set', '-c', '50', '-P', '16'], target: 0.35 },
+];
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as { port: number };
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
+
+function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited with ${code}`))));
+  });
+}
+
+/** Requests per second from `redis-benchmark --csv` (header line, then one row per test). */
+async function benchmark(port: number, args: string[]): Promise<number> {
+  const csv = await run(REDIS_BENCHMARK, ['-p', String(port), '-n', String(requests), '-r', '100000', '--csv', ...args]);
+  const row = csv.trim().split('\n').at(-1)!;
+  return Number(JSON.parse(`[${row}]`)[1]);
+}
+
+async function startOurs(): Promise<{ port: number; close: () => Promise<void> }> {
+  const logger = pino({ level: 'silent' });
+  const registry = new CommandRegistry();
+  const data = new Map<string, Uint8Array>();
+  const spec = { flags: ['fast'], group: 'bench', since: '0.1.0', reply: 'bench' };
+  registry.register(
+    ...serverCommands({ registry, logger }),
+    {
+      ...spec,
+      name: 'GET',
+      arity: 2,
+      summary: 'Map lookup',
+      arguments: [{ name: 'key', type: 'key' }],
+      handler: ({ args, reply }) => {
+        const v = data.get(Buffer.from(args[0].buffer, args[0].byteOffset, args[0].length).toString('latin1'));
+        if (v === undefined) reply.nil();
+        else reply.bulk(v);
+      },
+    },
+    {
+      ...spec,
+      name: 'SET',
+      arity: 3,
+      summary: 'Map store',
+      arguments: [{ name: 'key', type: 'key' }, { name: 'value', type: 'string' }],
+      handler: ({ args, reply }) => {
+        data.set(Buffer.from(args[0].buffer, args[0].byteOffset, args[0].length).toString('latin1'), Uint8Array.from(args[1]));
+        reply.simple('OK');
+      },
+    },
+  );
+  const server = new RespServer({ host: '127.0.0.1', port: 0, registry, logger });
+  const { port } = await server.listen();
+  return { port, close: () => server.close() };
+}
+
+async function startRedis(): Promise<{ port: number; close: () => Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      s.once('connect', () => (s.destroy(), resolve(true)));
+      s.once('error', () => resolve(false));
+    });
+    if (up) {
+      return {
+        port,
+        close: () =>
+          new Promise<void>((resolve) => {
+            child.once('exit', () => resolve());
+            child.kill('SIGTERM');
+          }),
+      };
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error('redis-server did not start');
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(REDIS_SERVER) || !existsSync(REDIS_BENCHMARK)) {
+    console.error('needs redis-server and redis-benchmark (apt install redis-server redis-tools)');
+    process.exitCode = 1;
+    return;
+  }
+  const ours = await startOurs();
+  const redis = await startRedis();
+  try {
+    // Both key spaces hold the keys GET asks for, so both servers answer with values.
+    await benchmark(ours.port, ['-t', 'set', '-c', '50', '-P', '16']);
+    await benchmark(redis.port, ['-t', 'set', '-c', '50', '-P', '16']);
+    console.log(`| scenario (${requests} requests, median of ${rounds}) | crisscross (req/s) | redis-server (req/s) | ratio | target |`);
+    console.log('|---|---:|---:|---:|---:|');
+    for (const s of SCENARIOS) {
+      const mine: number[] = [];
+      const theirs: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        mine.push(await benchmark(ours.port, s.args));
+        theirs.push(await benchmark(redis.port, s.args));
+      }
+      const a = median(mine);
+      const b = median(theirs);
+      const ratio = a / b;
+      console.log(`| ${s.name} | ${Math.round(a)} | ${Math.round(b)} | ${ratio.toFixed(2)} | ≥ ${s.target} ${ratio >= s.target ? '✓' : '✗'} |`);
+    }
+  } finally {
+    await ours.close();
+    await redis.close();
+  }
+}
+
+await main();

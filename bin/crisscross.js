@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+// The `crisscross` bin. The code is TypeScript run by Node's type stripping (no build step), so
+// this file stays plain JavaScript that even an old Node can parse: on a Node without type
+// stripping it re-runs itself under the Node the project pins in node_modules.
+import { spawn } from 'node:child_process';
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+// Set in the re-run child, so a pinned Node that is somehow too old reports instead of looping.
+const REEXEC_ENV = 'CRISSCROSS_REEXEC';
+
+// Resolve symlinks: npm links bins into node_modules/.bin, and the package root is what we need.
+const binFile = realpathSync(fileURLToPath(import.meta.url));
+const root = dirname(dirname(binFile));
+
+if (process.features.typescript) {
+  await import(pathToFileURL(join(root, 'src', 'cli', 'main.ts')).href);
+} else {
+  const pinned = [join(root, 'node_modules', 'node', 'bin', 'node'), join(root, 'node_modules', '.bin', 'node')]
+    .find((p) => existsSync(p));
+  if (!pinned || process.env[REEXEC_ENV]) {
+    process.stderr.write(
+      `crisscross needs Node >= 22.18 (this is Node ${process.versions.node}); ` +
+        `run \`npm ci\` in ${root} to install the pinned Node, or install Node 22.18+ yourself.\n`,
+    );
+    process.exit(1);
+  }
+  reRun(pinned);
+}
+
+function reRun(node) {
+  const args = process.argv.slice(2);
+  // The daemon gets its own process group, so a terminal's Ctrl-C reaches it once (forwarded by
+  // us) rather than twice, which it would take as "exit at once" instead of a graceful close.
+  // Client commands stay in ours: a background group could not read a terminal's stdin.
+  const child = spawn(node, [binFile, ...args], {
+    stdio: 'inherit',
+    detached: args[0] === 'serve',
+    env: { ...process.env, [REEXEC_ENV]: '1' },
+  });
+  const forward = (signal) => child.kill(signal);
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, forward);
+  child.on('error', (err) => {
+    process.stderr.write(`crisscross: cannot start ${node}: ${err.message}\n`);
+    process.exit(1);
+  });
+  child.on('exit', (code, signal) => {
+    if (signal) {
+      // Die of the same signal, so our parent sees what the child's parent would have seen.
+      for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.off(s, forward);
+      process.kill(process.pid, signal);
+    } else {
+      process.exit(code ?? 1);
+    }
+  });
+}

@@ -1,0 +1,90 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import { resolveClientConfig, SETTINGS, type ClientConfig } from '../config.ts';
+import { isCrissError } from '../errors.ts';
+import { connect, type Connection, type Reply } from './client.ts';
+import { CliFailure, EXIT } from './exit.ts';
+
+export const ID_HELP = 'a root id (base58), ^variable, *file.yaml#Field, or "" / nil for the empty tree';
+
+interface ConnectionFlags {
+  host?: string;
+  port?: string;
+  password?: string;
+}
+
+function settingHelp(key: 'host' | 'port' | 'password', what: string): string {
+  const s = SETTINGS[key];
+  return `${what} (env ${s.env}${s.default !== undefined ? `, default ${s.default}` : ''})`;
+}
+
+/** Every client subcommand takes the same way to reach the daemon as `serve` takes to listen. */
+export function clientCommand(cmd: Command): Command {
+  return cmd
+    .option('--host <host>', settingHelp('host', 'daemon host'))
+    .option('-p, --port <port>', settingHelp('port', 'daemon port'))
+    .option('-a, --password <password>', settingHelp('password', 'daemon password'));
+}
+
+export function examples(cmd: Command, lines: string[]): Command {
+  return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
+}
+
+/** Run `fn` against the daemon named by the command's options, always closing the connection. */
+export async function withDaemon<T>(cmd: Command, fn: (conn: Connection) => Promise<T>): Promise<T> {
+  let config: ClientConfig;
+  try {
+    config = resolveClientConfig(cmd.opts<ConnectionFlags>());
+  } catch (e) {
+    if (isCrissError(e)) throw new CliFailure(EXIT.usage, e.message);
+    throw e;
+  }
+  const conn = await connect(config);
+  try {
+    return await fn(conn);
+  } finally {
+    await conn.close();
+  }
+}
+
+/** `--ttl` in milliseconds; -1 pins forever (the daemon's convention). */
+export function parseTtl(value: string): number {
+  const ttl = /^-?\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(ttl) || ttl < -1) throw new InvalidArgumentError('expected milliseconds (>= 0) or -1 for forever');
+  return ttl;
+}
+
+export function parseCount(value: string): number {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+/** Write to stdout, waiting when the pipe is full so long listings keep memory flat. */
+export function write(data: string | Uint8Array): Promise<void> {
+  if (process.stdout.write(data)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error): void => {
+      process.stdout.off('drain', done);
+      process.stdout.off('error', done);
+      if (err) reject(err);
+      else resolve();
+    };
+    process.stdout.on('drain', done);
+    process.stdout.on('error', done);
+  });
+}
+
+export function bytes(reply: Reply, what: string): Buffer {
+  if (Buffer.isBuffer(reply)) return reply;
+  throw new CliFailure(EXIT.server, `unexpected reply to ${what}: ${JSON.stringify(reply)}`);
+}
+
+export function integer(reply: Reply, what: string): number {
+  if (typeof reply === 'number') return reply;
+  throw new CliFailure(EXIT.server, `unexpected reply to ${what}: ${JSON.stringify(reply)}`);
+}
+
+export function list(reply: Reply, what: string): Reply[] {
+  if (Array.isArray(reply)) return reply;
+  throw new CliFailure(EXIT.server, `unexpected reply to ${what}: ${JSON.stringify(reply)}`);
+}

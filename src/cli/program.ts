@@ -1,0 +1,32 @@
+import { Command } from 'commander';
+import { packageVersion } from '../config.ts';
+import { EXIT_HELP } from './exit.ts';
+import { serveCommand } from './serve.ts';
+import { treeCommands } from './trees.ts';
+import { varCommands } from './vars.ts';
+
+const OVERVIEW = `Arguments that name a tree or id accept:
+  QmbTz9…           a root id in base58
+  "" or nil         the empty tree
+  ^name             the value of a daemon variable (see var_set)
+  *file.yaml#Field  a field of a local YAML file
+
+Client commands reach the daemon with --host/--port/--password or
+CRISSCROSS_HOST, CRISSCROSS_PORT, CRISSCROSS_PASSWORD (default 127.0.0.1:11111).
+
+${EXIT_HELP}`;
+
+/** The whole command line; main.ts runs it, tests inspect it. */
+export function buildProgram(): Command {
+  const program = new Command('crisscross')
+    .description('Immutable content-addressed trees behind a Redis-protocol daemon.')
+    .version(packageVersion(), '-V, --version')
+    .showHelpAfterError('(add --help for usage)')
+    // Usage errors must exit 2, not commander's 1: main.ts maps the thrown CommanderError.
+    .exitOverride()
+    .addHelpText('after', `\n${OVERVIEW}\n`);
+  for (const cmd of [serveCommand(), ...treeCommands(), ...varCommands()]) {
+    program.addCommand(cmd.copyInheritedSettings(program));
+  }
+  return program;
+}

@@ -1,0 +1,103 @@
+import { mkdir } from 'node:fs/promises';
+import { constants } from 'node:os';
+import { pino, type Logger } from 'pino';
+import { CommandRegistry } from './commands/registry.ts';
+import { serverCommands } from './commands/server.ts';
+import { treeCommands } from './commands/tree.ts';
+import { packageVersion, type DaemonConfig } from './config.ts';
+import { RespServer } from './resp/server.ts';
+import { openStore } from './store/index.ts';
+
+export interface Daemon {
+  readonly address: { host: string; port: number };
+  /** Stop accepting, let in-flight commands finish, close the store. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/** pino to stderr, synchronously: stdout carries the ready line, and a crash must not lose its last words. */
+export function createLogger(level: DaemonConfig['logLevel']): Logger {
+  return pino({ name: 'crisscross', level }, pino.destination({ dest: 2, sync: true }));
+}
+
+/** Open the store and start serving RESP; resolves once the port accepts connections. */
+export async function startDaemon(config: DaemonConfig, logger: Logger = createLogger(config.logLevel)): Promise<Daemon> {
+  await Promise.all([
+    mkdir(config.dataDir, { recursive: true }),
+    mkdir(config.clustersDir, { recursive: true }),
+    // Key pairs are secrets: a fresh directory is readable by its owner only.
+    mkdir(config.keysDir, { recursive: true, mode: 0o700 }),
+  ]);
+  const store = await openStore(config.dataDir, { logger: logger.child({ module: 'store' }) });
+  let server: RespServer;
+  let address: Daemon['address'];
+  try {
+    const registry = new CommandRegistry();
+    registry.register(...serverCommands({ registry, logger }), ...treeCommands({ store, logger: logger.child({ module: 'tree' }) }));
+    server = new RespServer({
+      host: config.host,
+      port: config.port,
+      ...(config.password !== undefined ? { password: config.password } : {}),
+      registry,
+      logger: logger.child({ module: 'resp' }),
+      info: [{ section: 'store', fields: () => store.info() }],
+    });
+    address = await server.listen();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    address,
+    close() {
+      closing ??= (async () => {
+        await server.close();
+        await store.close();
+        logger.info('closed');
+      })();
+      return closing;
+    },
+  };
+}
+
+function url(address: Daemon['address']): string {
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `redis://${host}:${address.port}`;
+}
+
+/**
+ * `crisscross serve`: start, announce readiness with one stdout line (scripts and the test
+ * harness wait for it), and shut down gracefully on SIGINT/SIGTERM.
+ */
+export async function runDaemon(config: DaemonConfig): Promise<Daemon> {
+  const logger = createLogger(config.logLevel);
+  const starting = startDaemon(config, logger);
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without finishing shutdown');
+      process.exit(128 + constants.signals[signal]);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    starting
+      .then((daemon) => daemon.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  // Listen before announcing: whoever reads the ready line may signal at once, and a signal
+  // with no listener yet would kill the process without a graceful close.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const daemon = await starting;
+  if (!stopping) {
+    logger.info({ version: packageVersion(), ...daemon.address, dataDir: config.dataDir }, 'ready');
+    process.stdout.write(`crisscross ${packageVersion()} listening on ${url(daemon.address)} (data ${config.dataDir})\n`);
+  }
+  return daemon;
+}

@@ -1,0 +1,395 @@
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { isCrissError } from '../errors.ts';
+import type { CommandRegistry, RegistryEntry } from '../commands/registry.ts';
+import { arityAccepts, unknownCommandText, unknownSubcommandText } from '../commands/registry.ts';
+import type { ClientSession } from '../commands/spec.ts';
+import { RespDecoder, RespProtocolError, type DecoderLimits } from './decoder.ts';
+import { ReplyBuffer } from './writer.ts';
+
+export interface ConnectionLimits extends DecoderLimits {
+  /** Unsent reply bytes past which a client is disconnected (Redis client-output-buffer-limit). */
+  maxPendingOutput: number;
+  /** Unparsed input kept while a command is in flight before the socket stops being read. */
+  maxPendingInput: number;
+  /** How long a closing connection may take to flush before it is cut. */
+  closeTimeoutMs: number;
+}
+
+export interface ServerStats {
+  connectionsReceived: number;
+  commandsProcessed: number;
+  netInputBytes: number;
+  netOutputBytes: number;
+  rejectedOutputLimit: number;
+}
+
+/** What a connection needs from the server that owns it. */
+export interface ConnectionHost {
+  readonly registry: CommandRegistry;
+  readonly logger: Logger;
+  readonly limits: ConnectionLimits;
+  readonly stats: ServerStats;
+  readonly passwordRequired: boolean;
+  /** HTTP arrived on the RESP port; the connection closes itself. */
+  httpDetected(conn: Connection): void;
+  closed(conn: Connection): void;
+}
+
+/** Replies are handed to the socket once this much accumulates, even mid-batch. */
+const FLUSH_AT = 64 * 1024;
+
+/**
+ * One client. Commands run strictly in order: a command's promise settles before the next
+ * command is even decoded (the next may depend on its effects, and AUTH changes the decoder's
+ * limits). Replies accumulate in one buffer that is written once per decoded batch, or earlier
+ * when it grows past FLUSH_AT or before awaiting a `blocking` command. When the socket pushes
+ * back, decoding stops and the socket is paused until it drains.
+ */
+export class Connection implements ClientSession {
+  readonly id: number;
+  name = '';
+  readonly state = new Map<string, unknown>();
+  readonly addr: string;
+  readonly laddr: string;
+  readonly createdAt = Date.now();
+  lastInteraction = this.createdAt;
+  /** Full name of the last command run (`client|list`), for CLIENT LIST. */
+  lastCommand = 'NULL';
+  libName = '';
+  libVer = '';
+
+  private readonly host: ConnectionHost;
+  private readonly socket: Socket;
+  private readonly decoder: RespDecoder;
+  private readonly writer = new ReplyBuffer();
+  private authed: boolean;
+  /** A handler's promise is pending. */
+  private busy = false;
+  private waitingDrain = false;
+  private paused = false;
+  /** No further command runs; input is discarded and the socket closes once replies are out. */
+  private stopping = false;
+  private ending = false;
+  private peerEnded = false;
+  private isClosed = false;
+  private inflight: RegistryEntry | undefined;
+  private inflightMark = 0;
+  private closeTimer: NodeJS.Timeout | undefined;
+  private readonly closedPromise: Promise<void>;
+  private resolveClosed!: () => void;
+
+  constructor(id: number, socket: Socket, host: ConnectionHost) {
+    this.id = id;
+    this.socket = socket;
+    this.host = host;
+    this.addr = `${socket.remoteAddress}:${socket.remotePort}`;
+    this.laddr = `${socket.localAddress}:${socket.localPort}`;
+    this.decoder = new RespDecoder(host.limits);
+    this.authed = !host.passwordRequired;
+    this.decoder.unauthenticated = !this.authed;
+    this.closedPromise = new Promise((resolve) => (this.resolveClosed = resolve));
+    socket.on('data', this.onData);
+    socket.on('drain', this.onDrain);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+  }
+
+  get protocol(): 2 | 3 {
+    return this.writer.protocol;
+  }
+
+  set protocol(p: 2 | 3) {
+    this.writer.protocol = p;
+  }
+
+  get authenticated(): boolean {
+    return this.authed;
+  }
+
+  set authenticated(a: boolean) {
+    this.authed = a;
+    this.decoder.unauthenticated = !a;
+  }
+
+  /** Unparsed request bytes (CLIENT LIST `qbuf`). */
+  get inputBuffered(): number {
+    return this.decoder.buffered;
+  }
+
+  /** Reply bytes not yet taken by the kernel (CLIENT LIST `omem`). */
+  get outputBuffered(): number {
+    return this.writer.length + this.socket.writableLength;
+  }
+
+  /** A command is in flight. */
+  get blocked(): boolean {
+    return this.busy;
+  }
+
+  closeAfterReply(): void {
+    this.stopping = true;
+  }
+
+  /** Server shutdown: let the command in flight finish and its reply flush, then close. */
+  shutdown(): Promise<void> {
+    if (!this.isClosed) {
+      this.stopping = true;
+      if (!this.busy && !this.waitingDrain) this.endBatch();
+      this.armCloseTimer();
+    }
+    return this.closedPromise;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.stopping) return;
+    this.host.stats.netInputBytes += chunk.length;
+    this.lastInteraction = Date.now();
+    this.decoder.push(chunk);
+    if (!this.busy && !this.waitingDrain) this.pump();
+    else if (this.decoder.buffered > this.host.limits.maxPendingInput) this.pauseInput();
+  };
+
+  private readonly onDrain = (): void => {
+    this.waitingDrain = false;
+    if (!this.busy) this.pump();
+  };
+
+  /** The client half-closed: answer what it sent, then close (we listen with allowHalfOpen). */
+  private readonly onEnd = (): void => {
+    this.peerEnded = true;
+    if (!this.busy && !this.waitingDrain) this.pump();
+  };
+
+  private readonly onError = (err: Error): void => {
+    this.host.logger.debug({ err, client: this.id }, 'client socket error');
+  };
+
+  private readonly onClose = (): void => {
+    this.isClosed = true;
+    this.stopping = true;
+    clearTimeout(this.closeTimer);
+    closeSessionState(this.state, this.host.logger);
+    this.host.closed(this);
+    this.resolveClosed();
+  };
+
+  private readonly onSettled = (): void => {
+    this.busy = false;
+    if (this.writer.mark() === this.inflightMark) this.noReply(this.inflight!);
+    this.afterAsync();
+  };
+
+  private readonly onFailed = (err: unknown): void => {
+    this.busy = false;
+    this.failed(err, this.inflight!, this.inflightMark);
+    this.afterAsync();
+  };
+
+  /** Decodes and runs commands until input runs out, a handler goes async, or output backs up. */
+  private pump(): void {
+    while (!this.stopping) {
+      let argv: Buffer[] | undefined;
+      try {
+        argv = this.decoder.next();
+      } catch (e) {
+        this.protocolError(e);
+        return;
+      }
+      if (argv === undefined) {
+        if (this.peerEnded) this.stopping = true;
+        break;
+      }
+      const pending = this.execute(argv);
+      if (pending !== undefined) {
+        this.busy = true;
+        if (this.inflight!.blocking) this.flush();
+        pending.then(this.onSettled, this.onFailed);
+        return;
+      }
+      if (this.writer.length >= FLUSH_AT && !this.flush()) return;
+    }
+    this.endBatch();
+  }
+
+  private afterAsync(): void {
+    if (this.socket.destroyed) return;
+    if (this.writer.length >= FLUSH_AT && !this.flush()) return;
+    if (!this.waitingDrain) this.pump();
+  }
+
+  /** Input exhausted (or stopping): flush, then close or read on. */
+  private endBatch(): void {
+    if (this.socket.destroyed) return;
+    if (!this.flush() && !this.stopping) return;
+    if (this.stopping) this.end();
+    else if (this.paused) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private execute(argv: Buffer[]): Promise<void> | undefined {
+    this.host.stats.commandsProcessed++;
+    const writer = this.writer;
+    if (argv.length === 3 && isHttpRequestLine(argv)) return this.http();
+    let entry = this.host.registry.resolve(argv[0].toString('latin1'));
+    if (entry === undefined) {
+      if (isHttpHeader(argv[0])) return this.http();
+      writer.errorLatin1(unknownCommandText(argv));
+      return undefined;
+    }
+    if (!arityAccepts(entry.spec.arity, argv.length)) {
+      writer.error('ERR', `wrong number of arguments for '${entry.fullName}' command`);
+      return undefined;
+    }
+    let args: Buffer[];
+    if (entry.subcommands !== undefined && argv.length > 1) {
+      const sub = entry.subcommands.get(argv[1].toString('latin1').toUpperCase());
+      if (sub === undefined) {
+        writer.errorLatin1(unknownSubcommandText(entry.spec.name, argv[1]));
+        return undefined;
+      }
+      entry = sub;
+      if (!arityAccepts(entry.spec.arity, argv.length)) {
+        writer.error('ERR', `wrong number of arguments for '${entry.fullName}' command`);
+        return undefined;
+      }
+      args = argv.slice(2);
+    } else {
+      args = argv.slice(1);
+    }
+    if (!this.authed && !entry.noauth) {
+      writer.error('NOAUTH', 'Authentication required.');
+      return undefined;
+    }
+    this.lastCommand = entry.fullName;
+    const mark = writer.mark();
+    let result: void | Promise<void>;
+    try {
+      result = entry.spec.handler({ args, client: this, reply: writer });
+    } catch (e) {
+      this.failed(e, entry, mark);
+      return undefined;
+    }
+    if (result === undefined) {
+      if (writer.mark() === mark) this.noReply(entry);
+      return undefined;
+    }
+    this.inflight = entry;
+    this.inflightMark = mark;
+    return result;
+  }
+
+  private failed(err: unknown, entry: RegistryEntry, mark: number): void {
+    if (this.socket.destroyed) return;
+    if (!this.writer.rewind(mark)) {
+      // Part of this reply already left: the client cannot be resynchronised.
+      this.host.logger.error({ err, client: this.id, command: entry.fullName }, 'command failed mid-reply');
+      this.destroy();
+      return;
+    }
+    if (isCrissError(err)) {
+      this.writer.error(err.code, err.message);
+      return;
+    }
+    this.host.logger.error({ err, client: this.id, command: entry.fullName }, 'command failed');
+    this.writer.error('ERR', 'internal error');
+  }
+
+  private noReply(entry: RegistryEntry): void {
+    this.host.logger.error({ client: this.id, command: entry.fullName }, 'command handler wrote no reply');
+    this.writer.error('ERR', 'internal error');
+  }
+
+  private protocolError(e: unknown): void {
+    this.stopping = true;
+    if (!(e instanceof RespProtocolError)) {
+      this.host.logger.error({ err: e, client: this.id }, 'request decoder failed');
+      this.destroy();
+      return;
+    }
+    this.host.logger.debug({ client: this.id, reason: e.kind }, 'protocol error');
+    this.writer.errorLatin1(`ERR ${e.message}`);
+    this.endBatch();
+  }
+
+  private http(): undefined {
+    this.host.httpDetected(this);
+    this.destroy();
+    return undefined;
+  }
+
+  /** Hands pending replies to the socket; false when it pushed back (or the client was cut). */
+  private flush(): boolean {
+    const length = this.writer.length;
+    if (length === 0 || this.socket.destroyed) return true;
+    if (length + this.socket.writableLength > this.host.limits.maxPendingOutput) {
+      this.host.stats.rejectedOutputLimit++;
+      this.host.logger.warn({ client: this.id, addr: this.addr, pending: length + this.socket.writableLength }, 'client output limit exceeded, disconnecting');
+      this.destroy();
+      return false;
+    }
+    this.host.stats.netOutputBytes += length;
+    if (this.writer.flush(this.socket)) return true;
+    this.waitingDrain = true;
+    this.pauseInput();
+    return false;
+  }
+
+  private pauseInput(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  /** Graceful close: FIN after the last reply, then release the socket. */
+  private end(): void {
+    if (this.ending || this.socket.destroyed) return;
+    this.ending = true;
+    // Keep reading (and discarding) so a client still sending cannot stall the close.
+    if (this.paused) this.socket.resume();
+    this.socket.end(() => this.socket.destroy());
+    this.armCloseTimer();
+  }
+
+  private armCloseTimer(): void {
+    if (this.closeTimer !== undefined || this.isClosed) return;
+    this.closeTimer = setTimeout(() => this.destroy(), this.host.limits.closeTimeoutMs);
+    this.closeTimer.unref();
+  }
+
+  private destroy(): void {
+    this.stopping = true;
+    this.socket.destroy();
+  }
+}
+
+/** Closes every value in a session's state that can be closed (an open iterator, a stream). */
+export function closeSessionState(state: Map<string, unknown>, logger: Logger): void {
+  for (const [key, value] of state) {
+    if (typeof value !== 'object' || value === null || !('close' in value) || typeof value.close !== 'function') continue;
+    const report = (err: unknown): void => logger.warn({ err, key }, 'closing connection state failed');
+    try {
+      const done: unknown = value.close();
+      if (done instanceof Promise) done.catch(report);
+    } catch (err) {
+      report(err);
+    }
+  }
+  state.clear();
+}
+
+/** `GET / HTTP/1.1` sent as an inline command. */
+function isHttpRequestLine(argv: Buffer[]): boolean {
+  const method = argv[0];
+  return method.length === 3 && (method[0] | 0x20) === 103 && argv[1][0] === 47 && argv[2].toString('latin1', 0, 5) === 'HTTP/';
+}
+
+/** Redis closes silently on `POST` and `Host:`: cross-protocol scripting from a browser. */
+function isHttpHeader(name: Buffer): boolean {
+  if (name.length !== 4 && name.length !== 5) return false;
+  const upper = name.toString('latin1').toUpperCase();
+  return upper === 'POST' || upper === 'HOST:';
+}
