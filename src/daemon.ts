@@ -1,9 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { pino, type Logger } from 'pino';
-import { CommandRegistry } from './commands/registry.ts';
-import { serverCommands } from './commands/server.ts';
-import { treeCommands } from './commands/tree.ts';
+import { buildCommands } from './commands/index.ts';
 import { packageVersion, type DaemonConfig } from './config.ts';
 import { RespServer } from './resp/server.ts';
 import { openStore } from './store/index.ts';
@@ -31,15 +29,14 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
   let server: RespServer;
   let address: Daemon['address'];
   try {
-    const registry = new CommandRegistry();
-    registry.register(...serverCommands({ registry, logger }), ...treeCommands({ store, logger: logger.child({ module: 'tree' }) }));
+    const { registry, info } = buildCommands({ store, logger });
     server = new RespServer({
       host: config.host,
       port: config.port,
       ...(config.password !== undefined ? { password: config.password } : {}),
       registry,
       logger: logger.child({ module: 'resp' }),
-      info: [{ section: 'store', fields: () => store.info() }],
+      info,
     });
     address = await server.listen();
   } catch (e) {

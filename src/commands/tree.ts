@@ -1,9 +1,6 @@
-import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
-import type { BlockStore } from '../store/blockstore.ts';
 import { idToText } from '../store/id.ts';
-import { Vars } from '../store/vars.ts';
-import { MISSING, type Mutation, type TreeNode, Trees } from '../tree/index.ts';
+import { MISSING, type Mutation, type TreeNode } from '../tree/index.ts';
 import { type KeyCodec, type TreeDeps, binArg, rawOf, replyValue, treeArg, ttlArg, typedArg } from './args.ts';
 import { iterCommands } from './iter.ts';
 import type { ArgumentDoc, CommandContext, CommandSpec } from './spec.ts';
@@ -152,9 +149,8 @@ function statCommands(deps: TreeDeps): CommandSpec[] {
   ];
 }
 
-/** Every tree and variable command, over a block store. */
-export function treeCommands(deps: { store: BlockStore; logger: Logger; cacheBytes?: number }): CommandSpec[] {
-  const d: TreeDeps = { trees: new Trees(deps.store, { cacheBytes: deps.cacheBytes }), vars: new Vars(deps.store) };
+/** Every tree and variable command. */
+export function treeCommands(d: TreeDeps): CommandSpec[] {
   const specs = [
     putMultiCommand(d, 'PUTMULTI', typedArg, typedArg),
     putMultiCommand(d, 'PUTMULTIBIN', binArg, binArg),

@@ -3,9 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { CommandRegistry } from '../../src/commands/registry.ts';
-import { serverCommands } from '../../src/commands/server.ts';
-import { treeCommands } from '../../src/commands/tree.ts';
+import { buildCommands } from '../../src/commands/index.ts';
 import { RespServer } from '../../src/resp/server.ts';
 import { type BlockStore, openStore } from '../../src/store/index.ts';
 
@@ -21,9 +19,8 @@ export async function startTreeServer(): Promise<TreeServer> {
   const dir = await mkdtemp(join(tmpdir(), 'crisscross-cmd-'));
   const logger = pino({ level: 'silent' });
   const store = await openStore(dir, { logger });
-  const registry = new CommandRegistry();
-  registry.register(...serverCommands({ registry, logger }), ...treeCommands({ store, logger }));
-  const server = new RespServer({ host: '127.0.0.1', port: 0, registry, logger, info: [{ section: 'store', fields: () => store.info() }] });
+  const { registry, info } = buildCommands({ store, logger });
+  const server = new RespServer({ host: '127.0.0.1', port: 0, registry, logger, info });
   const { port } = await server.listen();
   const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
   await redis.connect();

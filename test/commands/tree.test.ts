@@ -192,3 +192,12 @@ describe('variables', () => {
     expect(results.filter((r) => r === null)).toHaveLength(1);
   });
 });
+
+describe('INFO', () => {
+  it('has a store section with the tree cache', async () => {
+    const info = text(await call('INFO', 'store')) as string;
+    expect(info).toMatch(/# Store/i);
+    expect(info).toMatch(/store_commits:\d+/);
+    expect(info).toMatch(/tree_cache_bytes:\d+/);
+  });
+});
