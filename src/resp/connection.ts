@@ -214,6 +214,11 @@ export class Connection implements ClientSession {
   }
 
   private afterAsync(): void {
+    if (this.isClosed) {
+      // The client left while the command ran; whatever it put in the state must not leak.
+      closeSessionState(this.state, this.host.logger);
+      return;
+    }
     if (this.socket.destroyed) return;
     if (this.writer.length >= FLUSH_AT && !this.flush()) return;
     if (!this.waitingDrain) this.pump();

@@ -76,15 +76,30 @@ export function testCommands(gates: Gate[] = []): CommandSpec[] {
     spec('BLOB', 2, ({ args, reply }) => reply.bulk(Buffer.alloc(Number(Buffer.from(args[0]).toString()), 120))),
     // Leaves a closable value in the connection state.
     spec('OPENTHING', 1, ({ client, reply }) => {
-      const thing = { closed: false, close() { this.closed = true; } };
-      client.state.set('thing', thing);
-      openedThings.push(thing);
+      client.state.set('thing', closable());
+      reply.simple('OK');
+    }),
+    // The same, after waiting for the next gate.
+    spec('GATEDOPEN', 1, async ({ client, reply }) => {
+      await gates.shift()?.promise;
+      client.state.set('thing', closable());
       reply.simple('OK');
     }),
   ];
 }
 
 export const openedThings: Array<{ closed: boolean }> = [];
+
+function closable(): { closed: boolean; close(): void } {
+  const thing = {
+    closed: false,
+    close() {
+      thing.closed = true;
+    },
+  };
+  openedThings.push(thing);
+  return thing;
+}
 
 export interface TestServer {
   server: RespServer;

@@ -117,6 +117,23 @@ describe('RespServer connection handling', () => {
     expect(thing.closed).toBe(true);
   });
 
+  it('closes state that a command in flight leaves after its client went away', async () => {
+    const gates: Gate[] = [gate()];
+    const s = await server({ gates: [...gates] });
+    const client = await rawClient(s.port);
+    client.socket.write('GATEDOPEN\r\n');
+    await settle(() => (s.server.clients.find((c) => c.blocked) ? 1 : 0));
+    // A reset, not a FIN: a half-closed client would still get its reply.
+    client.socket.resetAndDestroy();
+    await settle(() => s.server.clients.length);
+    expect(s.server.clients).toHaveLength(0);
+    const opened = openedThings.length;
+    gates[0].open();
+    await settle(() => openedThings.length);
+    expect(openedThings).toHaveLength(opened + 1);
+    expect(openedThings.at(-1)!.closed).toBe(true);
+  });
+
   it('logs HTTP on the RESP port at most once a minute', async () => {
     const warnings: string[] = [];
     const logger = pino({ level: 'warn' }, new Writable({ write: (chunk, _enc, done) => (warnings.push(String(chunk)), done()) }));
