@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
 import { pino } from 'pino';
 import { CommandRegistry } from '../src/commands/registry.ts';
 import { serverCommands } from '../src/commands/server.ts';
 import { RespServer } from '../src/resp/server.ts';
 import { median } from './measure.ts';
+import { REDIS_BENCHMARK, REDIS_SERVER, redisBenchmark, startRedis } from './redis.ts';
 
 /**
  * `node bench/resp.ts`: the RESP front-end against a real redis-server, both driven by
@@ -15,8 +14,6 @@ import { median } from './measure.ts';
  * noise of a shared machine. Sizes: RESP_BENCH_REQUESTS, RESP_BENCH_ROUNDS.
  */
 
-const REDIS_SERVER = '/usr/bin/redis-server';
-const REDIS_BENCHMARK = '/usr/bin/redis-benchmark';
 const requests = Number(process.env.RESP_BENCH_REQUESTS ?? 200_000);
 const rounds = Number(process.env.RESP_BENCH_ROUNDS ?? 3);
 
@@ -26,31 +23,6 @@ const SCENARIOS = [
   { name: 'GET, 50 clients, pipeline 16', args: ['-t', 'get', '-c', '50', '-P', '16'], target: 0.35 },
   { name: 'SET, 50 clients, pipeline 16', args: ['-t', 'set', '-c', '50', '-P', '16'], target: 0.35 },
 ];
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const { port } = s.address() as { port: number };
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
-
-function run(command: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${command} exited with ${code}`))));
-  });
-}
-
-/** Requests per second from `redis-benchmark --csv` (header line, then one row per test). */
-async function benchmark(port: number, args: string[]): Promise<number> {
-  const csv = await run(REDIS_BENCHMARK, ['-p', String(port), '-n', String(requests), '-r', '100000', '--csv', ...args]);
-  const row = csv.trim().split('\n').at(-1)!;
-  return Number(JSON.parse(`[${row}]`)[1]);
-}
 
 async function startOurs(): Promise<{ port: number; close: () => Promise<void> }> {
   const logger = pino({ level: 'silent' });
@@ -88,31 +60,6 @@ async function startOurs(): Promise<{ port: number; close: () => Promise<void> }
   return { port, close: () => server.close() };
 }
 
-async function startRedis(): Promise<{ port: number; close: () => Promise<void> }> {
-  const port = await freePort();
-  const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => resolve(false));
-    });
-    if (up) {
-      return {
-        port,
-        close: () =>
-          new Promise<void>((resolve) => {
-            child.once('exit', () => resolve());
-            child.kill('SIGTERM');
-          }),
-      };
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  child.kill('SIGKILL');
-  throw new Error('redis-server did not start');
-}
-
 async function main(): Promise<void> {
   if (!existsSync(REDIS_SERVER) || !existsSync(REDIS_BENCHMARK)) {
     console.error('needs redis-server and redis-benchmark (apt install redis-server redis-tools)');
@@ -123,16 +70,16 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   try {
     // Both key spaces hold the keys GET asks for, so both servers answer with values.
-    await benchmark(ours.port, ['-t', 'set', '-c', '50', '-P', '16']);
-    await benchmark(redis.port, ['-t', 'set', '-c', '50', '-P', '16']);
+    await redisBenchmark(requests, ours.port, ['-t', 'set', '-c', '50', '-P', '16']);
+    await redisBenchmark(requests, redis.port, ['-t', 'set', '-c', '50', '-P', '16']);
     console.log(`| scenario (${requests} requests, median of ${rounds}) | crisscross (req/s) | redis-server (req/s) | ratio | target |`);
     console.log('|---|---:|---:|---:|---:|');
     for (const s of SCENARIOS) {
       const mine: number[] = [];
       const theirs: number[] = [];
       for (let r = 0; r < rounds; r++) {
-        mine.push(await benchmark(ours.port, s.args));
-        theirs.push(await benchmark(redis.port, s.args));
+        mine.push(await redisBenchmark(requests, ours.port, s.args));
+        theirs.push(await redisBenchmark(requests, redis.port, s.args));
       }
       const a = median(mine);
       const b = median(theirs);

@@ -213,7 +213,16 @@ export function encodeValue(v: Value, depth = 0): Buffer {
 
 /** Canonical bytes of the value *bytes* holding `raw`: what a `*BIN` argument means. */
 export function encodeBytes(raw: Uint8Array): Buffer {
-  const w = new ByteWriter(raw.length + 5);
+  const n = raw.length;
+  if (n <= 0xff) {
+    // The common case (keys) without a writer: this runs once per *BIN argument.
+    const out = Buffer.allocUnsafe(n + 2);
+    out[0] = F.BIN8;
+    out[1] = n;
+    out.set(raw, 2);
+    return out;
+  }
+  const w = new ByteWriter(n + 5);
   writeBin(w, raw);
   return w.finish();
 }

@@ -7,7 +7,8 @@ export function getSync(loader: NodeLoader, root: TreeNode, key: Uint8Array): Ui
   while (node.level > 0) {
     const idx = node.lowerBound(key);
     if (idx === node.length) return undefined;
-    const child = loader.peek(node.child(idx));
+    // A link is ext8 (c7 22 03) then the id: look it up in place.
+    const child = loader.peekAt(node.bytes, node.valStart[idx] + 3);
     if (child === undefined) return MISSING;
     node = child;
   }

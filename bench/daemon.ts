@@ -1,0 +1,127 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { median } from './measure.ts';
+import { REDIS_BENCHMARK, REDIS_SERVER, redisBenchmark, startRedis } from './redis.ts';
+
+/**
+ * `node bench/daemon.ts`: the real daemon (`crisscross serve`, a child process with its own
+ * LevelDB) against a real redis-server, both driven by redis-benchmark in the same run.
+ *  1. batch ingest through RESP: PUTMULTIBIN with DAEMON_BENCH_BATCH pairs per call, each call
+ *     on the previous root, until the tree holds DAEMON_BENCH_KEYS keys;
+ *  2. FETCHBIN on that tree vs GET on redis-server holding the same keys, 50 clients, without
+ *     and with a pipeline of 16 (the keys are redis-benchmark's `key:__rand_int__`);
+ *  3. single-key PUTMULTIBIN into the tree with a 60 s TTL vs SET, 50 clients.
+ * Rounds alternate between the two servers and the median is kept.
+ */
+
+const keys = Number(process.env.DAEMON_BENCH_KEYS ?? 1_000_000);
+const batch = Number(process.env.DAEMON_BENCH_BATCH ?? 1000);
+const reads = Number(process.env.DAEMON_BENCH_READS ?? 200_000);
+const writes = Number(process.env.DAEMON_BENCH_WRITES ?? 50_000);
+const rounds = Number(process.env.DAEMON_BENCH_ROUNDS ?? 3);
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** redis-benchmark's `__rand_int__` is the number zero-padded to 12 digits. */
+const keyOf = (i: number): string => `key:${String(i).padStart(12, '0')}`;
+const VALUE = 'x'.repeat(32);
+
+async function startDaemon(dataDir: string): Promise<{ port: number; close: () => Promise<void> }> {
+  const child = spawn(join(ROOT, 'node_modules/.bin/node'), [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--data-dir', dataDir,
+    '--clusters-dir', join(dataDir, 'clusters'), '--keys-dir', join(dataDir, 'keys')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('daemon did not start')), 30_000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /listening on redis:\/\/[^:]+:(\d+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  return {
+    port,
+    close: () => new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+/** Chained PUTMULTIBIN calls; returns the final root and pairs per second. */
+async function ingest(port: number): Promise<{ root: string; rate: number }> {
+  const client = new Redis({ port, host: '127.0.0.1' });
+  let root = '';
+  const start = performance.now();
+  for (let from = 0; from < keys; from += batch) {
+    const args: string[] = [root, '-1'];
+    for (let i = from; i < Math.min(keys, from + batch); i++) args.push(keyOf(i), VALUE);
+    root = ((await client.callBuffer('PUTMULTIBIN', ...args)) as Buffer).toString();
+  }
+  const rate = keys / ((performance.now() - start) / 1000);
+  client.disconnect();
+  return { root, rate };
+}
+
+async function fillRedis(port: number): Promise<void> {
+  const client = new Redis({ port, host: '127.0.0.1' });
+  for (let from = 0; from < keys; from += batch) {
+    const args: string[] = [];
+    for (let i = from; i < Math.min(keys, from + batch); i++) args.push(keyOf(i), VALUE);
+    await client.call('MSET', ...args);
+  }
+  client.disconnect();
+}
+
+async function compare(name: string, target: number, requests: number, ours: () => Promise<number>, theirs: () => Promise<number>): Promise<string> {
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    a.push(await ours());
+    b.push(await theirs());
+  }
+  const ratio = median(a) / median(b);
+  return `| ${name} | ${Math.round(median(a))} | ${Math.round(median(b))} | ${ratio.toFixed(2)} | ≥ ${target} ${ratio >= target ? '✓' : '✗'} |`;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(REDIS_SERVER) || !existsSync(REDIS_BENCHMARK)) {
+    console.error('needs redis-server and redis-benchmark (apt install redis-server redis-tools)');
+    process.exitCode = 1;
+    return;
+  }
+  const dataDir = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'crisscross-daemon-bench-'));
+  const daemon = await startDaemon(dataDir);
+  const redis = await startRedis();
+  try {
+    const { root, rate } = await ingest(daemon.port);
+    await fillRedis(redis.port);
+    const range = ['-r', String(keys)];
+    const lines = [
+      `| scenario (${keys.toLocaleString('en-US')} keys, median of ${rounds}) | crisscross (req/s) | redis-server (req/s) | ratio | target |`,
+      '|---|---:|---:|---:|---:|',
+      await compare('FETCHBIN vs GET, 50 clients', 0.6, reads,
+        () => redisBenchmark(reads, daemon.port, [...range, '-c', '50', 'FETCHBIN', root, 'key:__rand_int__']),
+        () => redisBenchmark(reads, redis.port, [...range, '-c', '50', 'GET', 'key:__rand_int__'])),
+      await compare('FETCHBIN vs GET, 50 clients, pipeline 16', 0.35, reads,
+        () => redisBenchmark(reads, daemon.port, [...range, '-c', '50', '-P', '16', 'FETCHBIN', root, 'key:__rand_int__']),
+        () => redisBenchmark(reads, redis.port, [...range, '-c', '50', '-P', '16', 'GET', 'key:__rand_int__'])),
+      await compare('PUTMULTIBIN (one key, TTL 60 s, durable) vs SET, 50 clients', 0.2, writes,
+        () => redisBenchmark(writes, daemon.port, [...range, '-c', '50', 'PUTMULTIBIN', root, '60000', 'key:__rand_int__', VALUE]),
+        () => redisBenchmark(writes, redis.port, [...range, '-c', '50', 'SET', 'key:__rand_int__', VALUE])),
+    ];
+    console.log(lines.join('\n'));
+    console.log(`\nBatch ingest through RESP (PUTMULTIBIN, ${batch} pairs a call, chained, each call durable): ${Math.round(rate).toLocaleString('en-US')} pairs/s (target ≥ 500,000)`);
+  } finally {
+    await daemon.close();
+    await redis.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
