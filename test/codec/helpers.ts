@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { CrissError } from '../../src/errors.ts';
 import { Float, Link, Tuple, type Value } from '../../src/codec/index.ts';
+export { prng } from '../helpers/prng.ts';
 
 /**
  * Shared by the codec tests: hex helpers, an arbitrary over every value type, a value
@@ -253,14 +254,3 @@ export function refCompare(a: Value, b: Value): number {
   }
 }
 
-/** A small deterministic PRNG (mulberry32) so fuzz failures reproduce from the seed. */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}

@@ -9,6 +9,7 @@ import { decodeValue, encodeValue } from '../../src/codec/index.ts';
 import { BlockStore, FOREVER } from '../../src/store/blockstore.ts';
 import { idOf, idToText, parseId } from '../../src/store/id.ts';
 import { Trees } from '../../src/tree/index.ts';
+import { prng } from '../helpers/prng.ts';
 
 /**
  * kill -9 in the middle of concurrent writes loses no acknowledged write, and the store
@@ -46,16 +47,6 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Starts the writer, waits for `killAfter` acknowledgements, waits `extraMs` more (so the kill
@@ -155,7 +146,7 @@ async function verify(acks: Ack[]): Promise<void> {
 describe('crash safety', () => {
   it('SIGKILL during concurrent writes loses no acknowledged write; the store reopens each time', async () => {
     const seed = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
-    const rnd = mulberry32(seed);
+    const rnd = prng(seed);
     const all: Ack[] = [];
     const heads = new Map<number, { c: number; root: string; n: number }>();
     const RUNS = 4;

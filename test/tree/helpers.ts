@@ -3,6 +3,7 @@ import { idKey, type Id } from '../../src/store/id.ts';
 import { NodeLoader, type BlockReader } from '../../src/tree/loader.ts';
 import { type Mutation, mutate, normalize } from '../../src/tree/mutate.ts';
 import { EMPTY_NODE, type TreeNode } from '../../src/tree/node.ts';
+export { prng } from '../helpers/prng.ts';
 
 /** Blocks in a Map: the tree's narrow reader interface, without a disk, for fast model tests. */
 export class MemoryBlocks implements BlockReader {
@@ -32,14 +33,3 @@ export function del(k: Value): Mutation {
   return { key: encodeValue(k), val: null };
 }
 
-/** A small deterministic PRNG so failures reproduce from the seed in the test name. */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
