@@ -21,12 +21,8 @@ function open(stack: Item[], node: TreeNode, loader: NodeLoader): Promise<void> 
     return;
   }
   return (async () => {
-    const children: TreeNode[] = [];
-    for (let i = 0; i < node.length; i++) {
-      const child = await loader.get(node.child(i));
-      checkChild(node, i, child);
-      children.push(child);
-    }
+    const children = await loader.getMany(Array.from({ length: node.length }, (_, i) => node.child(i)));
+    children.forEach((child, i) => checkChild(node, i, child));
     for (let i = children.length - 1; i >= 0; i--) stack.push({ node: children[i] });
   })();
 }

@@ -109,9 +109,13 @@ export class Trees {
       seen.add(k);
       const node = await this.loader.get(id);
       yield node;
-      for (let i = node.length - 1; i >= 0; i--) {
-        if (node.level > 0) stack.push(node.child(i));
-        else if (opts.followLinks === true) stack.push(...linksIn(node.val(i)));
+      if (node.level > 0) {
+        const children = Array.from({ length: node.length }, (_, i) => node.child(i));
+        // One batched read for the whole fan-out instead of one read per child.
+        await this.loader.getMany(children);
+        for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
+      } else if (opts.followLinks === true) {
+        for (let i = node.length - 1; i >= 0; i--) stack.push(...linksIn(node.val(i)));
       }
     }
   }

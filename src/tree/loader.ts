@@ -1,5 +1,5 @@
 import { CrissError } from '../errors.ts';
-import { ID_BYTES, type Id, idKey, idToText } from '../store/id.ts';
+import { ID_BYTES, type Id, idEquals, idKey, idOf, idToText } from '../store/id.ts';
 import { EMPTY_NODE, TreeNode } from './node.ts';
 
 /**
@@ -8,6 +8,8 @@ import { EMPTY_NODE, TreeNode } from './node.ts';
  */
 export interface BlockReader {
   getBlock(id: Id): Promise<Uint8Array | undefined>;
+  /** Many blocks in one round trip (LevelDB getMany); optional for readers that cannot batch. */
+  getBlocks?(ids: Id[]): Promise<Array<Uint8Array | undefined>>;
 }
 
 interface Cached {
@@ -15,6 +17,12 @@ interface Cached {
   stamp: number;
   /** Another node whose id shares this slot (30 bits of the digest). */
   next: Cached | undefined;
+}
+
+/** Whatever the reader (a disk, a peer) returns is hashed before it is trusted. */
+function verified(id: Id, bytes: Uint8Array): TreeNode {
+  if (!idEquals(idOf(bytes), id)) throw new CrissError('BADBLOCK', `block ${idToText(id)} does not match its hash`);
+  return TreeNode.parse(Buffer.from(id), bytes);
 }
 
 /** A Map slot from 30 bits of the digest: a number key hashes far faster than a string. */
@@ -78,6 +86,22 @@ export class NodeLoader {
     return this.peek(id) ?? this.load(id);
   }
 
+  /** Several nodes at once: cached ones directly, the rest in one batched read. */
+  async getMany(ids: Id[]): Promise<TreeNode[]> {
+    const out: Array<TreeNode | undefined> = ids.map((id) => this.peek(id));
+    const missing = ids.filter((_, i) => out[i] === undefined);
+    if (missing.length > 1 && this.reader.getBlocks !== undefined) {
+      this.misses += missing.length;
+      const blocks = await this.reader.getBlocks(missing);
+      missing.forEach((id, i) => {
+        const bytes = blocks[i];
+        if (bytes === undefined) throw new CrissError('NOTFOUND', `tree ${idToText(id)} not found`);
+        this.add(verified(id, bytes));
+      });
+    }
+    return Promise.all(ids.map((id, i) => out[i] ?? this.get(id)));
+  }
+
   private load(id: Id): Promise<TreeNode> {
     const key = idKey(id);
     let p = this.loading.get(key);
@@ -85,7 +109,7 @@ export class NodeLoader {
     this.misses++;
     p = this.reader.getBlock(id).then((bytes) => {
       if (bytes === undefined) throw new CrissError('NOTFOUND', `tree ${idToText(id)} not found`);
-      const node = TreeNode.parse(Buffer.from(id), bytes);
+      const node = verified(id, bytes);
       this.add(node);
       return node;
     }).finally(() => this.loading.delete(key));
