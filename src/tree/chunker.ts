@@ -25,6 +25,21 @@ function slabAlloc(size: number): Buffer {
   return out;
 }
 
+/** Byte length of a canonical unsigned integer from its tag (our own encoding: no checks). */
+function uintBytes(tag: number): number {
+  return tag <= 0x7f ? 1 : tag === 0xcc ? 2 : tag === 0xcd ? 3 : tag === 0xce ? 5 : 9;
+}
+
+/** Reads a canonical unsigned integer we wrote ourselves, without allocating. */
+function uintAt(b: Uint8Array, p: number): number {
+  const t = b[p];
+  if (t <= 0x7f) return t;
+  if (t === 0xcc) return b[p + 1];
+  if (t === 0xcd) return (b[p + 1] << 8) | b[p + 2];
+  if (t === 0xce) return ((b[p + 1] << 24) >>> 0) + ((b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]);
+  return readUint(b, p).value;
+}
+
 /** A change for the level above: the entry of a replaced (`val` null) or a new child. */
 export interface UpMutation {
   key: Uint8Array;
@@ -143,9 +158,9 @@ export class Chunker {
       sizes = new Float64Array(n);
       for (let i = 0; i < n; i++) {
         // A child's value is its link (3-byte ext8 header + 34-byte id), count and size.
-        const count = readUint(bytes, valStart[i] + 37);
-        counts[i] = count.value;
-        sizes[i] = readUint(bytes, count.end).value;
+        const p = valStart[i] + 37;
+        counts[i] = uintAt(bytes, p);
+        sizes[i] = uintAt(bytes, p + uintBytes(bytes[p]));
       }
     }
     const node = new TreeNode(idOf(bytes), bytes, this.level, keyStart, valStart, counts, sizes);
