@@ -85,6 +85,20 @@ export class TreeNode {
   }
 
   private lastKeyLevel = -1;
+  /**
+   * Children found before, held weakly: a warm read walks parent to child without a cache
+   * lookup, while the node cache alone still decides what stays in memory.
+   */
+  private kids: Array<WeakRef<TreeNode> | undefined> | undefined;
+
+  knownChild(i: number): TreeNode | undefined {
+    return this.kids?.[i]?.deref();
+  }
+
+  rememberChild(i: number, child: TreeNode): void {
+    this.kids ??= new Array<WeakRef<TreeNode> | undefined>(this.length);
+    this.kids[i] = new WeakRef(child);
+  }
 
   /** The level of the last key (docs/format.md §5), computed once per node. */
   lastLevel(): number {

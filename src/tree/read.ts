@@ -7,9 +7,13 @@ export function getSync(loader: NodeLoader, root: TreeNode, key: Uint8Array): Ui
   while (node.level > 0) {
     const idx = node.lowerBound(key);
     if (idx === node.length) return undefined;
-    // A link is ext8 (c7 22 03) then the id: look it up in place.
-    const child = loader.peekAt(node.bytes, node.valStart[idx] + 3);
-    if (child === undefined) return MISSING;
+    let child = node.knownChild(idx);
+    if (child === undefined) {
+      // A link is ext8 (c7 22 03) then the id: look it up in place.
+      child = loader.peekAt(node.bytes, node.valStart[idx] + 3);
+      if (child === undefined) return MISSING;
+      node.rememberChild(idx, child);
+    }
     node = child;
   }
   return leafLookup(node, key);
