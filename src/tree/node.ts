@@ -1,6 +1,6 @@
 import { compareAt, skipValue } from '../codec/index.ts';
 import { ByteWriter, writeExt, writeInt } from '../codec/encode.ts';
-import { EXT_LINK, RANK_NUMBER } from '../codec/format.ts';
+import { BIN8, EXT_LINK, RANK_NUMBER } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
 import { CrissError } from '../errors.ts';
 import { type Id, idOf, isId } from '../store/id.ts';
@@ -120,11 +120,34 @@ export class TreeNode {
 
   /** Index of the first entry at or after `from` whose key is >= `key`, or `length` if none. */
   lowerBound(key: Uint8Array, from = 0): number {
+    const t = key[0];
+    // Bytes and short strings are nearly every key: compare their payloads here, without
+    // re-reading the search key's header on every probe.
+    const family = t === BIN8 ? 1 : t >= 0xa0 && t <= 0xbf ? 2 : 0;
+    const b = this.bytes;
     let lo = from;
     let hi = this.length;
+    if (family === 0) {
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (compareAt(key, 0, b, this.keyStart[mid], 0) > 0) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    }
+    const ks = family === 1 ? 2 : 1;
+    const kl = family === 1 ? key[1] : t & 0x1f;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.compareKey(key, mid) > 0) lo = mid + 1;
+      const p = this.keyStart[mid];
+      const u = b[p];
+      let c: number;
+      if (family === 1 ? u === BIN8 : u >= 0xa0 && u <= 0xbf) {
+        c = comparePayload(key, ks, kl, b, p + ks, family === 1 ? b[p + 1] : u & 0x1f);
+      } else {
+        c = compareAt(key, 0, b, p, 0);
+      }
+      if (c > 0) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -196,6 +219,15 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
   }
   keyStart[n] = p;
   return new TreeNode(id, b, level, keyStart, valStart, counts, sizes);
+}
+
+function comparePayload(a: Uint8Array, as: number, al: number, b: Uint8Array, bs: number, bl: number): number {
+  const n = al < bl ? al : bl;
+  for (let i = 0; i < n; i++) {
+    const d = a[as + i] - b[bs + i];
+    if (d !== 0) return d;
+  }
+  return al - bl;
 }
 
 export function readUint(b: Uint8Array, p: number): { value: number; end: number } {
