@@ -30,18 +30,14 @@ export class LevelCursor {
       if (key === null) idx = fromEnd ? node.length - 1 : 0;
       else idx = Math.min(node.lowerBound(key), node.length - 1);
       this.path.push({ node, idx });
-      node = await this.child(node, idx);
+      const next = this.child(node, idx);
+      node = next instanceof Promise ? await next : next;
     }
     this.node = node;
   }
 
   isLast(): boolean {
     for (const p of this.path) if (p.idx !== p.node.length - 1) return false;
-    return true;
-  }
-
-  isFirst(): boolean {
-    for (const p of this.path) if (p.idx !== 0) return false;
     return true;
   }
 
@@ -57,20 +53,29 @@ export class LevelCursor {
     if (d < 0) return false;
     this.path[d].idx += dir;
     this.path.length = d + 1;
-    let node = await this.child(this.path[d].node, this.path[d].idx);
+    const first = this.child(this.path[d].node, this.path[d].idx);
+    let node = first instanceof Promise ? await first : first;
     while (node.level > this.level) {
       const idx = dir === 1 ? 0 : node.length - 1;
       this.path.push({ node, idx });
-      node = await this.child(node, idx);
+      const next = this.child(node, idx);
+      node = next instanceof Promise ? await next : next;
     }
     this.node = node;
     return true;
   }
 
-  private async child(parent: TreeNode, idx: number): Promise<TreeNode> {
-    const child = await this.loader.get(parent.child(idx));
-    checkChild(parent, idx, child);
-    return child;
+  /** Synchronous when the child is known or cached, so a warm walk never waits a tick. */
+  private child(parent: TreeNode, idx: number): TreeNode | Promise<TreeNode> {
+    const known = parent.knownChild(idx);
+    if (known !== undefined) return known;
+    const got = this.loader.get(parent.child(idx));
+    const accept = (child: TreeNode): TreeNode => {
+      checkChild(parent, idx, child);
+      parent.rememberChild(idx, child);
+      return child;
+    };
+    return got instanceof Promise ? got.then(accept) : accept(got);
   }
 }
 

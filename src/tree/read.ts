@@ -1,3 +1,4 @@
+import { checkChild } from './cursor.ts';
 import type { NodeLoader } from './loader.ts';
 import type { TreeNode } from './node.ts';
 
@@ -12,6 +13,7 @@ export function getSync(loader: NodeLoader, root: TreeNode, key: Uint8Array): Ui
       // A link is ext8 (c7 22 03) then the id: look it up in place.
       child = loader.peekAt(node.bytes, node.valStart[idx] + 3);
       if (child === undefined) return MISSING;
+      checkChild(node, idx, child);
       node.rememberChild(idx, child);
     }
     node = child;
@@ -27,7 +29,9 @@ export async function get(loader: NodeLoader, root: TreeNode, key: Uint8Array): 
   while (node.level > 0) {
     const idx = node.lowerBound(key);
     if (idx === node.length) return undefined;
-    node = await loader.get(node.child(idx));
+    const child = await loader.get(node.child(idx));
+    checkChild(node, idx, child);
+    node = child;
   }
   return leafLookup(node, key);
 }
