@@ -78,7 +78,7 @@ async function fillRedis(port: number): Promise<void> {
   client.disconnect();
 }
 
-async function compare(name: string, target: number, requests: number, ours: () => Promise<number>, theirs: () => Promise<number>): Promise<string> {
+async function compare(name: string, target: number, ours: () => Promise<number>, theirs: () => Promise<number>): Promise<string> {
   const a: number[] = [];
   const b: number[] = [];
   for (let r = 0; r < rounds; r++) {
@@ -105,13 +105,13 @@ async function main(): Promise<void> {
     const lines = [
       `| scenario (${keys.toLocaleString('en-US')} keys, median of ${rounds}) | crisscross (req/s) | redis-server (req/s) | ratio | target |`,
       '|---|---:|---:|---:|---:|',
-      await compare('FETCHBIN vs GET, 50 clients', 0.6, reads,
+      await compare('FETCHBIN vs GET, 50 clients', 0.6,
         () => redisBenchmark(reads, daemon.port, [...range, '-c', '50', 'FETCHBIN', root, 'key:__rand_int__']),
         () => redisBenchmark(reads, redis.port, [...range, '-c', '50', 'GET', 'key:__rand_int__'])),
-      await compare('FETCHBIN vs GET, 50 clients, pipeline 16', 0.35, reads,
+      await compare('FETCHBIN vs GET, 50 clients, pipeline 16', 0.35,
         () => redisBenchmark(reads, daemon.port, [...range, '-c', '50', '-P', '16', 'FETCHBIN', root, 'key:__rand_int__']),
         () => redisBenchmark(reads, redis.port, [...range, '-c', '50', '-P', '16', 'GET', 'key:__rand_int__'])),
-      await compare('PUTMULTIBIN (one key, TTL 60 s, durable) vs SET, 50 clients', 0.2, writes,
+      await compare('PUTMULTIBIN (one key, TTL 60 s, durable) vs SET, 50 clients', 0.2,
         () => redisBenchmark(writes, daemon.port, [...range, '-c', '50', 'PUTMULTIBIN', root, '60000', 'key:__rand_int__', VALUE]),
         () => redisBenchmark(writes, redis.port, [...range, '-c', '50', 'SET', 'key:__rand_int__', VALUE])),
     ];

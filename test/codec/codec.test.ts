@@ -14,7 +14,7 @@ import {
   type Value,
 } from '../../src/codec/index.ts';
 import { CrissError } from '../../src/errors.ts';
-import { hex, isBadValue, linkOf, norm, prng, thrown, unhex, valueArb } from './helpers.ts';
+import { hex, isBadValue, norm, prng, thrown, unhex, valueArb } from './helpers.ts';
 
 // Property tests run thousands of cases; leave headroom when the machine is busy.
 vi.setConfig({ testTimeout: 30_000 });
