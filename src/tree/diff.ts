@@ -20,10 +20,18 @@ function open(stack: Item[], node: TreeNode, loader: NodeLoader): Promise<void> 
     for (let i = node.length - 1; i >= 0; i--) stack.push({ key: node.key(i), val: node.val(i) });
     return;
   }
+  const known = Array.from({ length: node.length }, (_, i) => node.knownChild(i));
+  const push = (children: Array<TreeNode | undefined>): void => {
+    for (let i = children.length - 1; i >= 0; i--) stack.push({ node: children[i] as TreeNode });
+  };
+  if (known.every((c) => c !== undefined)) return push(known);
   return (async () => {
     const children = await loader.getMany(Array.from({ length: node.length }, (_, i) => node.child(i)));
-    children.forEach((child, i) => checkChild(node, i, child));
-    for (let i = children.length - 1; i >= 0; i--) stack.push({ node: children[i] });
+    children.forEach((child, i) => {
+      checkChild(node, i, child);
+      node.rememberChild(i, child);
+    });
+    push(children);
   })();
 }
 
