@@ -3,7 +3,8 @@ import { BlockMap, DataDiff, MST, MemoryBlockstore } from '@atproto/repo';
 import type { BenchConfig } from './config.ts';
 import { ingestOrder, keyString, pickFrom, valueString } from './data.ts';
 import {
-  type IngestRun, type Metric, MemoryWatch, type SuiteResult, ingestNote, median, perSecond, percentile, profiled, settle, timedIngest,
+  type IngestRun, type Metric, MemoryWatch, type ReadsRun, type SuiteResult, ingestMetric, ingestNote, median, perSecond, percentile, profiled, readsNote,
+  settle, timedIngest, timedReads,
 } from './measure.ts';
 
 /**
@@ -44,19 +45,11 @@ async function ingest(order: Uint32Array, cfg: BenchConfig, mem: MemoryWatch): P
   return { ...run, storage };
 }
 
-async function pointReads(mst: MST, present: Uint32Array, cfg: BenchConfig): Promise<{ reads: number; ms: number }> {
+function pointReads(mst: MST, present: Uint32Array, cfg: BenchConfig): Promise<ReadsRun> {
   const picks = pickFrom(present, cfg.reads, cfg.seed + 1);
-  const CHUNK = 10_000;
-  let ms = 0;
-  let reads = 0;
-  for (let start = 0; start < picks.length && ms < cfg.readSeconds * 1000; start += CHUNK) {
-    const keys = Array.from(picks.subarray(start, start + CHUNK), keyString);
-    const t0 = performance.now();
-    for (const k of keys) if ((await mst.get(k)) === null) throw new Error('a key written during ingest is missing');
-    ms += performance.now() - t0;
-    reads += keys.length;
-  }
-  return { reads, ms };
+  return timedReads((from, to) => Array.from(picks.subarray(from, to), keyString), picks.length, cfg.readSeconds, async (k) => {
+    if ((await mst.get(k)) === null) throw new Error('a key written during ingest is missing');
+  });
 }
 
 /** The same writer loops as ours: each carries its own tree forward, one new key per commit. */
@@ -112,7 +105,7 @@ export async function runAnchorSuite(cfg: BenchConfig): Promise<SuiteResult> {
   progress(`ingesting ${cfg.keys} pairs in random order`);
   const random = await profiled(prof('ingest-random'), profFile('ingest-random'),
     () => ingest(ingestOrder(cfg.keys, true, cfg.seed), cfg, mem));
-  metrics.push({ id: 'ingest.random', value: perSecond(random.done, random.ms), unit: 'pairs/s', note: ingestNote(random, cfg.keys, cfg.ingestSeconds) });
+  metrics.push(ingestMetric('ingest.random', random, ingestNote(random, cfg.keys, cfg.ingestSeconds)));
   metrics.push({ id: 'bytes.written', value: (await random.storage.sizeInBytes()) / random.done, unit: 'B/pair', note: 'bytes in its MemoryBlockstore after the random ingest' });
   const randomRoot: Cid = await random.state.getPointer();
   await random.storage.destroy();
@@ -121,7 +114,7 @@ export async function runAnchorSuite(cfg: BenchConfig): Promise<SuiteResult> {
   progress(`ingesting ${cfg.keys} pairs in key order`);
   const ordered = await profiled(prof('ingest-ordered'), profFile('ingest-ordered'),
     () => ingest(ingestOrder(cfg.keys, false, cfg.seed), cfg, mem));
-  metrics.push({ id: 'ingest.ordered', value: perSecond(ordered.done, ordered.ms), unit: 'pairs/s', note: ingestNote(ordered, cfg.keys, cfg.ingestSeconds) });
+  metrics.push(ingestMetric('ingest.ordered', ordered, ingestNote(ordered, cfg.keys, cfg.ingestSeconds)));
   metrics.push({ id: 'bytes.written.ordered', value: (await ordered.storage.sizeInBytes()) / ordered.done, unit: 'B/pair', note: 'bytes in its MemoryBlockstore after the key-order ingest' });
   const rootA = await ordered.state.getPointer();
   if (ordered.done === cfg.keys && random.done === cfg.keys) {
@@ -145,11 +138,13 @@ export async function runAnchorSuite(cfg: BenchConfig): Promise<SuiteResult> {
 
   progress('point reads');
   const reads = await profiled(prof('reads'), profFile('reads'), () => pointReads(mst, present, cfg));
-  metrics.push({ id: 'reads', value: perSecond(reads.reads, reads.ms), unit: 'reads/s', note: `${reads.reads} reads` });
+  metrics.push({ id: 'reads', value: reads.rate, unit: 'reads/s', note: readsNote(reads) });
   mem.sample();
 
   progress(`single puts, ${cfg.writers} writers`);
+  const stored0 = await storage.sizeInBytes();
   const puts = await profiled(prof('puts'), profFile('puts'), () => singlePuts(storage, mst, present, cfg));
+  metrics.push({ id: 'puts.bytes', value: ((await storage.sizeInBytes()) - stored0) / puts.puts, unit: 'B/put', note: 'bytes added to its MemoryBlockstore per put' });
   metrics.push({ id: 'puts', value: perSecond(puts.puts, puts.ms), unit: 'puts/s', note: `${puts.puts} puts in ${(puts.ms / 1000).toFixed(2)} s, none synced` });
   metrics.push({ id: 'puts.p50', value: percentile(puts.latencies, 0.5), unit: 'ms' });
   metrics.push({ id: 'puts.p99', value: percentile(puts.latencies, 0.99), unit: 'ms' });
@@ -157,5 +152,6 @@ export async function runAnchorSuite(cfg: BenchConfig): Promise<SuiteResult> {
 
   metrics.push({ id: 'mem.rss', value: mem.peakRss() / 2 ** 20, unit: 'MiB', note: 'includes its in-memory blockstore' });
   metrics.push({ id: 'mem.heap', value: mem.peakHeap / 2 ** 20, unit: 'MiB' });
+  metrics.push({ id: 'mem.buffers', value: mem.peakBuffers / 2 ** 20, unit: 'MiB' });
   return { engine: '@atproto/repo MST', metrics, notes };
 }

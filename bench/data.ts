@@ -4,17 +4,9 @@
  * MST keys for the anchor (which wants `collection/rkey`) and sort in index order for us.
  */
 
-/** mulberry32: tiny, fast and good enough to shuffle keys and pick lengths. */
-export function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../test/helpers/prng.ts';
+
+export { prng };
 
 export function keyString(i: number): string {
   return `key/${i.toString().padStart(10, '0')}`;

@@ -9,6 +9,8 @@ export interface Metric {
   unit: string;
   /** Free-form detail printed under the table (what exactly was measured). */
   note?: string;
+  /** Ingests: [pairs written, ms spent] after every batch, so two engines compare at equal sizes. */
+  curve?: Array<[number, number]>;
 }
 
 export interface SuiteResult {
@@ -23,10 +25,14 @@ export interface SuiteResult {
  */
 export class MemoryWatch {
   peakHeap = 0;
+  /** Memory of ArrayBuffers and Buffers (node bytes, slabs): outside the JS heap, inside RSS. */
+  peakBuffers = 0;
 
   sample(): void {
     const used = getHeapStatistics().used_heap_size;
     if (used > this.peakHeap) this.peakHeap = used;
+    const buffers = process.memoryUsage().arrayBuffers;
+    if (buffers > this.peakBuffers) this.peakBuffers = buffers;
   }
 
   peakRss(): number {
@@ -107,6 +113,7 @@ export interface IngestRun<S> {
   /** Pairs/s over the last window (up to 100 batches): where the rate ended up as the tree grew. */
   lastRate: number;
   lastPairs: number;
+  curve: Array<[number, number]>;
 }
 
 /**
@@ -131,6 +138,7 @@ export async function timedIngest<S, B>(opts: {
   let windowPairs = 0;
   let lastRate = 0;
   let lastPairs = 0;
+  const curve: Array<[number, number]> = [];
   const deadline = performance.now() + opts.seconds * 1000;
   for (let n = 1; done < opts.order.length && performance.now() < deadline; n++) {
     const end = Math.min(done + opts.batch, opts.order.length);
@@ -142,6 +150,7 @@ export async function timedIngest<S, B>(opts: {
     windowMs += dt;
     windowPairs += end - done;
     done = end;
+    curve.push([done, ms]);
     opts.mem.sample();
     if (n % WINDOW === 0 || done === opts.order.length) {
       lastRate = perSecond(windowPairs, windowMs);
@@ -155,10 +164,59 @@ export async function timedIngest<S, B>(opts: {
     lastRate = perSecond(windowPairs, windowMs);
     lastPairs = windowPairs;
   }
-  return { state, ms, done, lastRate, lastPairs };
+  return { state, ms, done, lastRate, lastPairs, curve };
+}
+
+/** The ingest's figure: pairs/s over all it wrote, with its curve for comparisons at equal sizes. */
+export function ingestMetric(id: string, r: IngestRun<unknown>, note: string): Metric {
+  return { id, value: perSecond(r.done, r.ms), unit: 'pairs/s', note, curve: r.curve };
 }
 
 export function ingestNote(r: IngestRun<unknown>, keys: number, seconds: number): string {
   const cut = r.done < keys ? `STOPPED by the ${seconds} s limit (BENCH_INGEST_SECONDS) after ${r.done} of ${keys} pairs; ` : '';
   return `${cut}${r.done} pairs in ${(r.ms / 1000).toFixed(2)} s; ${Math.round(r.lastRate)} pairs/s over the last ${r.lastPairs}`;
+}
+
+export interface ReadsRun {
+  reads: number;
+  /** Reads/s of the median round, and of the slowest and fastest. */
+  rate: number;
+  min: number;
+  max: number;
+  rounds: number;
+}
+
+/**
+ * Calls `read` for `keys.length` keys (bounded by `seconds`) in rounds of 100,000; keys are
+ * fetched in chunks before the clock runs. The figure is the median round's rate: on a shared
+ * machine a neighbour's burst then costs one round, not the whole figure.
+ */
+export async function timedReads<K>(keys: (from: number, to: number) => K[], count: number, seconds: number,
+  read: (key: K) => Promise<void> | void): Promise<ReadsRun> {
+  const CHUNK = 10_000;
+  const ROUND = 100_000;
+  const rates: number[] = [];
+  let total = 0;
+  let reads = 0;
+  for (let round = 0; round * ROUND < count && total < seconds * 1000; round++) {
+    let ms = 0;
+    const end = Math.min(count, (round + 1) * ROUND);
+    for (let start = round * ROUND; start < end; start += CHUNK) {
+      const batch = keys(start, Math.min(start + CHUNK, end));
+      const t0 = performance.now();
+      for (const k of batch) {
+        const pending = read(k);
+        if (pending !== undefined) await pending;
+      }
+      ms += performance.now() - t0;
+      reads += batch.length;
+    }
+    rates.push(perSecond(end - round * ROUND, ms));
+    total += ms;
+  }
+  return { reads, rate: median(rates), min: Math.min(...rates), max: Math.max(...rates), rounds: rates.length };
+}
+
+export function readsNote(r: ReadsRun): string {
+  return `${r.reads} reads; median of ${r.rounds} rounds, slowest ${Math.round(r.min)}/s, fastest ${Math.round(r.max)}/s`;
 }

@@ -1,10 +1,10 @@
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BenchConfig, loadConfig } from './config.ts';
-import type { Metric, SuiteResult } from './measure.ts';
+import { type Metric, type SuiteResult, perSecond } from './measure.ts';
 
 /**
  * `npm run bench`: runs each suite in its own child process, one after the other (so the
@@ -32,6 +32,7 @@ const rows = (keys: string, diffKeys: number): Row[] => [
   { id: 'reads', label: `Random point reads, warm ${keys}-key tree (reads/s)`, higher: true, target: { min: 200_000 } },
   { id: 'puts', label: `Durable single-key puts into the ${keys}-key tree, concurrent writers (puts/s)`, higher: true, target: { min: 20_000 } },
   { id: 'puts.syncs', label: '… syncs during the puts (syncs/s)', higher: false },
+  { id: 'puts.bytes', label: '… block bytes stored per put (B)', higher: false },
   { id: 'puts.p50', label: '… put latency p50 (ms)', higher: false },
   { id: 'puts.p99', label: '… put latency p99 (ms)', higher: false },
   { id: 'diff.warm', label: `Diff of two ${keys}-key trees, ${diffKeys} keys apart, warm (ms, median)`, higher: false, target: { max: 10 } },
@@ -45,6 +46,7 @@ const rows = (keys: string, diffKeys: number): Row[] => [
   { id: 'bytes.live', label: 'Live tree bytes (B/pair)', higher: false },
   { id: 'mem.rss', label: 'Peak RSS (MiB)', higher: false },
   { id: 'mem.heap', label: 'Peak JS heap used (MiB)', higher: false },
+  { id: 'mem.buffers', label: 'Peak ArrayBuffer memory, outside the heap (MiB)', higher: false },
 ];
 
 function runChild(name: string): Promise<SuiteResult> {
@@ -88,6 +90,22 @@ function met(t: Row['target'], ours: Metric | undefined, r: number | undefined):
   return ok ? 'yes' : '**no**';
 }
 
+/**
+ * When a time limit stopped one engine's ingest early, its figure covers a smaller tree than the
+ * other's. This row compares both over the same first pairs, read off their curves.
+ */
+function equalSizeRow(id: string, label: string, ours: Metric | undefined, anchor: Metric | undefined): string | undefined {
+  if (ours?.curve === undefined || anchor?.curve === undefined) return undefined;
+  const lastOurs = ours.curve[ours.curve.length - 1];
+  const lastAnchor = anchor.curve[anchor.curve.length - 1];
+  if (lastOurs === undefined || lastAnchor === undefined || lastOurs[0] === lastAnchor[0]) return undefined;
+  const common = Math.min(lastOurs[0], lastAnchor[0]);
+  const at = (c: Array<[number, number]>) => c.find(([pairs]) => pairs >= common) as [number, number];
+  const o = { id, value: perSecond(...at(ours.curve)), unit: 'pairs/s' };
+  const a = { id, value: perSecond(...at(anchor.curve)), unit: 'pairs/s' };
+  return `| … ${label}, both over the first ${common.toLocaleString('en-US')} pairs | ${fmt(o)} | ${fmt(a)} | ${(o.value / a.value).toFixed(1)}× | ≥ 5× anchor | ${o.value >= 5 * a.value ? 'yes' : '**no**'} |`;
+}
+
 function table(results: SuiteResult[], cfg: BenchConfig): string {
   const ours = results.find((r) => r.engine === 'crisscross');
   const anchor = results.find((r) => r.engine !== 'crisscross');
@@ -100,6 +118,10 @@ function table(results: SuiteResult[], cfg: BenchConfig): string {
     if (o === undefined && a === undefined) continue;
     const r = ratio(row, o, a);
     lines.push(`| ${row.label} | ${fmt(o)} | ${fmt(a)} | ${r === undefined ? '—' : `${r.toFixed(r >= 10 ? 0 : 1)}×`} | ${targetText(row.target)} | ${met(row.target, o, r)} |`);
+    if (row.id.startsWith('ingest.')) {
+      const equal = equalSizeRow(row.id, row.id === 'ingest.random' ? 'random keys' : 'keys in order', o, a);
+      if (equal !== undefined) lines.push(equal);
+    }
   }
   const notes: string[] = [];
   for (const s of results) {
@@ -114,11 +136,22 @@ function load(): string {
   return loadavg().map((l) => l.toFixed(2)).join(' ');
 }
 
-function machine(cfg: BenchConfig, loadBefore: string): string {
+/** The commit measured, marked dirty when src/ has uncommitted changes (others edit the same checkout). */
+function revision(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { encoding: 'utf8' }).trim() !== '';
+    return dirty ? `${head} + uncommitted src/ changes` : head;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function machine(cfg: BenchConfig, loadBefore: string, rev: string): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   return [
     `date ${new Date().toISOString()}, node ${process.version}, ${availableParallelism()} cores (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM`,
-    `load average (1/5/15 min) ${loadBefore} before, ${load()} after`,
+    `commit ${rev} (at start); load average (1/5/15 min) ${loadBefore} before, ${load()} after`,
     `keys ${cfg.keys}, batch ${cfg.batch}, reads ${cfg.reads} (≤ ${cfg.readSeconds} s), puts ${cfg.puts} (≤ ${cfg.putSeconds} s) by ${cfg.writers} writers, diff of ${cfg.diffKeys} keys × ${cfg.diffRuns} runs, cache ${cfg.cacheMiB} MiB, tmp ${cfg.tmpRoot}`,
   ].join('\n');
 }
@@ -135,11 +168,12 @@ async function main(): Promise<void> {
     return;
   }
   const loadBefore = load();
+  const rev = revision();
   const results: SuiteResult[] = [];
   for (const name of cfg.suites) results.push(await runChild(name));
   mkdirSync(cfg.tmpRoot, { recursive: true });
   writeFileSync(join(cfg.tmpRoot, 'results.json'), JSON.stringify({ config: cfg, results }, null, 2));
-  process.stdout.write(`${machine(cfg, loadBefore)}\n\n${table(results, cfg)}`);
+  process.stdout.write(`${machine(cfg, loadBefore, rev)}\n\n${table(results, cfg)}`);
 }
 
 await main();

@@ -9,8 +9,8 @@ import { MISSING, type Mutation, Trees } from '../src/tree/index.ts';
 import type { BenchConfig } from './config.ts';
 import { ingestOrder, keyString, pickFrom, valueString } from './data.ts';
 import {
-  type IngestRun, type Metric, MemoryWatch, type SuiteResult, diskBytes, ingestNote as baseNote, median, perSecond, percentile,
-  processWriteBytes, profiled, settle, timedIngest,
+  type IngestRun, type Metric, MemoryWatch, type SuiteResult, diskBytes, ingestMetric, ingestNote as baseNote, median, perSecond, percentile,
+  processWriteBytes, profiled, type ReadsRun, readsNote, settle, timedIngest, timedReads,
 } from './measure.ts';
 
 /**
@@ -92,28 +92,21 @@ async function warmUp(e: Engine, root: Id): Promise<{ nodes: number; ms: number 
 }
 
 /** Random point reads of ingested keys: `getSync` answers from cache, `get` only on MISSING. */
-async function pointReads(e: Engine, pairs: EncodedPairs, rootId: Id, present: Uint32Array, cfg: BenchConfig): Promise<{ reads: number; ms: number; fallbacks: number }> {
+async function pointReads(e: Engine, pairs: EncodedPairs, rootId: Id, present: Uint32Array, cfg: BenchConfig): Promise<ReadsRun & { fallbacks: number }> {
   const root = await e.trees.root(rootId);
   const picks = pickFrom(present, cfg.reads, cfg.seed + 1);
-  const CHUNK = 10_000;
-  let ms = 0;
-  let reads = 0;
   let fallbacks = 0;
-  for (let start = 0; start < picks.length && ms < cfg.readSeconds * 1000; start += CHUNK) {
-    const keys = Array.from(picks.subarray(start, start + CHUNK), (i) => pairs.key(i));
-    const t0 = performance.now();
-    for (const k of keys) {
-      let v = e.trees.getSync(root, k);
-      if (v === MISSING) {
-        fallbacks++;
-        v = await e.trees.get(rootId, k);
-      }
-      if (v === undefined) throw new Error('a key written during ingest is missing');
-    }
-    ms += performance.now() - t0;
-    reads += keys.length;
-  }
-  return { reads, ms, fallbacks };
+  const missing = () => new Error('a key written during ingest is missing');
+  const run = await timedReads((from, to) => Array.from(picks.subarray(from, to), (i) => pairs.key(i)), picks.length, cfg.readSeconds, (k) => {
+    const v = e.trees.getSync(root, k);
+    if (v === undefined) throw missing();
+    if (v !== MISSING) return;
+    fallbacks++;
+    return e.trees.get(rootId, k).then((slow) => {
+      if (slow === undefined) throw missing();
+    });
+  });
+  return { ...run, fallbacks };
 }
 
 /**
@@ -121,19 +114,34 @@ async function pointReads(e: Engine, pairs: EncodedPairs, rootId: Id, present: U
  * root forward (every writer's lineage starts at the 1M-key tree). New keys land at random
  * places among the existing ones, so writes touch random leaves, not one hot edge.
  */
-async function singlePuts(e: Engine, base: Id, present: Uint32Array, cfg: BenchConfig): Promise<{ puts: number; ms: number; syncs: number; latencies: Float64Array }> {
-  const latencies = new Float64Array(cfg.puts);
+interface PutsRun {
+  puts: number;
+  ms: number;
+  syncs: number;
+  /** Block bytes the puts stored, and bytes the process wrote to disk meanwhile (LevelDB's log and compactions). */
+  blockBytes: number;
+  diskBytes: number;
+  latencies: Float64Array;
+}
+
+/** One new key per put: `key/0000123456.7` sorts right after `key/0000123456`, a random existing key. */
+function putMutations(present: Uint32Array, cfg: BenchConfig): Mutation[] {
   const picks = pickFrom(present, cfg.puts, cfg.seed + 3);
-  // `key/0000123456.7` sorts right after `key/0000123456`: an insert next to a random existing key.
-  const muts = Array.from(picks, (i, n) => ({ key: encodeValue(`${keyString(i)}.${n}`), val: encodeValue(valueString(n, 2)) }));
+  return Array.from(picks, (i, n) => ({ key: encodeValue(`${keyString(i)}.${n}`), val: encodeValue(valueString(n, 2)) }));
+}
+
+async function singlePuts(e: Engine, base: Id, muts: Mutation[], cfg: BenchConfig): Promise<PutsRun> {
+  const latencies = new Float64Array(muts.length);
   let issued = 0;
   let done = 0;
   const syncs0 = e.store.stats.syncs;
+  const blocks0 = e.store.stats.bytesWritten;
+  const disk0 = processWriteBytes();
   const t0 = performance.now();
   const deadline = t0 + cfg.putSeconds * 1000;
   async function writer(): Promise<void> {
     let root = base;
-    while (issued < cfg.puts && performance.now() < deadline) {
+    while (issued < muts.length && performance.now() < deadline) {
       const mut = muts[issued++];
       const s = performance.now();
       root = await e.trees.write(root, [mut], TTL_MS);
@@ -141,7 +149,10 @@ async function singlePuts(e: Engine, base: Id, present: Uint32Array, cfg: BenchC
     }
   }
   await Promise.all(Array.from({ length: cfg.writers }, writer));
-  return { puts: done, ms: performance.now() - t0, syncs: e.store.stats.syncs - syncs0, latencies: latencies.subarray(0, done) };
+  return {
+    puts: done, ms: performance.now() - t0, syncs: e.store.stats.syncs - syncs0, latencies: latencies.subarray(0, done),
+    blockBytes: e.store.stats.bytesWritten - blocks0, diskBytes: processWriteBytes() - disk0,
+  };
 }
 
 async function countDiff(e: Engine, a: Id, b: Id): Promise<number> {
@@ -185,8 +196,13 @@ export async function runTreeSuite(cfg: BenchConfig): Promise<SuiteResult> {
     const written0 = processWriteBytes();
     const random = await profiled(prof('ingest-random'), profFile('ingest-random'),
       () => ingest(e, pairs, ingestOrder(cfg.keys, true, cfg.seed), cfg, mem));
-    metrics.push({ id: 'ingest.random', value: perSecond(random.done, random.ms), unit: 'pairs/s', note: ingestNote(random, e, cfg) });
+    metrics.push(ingestMetric('ingest.random', random, ingestNote(random, e, cfg)));
     metrics.push({ id: 'bytes.written', value: e.store.stats.bytesWritten / random.done, unit: 'B/pair', note: 'block bytes written by the random ingest' });
+    // Nodes live in shared slabs: compare what the cache counts with what ArrayBuffers really hold
+    // once garbage is collected.
+    await settle();
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+    notes.push(`crisscross: after the random ingest the node cache counts ${mib(e.trees.loader.cachedBytes)} (bound ${cfg.cacheMiB} MiB); ArrayBuffers hold ${mib(process.memoryUsage().arrayBuffers)}, ~85 MiB of them the workload`);
     await e.store.close();
     const written = processWriteBytes() - written0;
     metrics.push({ id: 'disk.random', value: diskBytes(e.dir) / random.done, unit: 'B/pair', note: 'LevelDB dir after the random ingest (superseded nodes are not collected)' });
@@ -202,7 +218,7 @@ export async function runTreeSuite(cfg: BenchConfig): Promise<SuiteResult> {
     e = await open(join(tmp, 'ordered'), cfg);
     const ordered = await profiled(prof('ingest-ordered'), profFile('ingest-ordered'),
       () => ingest(e, pairs, ingestOrder(cfg.keys, false, cfg.seed), cfg, mem));
-    metrics.push({ id: 'ingest.ordered', value: perSecond(ordered.done, ordered.ms), unit: 'pairs/s', note: ingestNote(ordered, e, cfg) });
+    metrics.push(ingestMetric('ingest.ordered', ordered, ingestNote(ordered, e, cfg)));
     if (ordered.done === cfg.keys && random.done === cfg.keys) {
       const same = Buffer.compare(random.state, ordered.state) === 0;
       notes.push(`crisscross: the random-order root ${same ? 'equals' : 'DIFFERS FROM'} the key-order root (history independence)`);
@@ -231,21 +247,24 @@ export async function runTreeSuite(cfg: BenchConfig): Promise<SuiteResult> {
     const walk = await warmUp(e, root);
     metrics.push({ id: 'walk.cold', value: perSecond(walk.nodes, walk.ms), unit: 'nodes/s', note: `${walk.nodes} nodes in ${(walk.ms / 1000).toFixed(2)} s, mostly from disk` });
     const reads = await profiled(prof('reads'), profFile('reads'), () => pointReads(e, pairs, root, present, cfg));
-    metrics.push({ id: 'reads', value: perSecond(reads.reads, reads.ms), unit: 'reads/s', note: `${reads.reads} reads, ${reads.fallbacks} needed the async path` });
+    metrics.push({ id: 'reads', value: reads.rate, unit: 'reads/s', note: `${readsNote(reads)}; ${reads.fallbacks} needed the async path` });
     mem.sample();
 
     // 3. Durable single-key puts from concurrent writers.
     progress(`single puts, ${cfg.writers} writers`);
-    const puts = await profiled(prof('puts'), profFile('puts'), () => singlePuts(e, root, present, cfg));
+    const putMuts = putMutations(present, cfg);
+    const puts = await profiled(prof('puts'), profFile('puts'), () => singlePuts(e, root, putMuts, cfg));
     metrics.push({ id: 'puts', value: perSecond(puts.puts, puts.ms), unit: 'puts/s', note: `${puts.puts} puts in ${(puts.ms / 1000).toFixed(2)} s` });
     metrics.push({ id: 'puts.syncs', value: perSecond(puts.syncs, puts.ms), unit: 'syncs/s', note: `${(puts.puts / Math.max(1, puts.syncs)).toFixed(1)} writes per sync` });
+    metrics.push({ id: 'puts.bytes', value: puts.blockBytes / puts.puts, unit: 'B/put', note: `block bytes per put; the process wrote ${(puts.diskBytes / puts.puts).toFixed(0)} B/put to disk` });
     metrics.push({ id: 'puts.p50', value: percentile(puts.latencies, 0.5), unit: 'ms' });
     metrics.push({ id: 'puts.p99', value: percentile(puts.latencies, 0.99), unit: 'ms' });
     mem.sample();
     await e.store.close();
 
-    metrics.push({ id: 'mem.rss', value: mem.peakRss() / 2 ** 20, unit: 'MiB', note: 'includes the ~85 MB pre-encoded workload' });
+    metrics.push({ id: 'mem.rss', value: mem.peakRss() / 2 ** 20, unit: 'MiB', note: 'includes the ~85 MB pre-encoded workload and LevelDB\'s own memory' });
     metrics.push({ id: 'mem.heap', value: mem.peakHeap / 2 ** 20, unit: 'MiB', note: `node cache bound ${cfg.cacheMiB} MiB` });
+    metrics.push({ id: 'mem.buffers', value: mem.peakBuffers / 2 ** 20, unit: 'MiB', note: 'includes the ~85 MB pre-encoded workload' });
     return { engine: 'crisscross', metrics, notes };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
