@@ -47,9 +47,14 @@ export class BlockStore {
   }
 
   static async open(dir: string, logger: Logger): Promise<BlockStore> {
-    // A 64 MiB memtable (LevelDB's default is 4) means far fewer compactions competing with
-    // the syncs every write waits for; measured: +20-30 % durable single-key puts.
-    const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer', writeBufferSize: 64 * 1024 * 1024 });
+    // A 64 MiB memtable and 64 MiB table files (LevelDB's defaults: 4 and 2) mean far fewer
+    // compactions competing with the syncs every write waits for (docs/benchmarks.md).
+    const db = new ClassicLevel<Buffer, Buffer>(dir, {
+      keyEncoding: 'buffer',
+      valueEncoding: 'buffer',
+      writeBufferSize: 64 * 1024 * 1024,
+      maxFileSize: 64 * 1024 * 1024,
+    });
     try {
       await db.open();
     } catch (e) {

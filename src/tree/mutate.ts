@@ -18,6 +18,10 @@ export interface MutationResult {
 
 /** Sorts by key; for repeated keys the last mutation wins (a batch applies in order). */
 export function normalize(muts: Mutation[]): Mutation[] {
+  // Batches often arrive sorted (ordered ingest): one linear check saves the sort.
+  let ascending = true;
+  for (let i = 1; i < muts.length && ascending; i++) ascending = compareEncoded(muts[i - 1].key, muts[i].key) < 0;
+  if (ascending) return muts;
   const indexed = muts.map((m, i) => ({ m, i }));
   indexed.sort((a, b) => compareEncoded(a.m.key, b.m.key) || a.i - b.i);
   const out: Mutation[] = [];
