@@ -64,7 +64,7 @@ function iteratorCommands(deps: TreeDeps): CommandSpec[] {
         };
         const root = await rootOf(deps, a[0]);
         (ctx.client.state.get(ITER) as OpenIterator | undefined)?.close();
-        const gen = deps.trees.range(root.id, opts);
+        const gen = deps.trees.range(root, opts);
         ctx.client.state.set(ITER, { gen, close: () => void gen.return(undefined) });
         ctx.reply.simple('OK');
       },
@@ -141,7 +141,7 @@ function scanCommand(deps: TreeDeps, name: string, codec: KeyCodec, bin: boolean
       };
       if (cursor !== undefined) opts[reverse ? 'max' : 'min'] = { key: cursor, inclusive: false };
       const root = await rootOf(deps, a[0]);
-      const gen = deps.trees.range(root.id, opts);
+      const gen = deps.trees.range(root, opts);
       const page = await take(gen, count + 1);
       await gen.return(undefined);
       const more = page.length > count;

@@ -32,7 +32,7 @@ function fetchCommand(deps: TreeDeps, name: string, codec: KeyCodec, bin: boolea
   const fetch = (ctx: CommandContext, root: TreeNode, key: Uint8Array): void | Promise<void> => {
     const hit = deps.trees.getSync(root, key);
     if (hit !== MISSING) return replyValue(ctx.reply, hit, bin);
-    return deps.trees.get(root.id, key).then((v) => replyValue(ctx.reply, v, bin));
+    return deps.trees.get(root, key).then((v) => replyValue(ctx.reply, v, bin));
   };
   return {
     name, arity: 3, flags: ['readonly', 'fast'], group: 'tree', since: '0.1.0',
@@ -56,7 +56,7 @@ function getMultiCommand(deps: TreeDeps, name: string, codec: KeyCodec, bin: boo
     handler: async (ctx) => {
       const keys = ctx.args.slice(1).map(codec);
       const root = await rootOf(deps, ctx.args[0]);
-      const values = await deps.trees.getMany(root.id, keys);
+      const values = await deps.trees.getMany(root, keys);
       // Convert before writing: a WRONGTYPE must not leave half an array on the wire.
       const out = bin ? values.map((v) => (v === undefined ? v : rawOf(v))) : values;
       ctx.reply.array(out.length);
@@ -74,7 +74,7 @@ function hasKeyCommand(deps: TreeDeps, name: string, codec: KeyCodec): CommandSp
     handler: async (ctx) => {
       const key = codec(ctx.args[1]);
       const root = await rootOf(deps, ctx.args[0]);
-      ctx.reply.integer((await deps.trees.has(root.id, key)) ? 1 : 0);
+      ctx.reply.integer((await deps.trees.has(root, key)) ? 1 : 0);
     },
   };
 }
@@ -83,7 +83,7 @@ function hasKeyCommand(deps: TreeDeps, name: string, codec: KeyCodec): CommandSp
 async function writeTree(deps: TreeDeps, ctx: CommandContext, muts: Mutation[]): Promise<void> {
   const ttl = ttlArg(ctx.args[1]);
   const root = await rootOf(deps, ctx.args[0]);
-  const next = await deps.trees.write(root.id, muts, ttl);
+  const next = await deps.trees.write(root, muts, ttl);
   ctx.reply.bulk(idToText(next));
 }
 
@@ -137,7 +137,7 @@ function statCommands(deps: TreeDeps): CommandSpec[] {
       handler: async (ctx) => {
         const ttl = ttlArg(ctx.args[1]);
         const root = await rootOf(deps, ctx.args[0]);
-        await deps.trees.persist(root.id, ttl);
+        await deps.trees.persist(root, ttl);
         ctx.reply.simple('OK');
       },
     },
@@ -149,7 +149,7 @@ function statCommands(deps: TreeDeps): CommandSpec[] {
       handler: async (ctx) => {
         const [a, b] = await Promise.all([rootOf(deps, ctx.args[0]), rootOf(deps, ctx.args[1])]);
         const out: Array<[Uint8Array, Uint8Array | undefined, Uint8Array | undefined]> = [];
-        for await (const d of deps.trees.diff(a.id, b.id)) out.push([d.key, d.before, d.after]);
+        for await (const d of deps.trees.diff(a, b)) out.push([d.key, d.before, d.after]);
         ctx.reply.array(out.length);
         for (const [k, before, after] of out) {
           ctx.reply.array(3);

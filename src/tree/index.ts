@@ -5,7 +5,7 @@ import { type Id, idKey } from '../store/id.ts';
 import { type DiffEntry, diff } from './diff.ts';
 import { NodeLoader } from './loader.ts';
 import { type Mutation, mutate, normalize } from './mutate.ts';
-import { EMPTY_NODE, type Entry, type TreeNode } from './node.ts';
+import { EMPTY_NODE, type Entry, TreeNode } from './node.ts';
 import { MISSING, get, getMany, getSync } from './read.ts';
 import { type RangeOptions, range } from './range.ts';
 
@@ -14,6 +14,9 @@ export type { DiffEntry } from './diff.ts';
 export type { Mutation } from './mutate.ts';
 export type { Bound, RangeOptions } from './range.ts';
 export { MISSING } from './read.ts';
+
+/** A tree by its root id, or by its root node once resolved (saves a second lookup). */
+export type TreeRef = Id | TreeNode;
 
 /** Converts a command's `ttl` (ms; -1 forever; 0 no pin) into a pin expiry. */
 export function pinUntil(ttlMs: number, now = Date.now()): number | null {
@@ -45,10 +48,15 @@ export class Trees {
     return this.loader.get(id);
   }
 
+  /** A tree named by id, or by its root node when the caller already resolved it. */
+  private node(tree: TreeRef): TreeNode | Promise<TreeNode> {
+    return tree instanceof TreeNode ? tree : this.loader.get(tree);
+  }
+
   /** Applies mutations (in order; the last one for a key wins), stores and pins the new root. */
-  async write(rootId: Id, muts: Mutation[], ttlMs: number): Promise<Id> {
+  async write(tree: TreeRef, muts: Mutation[], ttlMs: number): Promise<Id> {
     const until = pinUntil(ttlMs);
-    const root = await this.loader.get(rootId);
+    const root = await this.node(tree);
     const { root: next, created } = await mutate(this.loader, root, normalize(muts));
     await this.store.commit({
       blocks: created.map((n) => ({ id: n.id, bytes: n.bytes })),
@@ -58,10 +66,10 @@ export class Trees {
   }
 
   /** Pins an existing root (PERSIST), extending and never shortening its pin. */
-  async persist(rootId: Id, ttlMs: number): Promise<void> {
+  async persist(tree: TreeRef, ttlMs: number): Promise<void> {
     const until = pinUntil(ttlMs);
-    await this.loader.get(rootId);
-    if (until !== null) await this.store.commit({ pins: [{ root: rootId, until }] });
+    const root = await this.node(tree);
+    if (until !== null) await this.store.commit({ pins: [{ root: root.id, until }] });
   }
 
   /** A value by key, synchronously when every node on the path is cached. */
@@ -69,29 +77,29 @@ export class Trees {
     return getSync(this.loader, root, key);
   }
 
-  async get(rootId: Id, key: Uint8Array): Promise<Uint8Array | undefined> {
-    return get(this.loader, await this.loader.get(rootId), key);
+  async get(tree: TreeRef, key: Uint8Array): Promise<Uint8Array | undefined> {
+    return get(this.loader, await this.node(tree), key);
   }
 
-  async getMany(rootId: Id, keys: Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
-    return getMany(this.loader, await this.loader.get(rootId), keys);
+  async getMany(tree: TreeRef, keys: Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
+    return getMany(this.loader, await this.node(tree), keys);
   }
 
-  async has(rootId: Id, key: Uint8Array): Promise<boolean> {
-    return (await this.get(rootId, key)) !== undefined;
+  async has(tree: TreeRef, key: Uint8Array): Promise<boolean> {
+    return (await this.get(tree, key)) !== undefined;
   }
 
-  async *range(rootId: Id, opts: RangeOptions = {}): AsyncGenerator<Entry> {
-    yield* range(this.loader, await this.loader.get(rootId), opts);
+  async *range(tree: TreeRef, opts: RangeOptions = {}): AsyncGenerator<Entry> {
+    yield* range(this.loader, await this.node(tree), opts);
   }
 
-  async *diff(a: Id, b: Id): AsyncGenerator<DiffEntry> {
-    yield* diff(this.loader, await this.loader.get(a), await this.loader.get(b));
+  async *diff(a: TreeRef, b: TreeRef): AsyncGenerator<DiffEntry> {
+    yield* diff(this.loader, await this.node(a), await this.node(b));
   }
 
   /** Entry count and the bytes of every block of the tree, from the root alone. */
-  async stats(rootId: Id): Promise<{ count: number; bytes: number; height: number }> {
-    const root = await this.loader.get(rootId);
+  async stats(tree: TreeRef): Promise<{ count: number; bytes: number; height: number }> {
+    const root = await this.node(tree);
     return { count: root.count, bytes: root.size, height: root.level + 1 };
   }
 
