@@ -43,7 +43,7 @@ const COMPACT_BELOW = 0.5;
 type Phase = 'idle' | 'mark' | 'sweep';
 
 /**
- * Mark and sweep over the store (docs/format.md §11). Live roots are the pinned ones, those
+ * Mark and sweep over the store (docs/format.md §10). Live roots are the pinned ones, those
  * handed out within the grace period and those variables hold; marking follows children,
  * blobs and links. The collector is the store's commit guard: it sees every write before it
  * lands, in order, interleaved with its own deletions (which run as `exclusive` jobs), so:

@@ -83,6 +83,12 @@ describe('file commands', () => {
 });
 
 describe('directory commands', () => {
+  it('matches the golden vectors of docs/format.md §13', async () => {
+    const hello = await upload(Buffer.from('hello'));
+    expect(hello).toBe('QmPFSW9t7xP3b7smVZxYypX2FZo6PqWLivDAhBYBpjDMKY');
+    expect(text(await call('DIRPUT', '', 0, 'a/b.txt', hello, 'empty/', ''))).toBe('QmVrqjJWxQHcdT66A9cqudZC1upQ92SahV6Q1c8BEwCfBp');
+  });
+
   it('builds a directory with nested paths, unicode names, empty files and empty directories', async () => {
     const a = await upload(specBytes(200_000));
     const empty = await upload(Buffer.alloc(0));

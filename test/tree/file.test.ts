@@ -91,7 +91,7 @@ describe('files', () => {
     expect(Math.min(...sizes.slice(0, -1))).toBeGreaterThanOrEqual(MIN_CHUNK);
   });
 
-  it('matches the golden vector of docs/format.md §12', async () => {
+  it('matches the golden vector of docs/format.md §11', async () => {
     const data = specBytes(3 * 1024 * 1024);
     expect(cuts(data)).toEqual([372_244, 701_660, 1_144_522, 1_409_524, 1_710_386, 2_021_656, 2_356_148, 2_653_974, 2_941_108, 3_145_728]);
     expect(idToText(await upload(data))).toBe('QmZM3rzRV1BzchaGzJcMrUtGn2tSkXcpWh94C1JAY12sgg');

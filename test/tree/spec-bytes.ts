@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/** The spec's test stream (docs/format.md §12): SHA-256 of "crisscross" + u32 counter, concatenated. */
+/** The spec's test stream (docs/format.md §11): SHA-256 of "crisscross" + u32 counter, concatenated. */
 export function specBytes(n: number): Buffer {
   const out = Buffer.allocUnsafe(Math.ceil(n / 32) * 32);
   const input = Buffer.alloc(14);
