@@ -1,4 +1,4 @@
-import { CrissError } from '../errors.ts';
+import { checkChild } from './child.ts';
 import type { NodeLoader } from './loader.ts';
 import type { TreeNode } from './node.ts';
 
@@ -76,15 +76,5 @@ export class LevelCursor {
       return child;
     };
     return got instanceof Promise ? got.then(accept) : accept(got);
-  }
-}
-
-/** A parent's facts about a child must match the child: a lying block is caught on the way down. */
-export function checkChild(parent: TreeNode, idx: number, child: TreeNode): void {
-  const counts = parent.counts as Float64Array;
-  const sizes = parent.sizes as Float64Array;
-  if (child.level !== parent.level - 1 || child.count !== counts[idx] || child.size !== sizes[idx]
-    || child.length === 0 || parent.compareKey(child.key(child.length - 1), idx) !== 0) {
-    throw new CrissError('BADBLOCK', `child ${idx} of a level-${parent.level} node does not match its parent's entry`);
   }
 }

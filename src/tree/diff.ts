@@ -1,5 +1,5 @@
 import { compareEncoded } from '../codec/index.ts';
-import { checkChild } from './cursor.ts';
+import { loadChildren } from './child.ts';
 import type { NodeLoader } from './loader.ts';
 import type { TreeNode } from './node.ts';
 
@@ -25,14 +25,7 @@ function open(stack: Item[], node: TreeNode, loader: NodeLoader): Promise<void> 
     for (let i = children.length - 1; i >= 0; i--) stack.push({ node: children[i] as TreeNode });
   };
   if (known.every((c) => c !== undefined)) return push(known);
-  return (async () => {
-    const children = await loader.getMany(Array.from({ length: node.length }, (_, i) => node.child(i)));
-    children.forEach((child, i) => {
-      checkChild(node, i, child);
-      node.rememberChild(i, child);
-    });
-    push(children);
-  })();
+  return loadChildren(loader, node).then(push);
 }
 
 /**

@@ -1,9 +1,9 @@
 import { compareAt, skipValue } from '../codec/index.ts';
 import { ByteWriter, writeExt, writeInt } from '../codec/encode.ts';
-import { BIN8, EXT_LINK, RANK_NUMBER } from '../codec/format.ts';
+import { BIN8, EXT_LINK, RANK_LINK, RANK_NUMBER } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
 import { CrissError } from '../errors.ts';
-import { type Id, idOf, isId } from '../store/id.ts';
+import { type Id, idOf } from '../store/id.ts';
 import { keyLevel } from './level.ts';
 
 /** Largest block a node may take (docs/format.md §7). */
@@ -193,6 +193,7 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
   const per = level === 0 ? 2 : 4;
   if ((items - 2) % per !== 0) throw new Error('entry count does not fit the node kind');
   const n = (items - 2) / per;
+  if (n === 0 && level > 0) throw new Error('an internal node has no children');
   const keyStart = new Uint32Array(n + 1);
   const valStart = new Uint32Array(n);
   const counts = level === 0 ? null : new Float64Array(n);
@@ -208,7 +209,8 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
       continue;
     }
     readHead(b, p, head);
-    if (head.tag !== 0xc7 || head.len !== 34 || !isId(b.subarray(head.start, head.start + 34))) throw new Error('child is not a link');
+    // The strict pass above already proved a link canonical: ext8, 34 bytes, a sha2-256 multihash.
+    if (head.rank !== RANK_LINK) throw new Error('child is not a link');
     p = head.start + head.len;
     const count = readUint(b, p);
     const size = readUint(b, count.end);

@@ -1,4 +1,4 @@
-import { checkChild } from './cursor.ts';
+import { checkChild } from './child.ts';
 import type { NodeLoader } from './loader.ts';
 import type { TreeNode } from './node.ts';
 
