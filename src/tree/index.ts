@@ -2,6 +2,7 @@ import { linksIn } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
 import { type BlockStore, FOREVER } from '../store/blockstore.ts';
 import { type Id, idKey } from '../store/id.ts';
+import { loadChildren } from './child.ts';
 import { type DiffEntry, diff } from './diff.ts';
 import { NodeLoader } from './loader.ts';
 import { type Mutation, mutate, normalize } from './mutate.ts';
@@ -120,7 +121,7 @@ export class Trees {
       if (node.level > 0) {
         const children = Array.from({ length: node.length }, (_, i) => node.child(i));
         // One batched read for the whole fan-out instead of one read per child.
-        await this.loader.getMany(children);
+        await loadChildren(this.loader, node);
         for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
       } else if (opts.followLinks === true) {
         for (let i = node.length - 1; i >= 0; i--) stack.push(...linksIn(node.val(i)));

@@ -77,7 +77,7 @@ async function drain(it: AsyncIterable<unknown>): Promise<void> {
 
 type Path = 'get' | 'getSync' | 'range' | 'diff' | 'walk' | 'write';
 const PARSE_PATHS: Path[] = ['get', 'range', 'diff', 'walk', 'write'];
-const CHILD_PATHS: Path[] = ['get', 'getSync', 'range', 'diff', 'write'];
+const CHILD_PATHS: Path[] = ['get', 'getSync', 'range', 'diff', 'walk', 'write'];
 
 /**
  * Reads `root` one way, on a cold cache. `getSync` first loads `child` as a tree of its own,
