@@ -69,7 +69,7 @@ export class LevelCursor {
   private child(parent: TreeNode, idx: number): TreeNode | Promise<TreeNode> {
     const known = parent.knownChild(idx);
     if (known !== undefined) return known;
-    const got = this.loader.get(parent.child(idx));
+    const got = this.loader.child(parent.child(idx));
     const accept = (child: TreeNode): TreeNode => {
       checkChild(parent, idx, child);
       parent.rememberChild(idx, child);

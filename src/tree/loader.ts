@@ -12,6 +12,21 @@ export interface BlockReader {
   getBlocks?(ids: Id[]): Promise<Array<Uint8Array | undefined>>;
 }
 
+/**
+ * A block a tree links to is not there: the tree is held only in part (a clone in progress,
+ * a reader that cannot reach every peer). Distinct from an unknown root (NOTFOUND), and it
+ * carries the id so a caller can fetch that block elsewhere and retry.
+ */
+export class MissingBlockError extends CrissError {
+  readonly id: Id;
+
+  constructor(id: Id) {
+    super('MISSINGBLOCK', `block ${idToText(id)} is missing: the tree is stored here only in part`);
+    this.name = 'MissingBlockError';
+    this.id = id;
+  }
+}
+
 interface Cached {
   node: TreeNode;
   stamp: number;
@@ -81,12 +96,19 @@ export class NodeLoader {
     return c.node;
   }
 
-  /** The node, synchronously when cached. Rejects NOTFOUND when no reader has the block. */
+  /** A tree's root node, synchronously when cached. Rejects NOTFOUND when no reader has it. */
   get(id: Id): TreeNode | Promise<TreeNode> {
+    return this.peek(id) ?? this.load(id).catch((e: unknown) => {
+      throw e instanceof MissingBlockError && idEquals(e.id, id) ? new CrissError('NOTFOUND', `tree ${idToText(id)} not found`) : e;
+    });
+  }
+
+  /** A node a parent links to, synchronously when cached. Rejects MissingBlockError when no reader has it. */
+  child(id: Id): TreeNode | Promise<TreeNode> {
     return this.peek(id) ?? this.load(id);
   }
 
-  /** Several nodes at once: cached ones directly, the rest in one batched read. */
+  /** Several children at once: cached ones directly, the rest in one batched read. */
   async getMany(ids: Id[]): Promise<TreeNode[]> {
     const out: Array<TreeNode | undefined> = ids.map((id) => this.peek(id));
     const missing = ids.filter((_, i) => out[i] === undefined);
@@ -95,11 +117,11 @@ export class NodeLoader {
       const blocks = await this.reader.getBlocks(missing);
       missing.forEach((id, i) => {
         const bytes = blocks[i];
-        if (bytes === undefined) throw new CrissError('NOTFOUND', `tree ${idToText(id)} not found`);
+        if (bytes === undefined) throw new MissingBlockError(id);
         this.add(verified(id, bytes));
       });
     }
-    return Promise.all(ids.map((id, i) => out[i] ?? this.get(id)));
+    return Promise.all(ids.map((id, i) => out[i] ?? this.child(id)));
   }
 
   private load(id: Id): Promise<TreeNode> {
@@ -108,7 +130,7 @@ export class NodeLoader {
     if (p !== undefined) return p;
     this.misses++;
     p = this.reader.getBlock(id).then((bytes) => {
-      if (bytes === undefined) throw new CrissError('NOTFOUND', `tree ${idToText(id)} not found`);
+      if (bytes === undefined) throw new MissingBlockError(id);
       const node = verified(id, bytes);
       this.add(node);
       return node;

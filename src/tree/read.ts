@@ -29,7 +29,7 @@ export async function get(loader: NodeLoader, root: TreeNode, key: Uint8Array): 
   while (node.level > 0) {
     const idx = node.lowerBound(key);
     if (idx === node.length) return undefined;
-    const child = await loader.get(node.child(idx));
+    const child = await loader.child(node.child(idx));
     checkChild(node, idx, child);
     node = child;
   }
