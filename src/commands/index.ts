@@ -3,12 +3,16 @@ import type { InfoSource } from '../resp/server.ts';
 import type { BlockStore } from '../store/blockstore.ts';
 import { Vars } from '../store/vars.ts';
 import { Trees } from '../tree/index.ts';
+import { Dispatcher } from './dispatch.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
 import { treeCommands } from './tree.ts';
+import { varWithCommand } from './vars.ts';
 
 export interface Commands {
   registry: CommandRegistry;
+  /** What every front-end runs commands through. */
+  dispatcher: Dispatcher;
   /** INFO sections of the layers behind the commands. */
   info: InfoSource[];
 }
@@ -17,7 +21,8 @@ export interface Commands {
 export function buildCommands(deps: { store: BlockStore; logger: Logger; cacheBytes?: number }): Commands {
   const trees = new Trees(deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
-  registry.register(...serverCommands({ registry, logger: deps.logger }), ...treeCommands({ trees, vars: new Vars(deps.store) }));
+  const dispatcher = new Dispatcher(registry, deps.logger.child({ module: 'commands' }));
+  registry.register(...serverCommands({ registry, logger: deps.logger }), ...treeCommands({ trees, vars: new Vars(deps.store) }), varWithCommand(dispatcher));
   const store: InfoSource = {
     section: 'store',
     fields: () => [
@@ -27,5 +32,5 @@ export function buildCommands(deps: { store: BlockStore; logger: Logger; cacheBy
       ['tree_cache_misses', trees.loader.misses],
     ],
   };
-  return { registry, info: [store] };
+  return { registry, dispatcher, info: [store] };
 }

@@ -4,7 +4,7 @@ import { MISSING, type Mutation, type TreeNode } from '../tree/index.ts';
 import { type KeyCodec, type TreeDeps, binArg, rawOf, replyValue, treeArg, ttlArg, typedArg } from './args.ts';
 import { iterCommands } from './iter.ts';
 import type { ArgumentDoc, CommandContext, CommandSpec } from './spec.ts';
-import { varCommands, varWithCommand } from './vars.ts';
+import { varCommands } from './vars.ts';
 
 const TREE: ArgumentDoc = { name: 'tree', type: 'key', display_text: 'tree' };
 const TTL: ArgumentDoc = { name: 'ttl', type: 'integer', display_text: 'ttl' };
@@ -162,9 +162,9 @@ function statCommands(deps: TreeDeps): CommandSpec[] {
   ];
 }
 
-/** Every tree and variable command. */
+/** Every tree and variable command but VARWITH, which runs the others through the Dispatcher. */
 export function treeCommands(d: TreeDeps): CommandSpec[] {
-  const specs = [
+  return [
     putMultiCommand(d, 'PUTMULTI', typedArg, typedArg),
     putMultiCommand(d, 'PUTMULTIBIN', binArg, binArg),
     delMultiCommand(d, 'DELMULTI', typedArg),
@@ -179,5 +179,4 @@ export function treeCommands(d: TreeDeps): CommandSpec[] {
     ...iterCommands(d),
     ...varCommands(d),
   ];
-  return [...specs, varWithCommand(specs)];
 }
