@@ -1,5 +1,5 @@
 import { CrissError } from '../errors.ts';
-import { ID_BYTES, type Id, idEquals, idKey, idOf, idToText } from '../store/id.ts';
+import { ID_BYTES, ID_PREFIX_BYTES, type Id, idEquals, idKey, idOf, idToText } from '../store/id.ts';
 import { EMPTY_NODE, TreeNode } from './node.ts';
 
 /**
@@ -42,12 +42,13 @@ function verified(id: Id, bytes: Uint8Array): TreeNode {
 
 /** A Map slot from 30 bits of the digest: a number key hashes far faster than a string. */
 function slotAt(b: Uint8Array, o: number): number {
-  return ((b[o + 2] << 22) | (b[o + 3] << 14) | (b[o + 4] << 6) | (b[o + 5] & 0x3f)) >>> 0;
+  const d = o + ID_PREFIX_BYTES;
+  return ((b[d] << 22) | (b[d + 1] << 14) | (b[d + 2] << 6) | (b[d + 3] & 0x3f)) >>> 0;
 }
 
 function idAt(node: TreeNode, b: Uint8Array, o: number): boolean {
   const id = node.id;
-  for (let i = ID_BYTES - 1; i >= 2; i--) if (id[i] !== b[o + i]) return false;
+  for (let i = ID_BYTES - 1; i >= ID_PREFIX_BYTES; i--) if (id[i] !== b[o + i]) return false;
   return true;
 }
 
@@ -80,7 +81,7 @@ export class NodeLoader {
     return this.peekAt(id, 0);
   }
 
-  /** The cached node whose id is the 34 bytes at `b[o]`, without slicing them out. */
+  /** The cached node whose id is the ID_BYTES at `b[o]`, without slicing them out. */
   peekAt(b: Uint8Array, o: number): TreeNode | undefined {
     const slot = slotAt(b, o);
     const head = this.nodes.get(slot);

@@ -3,7 +3,7 @@ import { ByteWriter, writeExt, writeInt } from '../codec/encode.ts';
 import { BIN8, EXT_LINK, RANK_LINK, RANK_NUMBER } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
 import { CrissError } from '../errors.ts';
-import { type Id, idOf } from '../store/id.ts';
+import { ID_BYTES, type Id, LINK_BYTES, LINK_HEADER_BYTES, idOf } from '../store/id.ts';
 import { keyLevel } from './level.ts';
 
 /** Largest block a node may take (docs/format.md §7). */
@@ -79,9 +79,8 @@ export class TreeNode {
 
   /** The child id of entry i of an internal node (the link's payload). */
   child(i: number): Id {
-    // A link is ext8: 0xc7, length, type, then the multihash.
-    const s = this.valStart[i] + 3;
-    return this.bytes.subarray(s, s + 34);
+    const s = this.valStart[i] + LINK_HEADER_BYTES;
+    return this.bytes.subarray(s, s + ID_BYTES);
   }
 
   private lastKeyLevel = -1;
@@ -170,7 +169,8 @@ export class TreeNode {
 
 /** The `val` of an internal entry pointing at `child`. */
 export function childEntryVal(child: TreeNode): Uint8Array {
-  const w = new ByteWriter(48);
+  // Room for the link and two uint64s, the most a count and a size take.
+  const w = new ByteWriter(LINK_BYTES + 18);
   writeExt(w, EXT_LINK, child.id);
   writeInt(w, child.count);
   writeInt(w, child.size);
@@ -209,7 +209,7 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
       continue;
     }
     readHead(b, p, head);
-    // The strict pass above already proved a link canonical: ext8, 34 bytes, a sha2-256 multihash.
+    // The strict pass above already proved a link canonical: LINK_HEADER, then a sha2-256 multihash.
     if (head.rank !== RANK_LINK) throw new Error('child is not a link');
     p = head.start + head.len;
     const count = readUint(b, p);

@@ -1,3 +1,4 @@
+import { LINK_HEADER_BYTES } from '../store/id.ts';
 import { checkChild } from './child.ts';
 import type { NodeLoader } from './loader.ts';
 import type { TreeNode } from './node.ts';
@@ -10,8 +11,8 @@ export function getSync(loader: NodeLoader, root: TreeNode, key: Uint8Array): Ui
     if (idx === node.length) return undefined;
     let child = node.knownChild(idx);
     if (child === undefined) {
-      // A link is ext8 (c7 22 03) then the id: look it up in place.
-      child = loader.peekAt(node.bytes, node.valStart[idx] + 3);
+      // The id sits right after the link header: look it up in place.
+      child = loader.peekAt(node.bytes, node.valStart[idx] + LINK_HEADER_BYTES);
       if (child === undefined) return MISSING;
       checkChild(node, idx, child);
       node.rememberChild(idx, child);
