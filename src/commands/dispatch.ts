@@ -32,18 +32,11 @@ export interface Running {
   readonly done: Promise<void>;
 }
 
-/** A command resolved from its words. */
-export interface Invocation {
-  readonly entry: RegistryEntry;
-  /** The words after the command (and subcommand) name. */
-  readonly args: Uint8Array[];
-}
-
 /**
  * A command that cannot run as sent: unknown, an unknown subcommand, the wrong number of
  * arguments. `text` is Redis's exact error line, which may echo raw client bytes (latin1).
  */
-export class RefusedCommand extends CrissError {
+class RefusedCommand extends CrissError {
   readonly text: string;
 
   constructor(text: string) {
@@ -54,7 +47,8 @@ export class RefusedCommand extends CrissError {
 }
 
 function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
+  // Front-ends decode into Buffers: skip making a view on the path every command takes.
+  return Buffer.isBuffer(b) ? b.toString('latin1') : Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 }
 
 function arityRefusal(entry: RegistryEntry): RefusedCommand {
@@ -68,7 +62,7 @@ function arityRefusal(entry: RegistryEntry): RefusedCommand {
  * Front-ends keep only their transport: framing, batching, back-pressure.
  */
 export class Dispatcher {
-  readonly registry: CommandRegistry;
+  private readonly registry: CommandRegistry;
   private readonly logger: Logger;
 
   constructor(registry: CommandRegistry, logger: Logger) {
@@ -81,14 +75,13 @@ export class Dispatcher {
    * undefined when the command finished synchronously.
    */
   dispatch(argv: readonly Uint8Array[], session: DispatchSession, reply: DispatchReply): Running | undefined {
-    let inv: Invocation;
+    let entry: RegistryEntry;
     try {
-      inv = this.resolve(argv);
+      entry = this.resolve(argv);
     } catch (e) {
       reply.errorLatin1((e as RefusedCommand).text);
       return undefined;
     }
-    const { entry, args } = inv;
     if (!session.authenticated && !entry.noauth) {
       reply.error('NOAUTH', 'Authentication required.');
       return undefined;
@@ -97,7 +90,7 @@ export class Dispatcher {
     const mark = reply.mark();
     let result: void | Promise<void>;
     try {
-      result = entry.spec.handler({ args, client: session, reply });
+      result = entry.spec.handler({ args: argv.slice(entry.words), client: session, reply });
     } catch (e) {
       this.failed(e, entry, session, reply, mark);
       return undefined;
@@ -115,8 +108,8 @@ export class Dispatcher {
     return { blocking: entry.blocking, done };
   }
 
-  /** The entry `argv` names and its arguments; throws RefusedCommand when it cannot run as sent. */
-  resolve(argv: readonly Uint8Array[]): Invocation {
+  /** The entry `argv` names (its arguments follow its `words`); throws RefusedCommand when it cannot run as sent. */
+  private resolve(argv: readonly Uint8Array[]): RegistryEntry {
     const entry = this.registry.resolve(latin1(argv[0]));
     if (entry === undefined) throw new RefusedCommand(unknownCommandText(argv));
     return this.resolveFrom(entry, argv);
@@ -130,17 +123,17 @@ export class Dispatcher {
   invoke(argv: readonly Uint8Array[], ctx: CommandContext, accept: (spec: CommandSpec) => boolean, refused: () => CrissError): void | Promise<void> {
     const entry = this.registry.resolve(latin1(argv[0]));
     if (entry === undefined || !accept(entry.spec)) throw refused();
-    const { entry: run, args } = this.resolveFrom(entry, argv);
-    return run.spec.handler({ args, client: ctx.client, reply: ctx.reply });
+    const run = this.resolveFrom(entry, argv);
+    return run.spec.handler({ args: argv.slice(run.words), client: ctx.client, reply: ctx.reply });
   }
 
-  private resolveFrom(top: RegistryEntry, argv: readonly Uint8Array[]): Invocation {
+  private resolveFrom(top: RegistryEntry, argv: readonly Uint8Array[]): RegistryEntry {
     if (!arityAccepts(top.spec.arity, argv.length)) throw arityRefusal(top);
-    if (top.subcommands === undefined || argv.length === 1) return { entry: top, args: argv.slice(1) };
+    if (top.subcommands === undefined || argv.length === 1) return top;
     const sub = top.subcommands.get(latin1(argv[1]).toUpperCase());
     if (sub === undefined) throw new RefusedCommand(unknownSubcommandText(top.spec.name, argv[1]));
     if (!arityAccepts(sub.spec.arity, argv.length)) throw arityRefusal(sub);
-    return { entry: sub, args: argv.slice(2) };
+    return sub;
   }
 
   private failed(err: unknown, entry: RegistryEntry, session: DispatchSession, reply: DispatchReply, mark: number): void {
