@@ -1,3 +1,4 @@
+import { compareAt } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
 import type { NodeLoader } from './loader.ts';
 import type { TreeNode } from './node.ts';
@@ -23,6 +24,17 @@ function mismatch(parent: TreeNode, idx: number, child: TreeNode): string | unde
   // Only the last node of a level may end without a boundary key (§5): otherwise equal contents could take two shapes.
   if (idx < parent.length - 1 && child.lastLevel() <= child.level) return 'ends before a boundary key, yet is not the last child';
   return undefined;
+}
+
+/**
+ * Keys ascend across the whole tree, not only inside a node (§4), yet a child's facts in its
+ * parent say nothing of where it starts. Ordered reads (cursors, diff) check that each node
+ * they reach starts after `left`, the key just before it in key order.
+ */
+export function checkStartsAfter(left: Uint8Array, node: TreeNode): void {
+  if (compareAt(left, 0, node.bytes, node.keyStart[0], 0) >= 0) {
+    throw new CrissError('BADBLOCK', `a level-${node.level} node starts at or before the key to its left`);
+  }
 }
 
 /** Every child of an internal node, checked: cached ones directly, the rest in one batched read. */

@@ -1,4 +1,4 @@
-import { checkChild } from './child.ts';
+import { checkChild, checkStartsAfter } from './child.ts';
 import type { NodeLoader } from './loader.ts';
 import type { TreeNode } from './node.ts';
 
@@ -25,14 +25,17 @@ export class LevelCursor {
   async seek(key: Uint8Array | null, fromEnd = false): Promise<void> {
     this.path = [];
     let node = this.root;
+    let left: Uint8Array | null = null;
     while (node.level > this.level) {
       let idx: number;
       if (key === null) idx = fromEnd ? node.length - 1 : 0;
       else idx = Math.min(node.lowerBound(key), node.length - 1);
+      if (idx > 0) left = node.key(idx - 1);
       this.path.push({ node, idx });
       const next = this.child(node, idx);
       node = next instanceof Promise ? await next : next;
     }
+    if (left !== null) checkStartsAfter(left, node);
     this.node = node;
   }
 
@@ -61,6 +64,8 @@ export class LevelCursor {
       const next = this.child(node, idx);
       node = next instanceof Promise ? await next : next;
     }
+    if (dir === 1) checkStartsAfter(this.node.key(this.node.length - 1), node);
+    else checkStartsAfter(node.key(node.length - 1), this.node);
     this.node = node;
     return true;
   }

@@ -75,7 +75,7 @@ async function drain(it: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of it) void _;
 }
 
-type Path = 'get' | 'getSync' | 'range' | 'diff' | 'walk' | 'write';
+type Path = 'get' | 'getSync' | 'range' | 'reverse' | 'diff' | 'walk' | 'write';
 const PARSE_PATHS: Path[] = ['get', 'range', 'diff', 'walk', 'write'];
 const CHILD_PATHS: Path[] = ['get', 'getSync', 'range', 'diff', 'walk', 'write'];
 
@@ -97,6 +97,8 @@ async function read(path: Path, root: Id, key: Uint8Array, child?: Id): Promise<
     }
     case 'range':
       return drain(trees.range(root));
+    case 'reverse':
+      return drain(trees.range(root, { reverse: true }));
     case 'diff':
       return drain(trees.diff(root, trees.emptyRoot));
     case 'walk':
@@ -112,7 +114,7 @@ async function expectRefused(paths: Path[], root: Id, key: Uint8Array, reason: R
   }
 }
 
-// Keys by level (docs/format.md §5): k0013 is the only boundary among k0000…k0020.
+// Keys by level (docs/format.md §5): among k0000…k0039 only k0013 and k0021 have level 1; k0832 has level 2.
 const K = (i: number): Buffer => enc(`k${String(i).padStart(4, '0')}`);
 const BOUNDARY = K(13);
 const V = (s: string): Buffer => enc(s);
@@ -125,8 +127,8 @@ const B = facts(LEAF_B);
 
 describe('the hand-built blocks', () => {
   it('use keys of the levels the cases assume', () => {
-    expect([0, 1, 14, 15].map((i) => keyLevel(K(i)))).toEqual([0, 0, 0, 0]);
-    expect(keyLevel(BOUNDARY)).toBe(1);
+    expect([0, 1, 5, 14, 15, 22, 23, 900].map((i) => keyLevel(K(i)))).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+    expect([13, 21, 832].map((i) => keyLevel(K(i)))).toEqual([1, 1, 2]);
   });
 
   it('encode the same valid tree that Trees.write builds, and every path reads it', async () => {
@@ -267,5 +269,28 @@ describe('a child that contradicts its parent (§4–§5) is refused on every re
     const f = { key: BOUNDARY, id: idOf(bad), count: 3, size: bad.length };
     const root = await putBlocks(bad, LEAF_B, internal(1, ...ref(f), ...ref(B)));
     await expectRefused(PARSE_PATHS, root, K(1), /keys not ascending/);
+  });
+});
+
+describe('a node that starts before the key to its left (§4: keys ascend across the tree) is refused by ordered reads', () => {
+  // Valid in every parent/child fact, but the middle leaf holds k0005, below the first leaf's k0013.
+  const middle = leaf(K(5), V('x'), K(21), V('y'));
+  const last = leaf(K(22), V('z'), K(23), V('w'));
+  const reason = /starts at or before the key to its left/;
+
+  it('refuses it moving leaf to leaf, either way, in a diff and when a write lands on it', async () => {
+    const root = await putBlocks(LEAF_A, middle, last, internal(1, ...ref(A), ...ref(facts(middle)), ...ref(facts(last))));
+    await expectRefused(['range', 'reverse', 'diff'], root, K(21), reason);
+    await expectRefused(['write'], root, K(21), reason);
+  });
+
+  it('refuses it below a node reached from the left edge of its parent', async () => {
+    // The bad leaf is the only child of the root's second child: its bound comes from two levels up.
+    const second = leaf(K(14), V('d'), K(832), V('e'));
+    const firstHalf = internal(1, ...ref(A), ...ref(facts(second)));
+    const bad = leaf(K(5), V('x'), K(900), V('y'));
+    const secondHalf = internal(1, ...ref(facts(bad)));
+    const root = await putBlocks(LEAF_A, second, firstHalf, bad, secondHalf, internal(2, ...ref(facts(firstHalf)), ...ref(facts(secondHalf))));
+    await expectRefused(['range', 'reverse', 'diff', 'write'], root, K(900), reason);
   });
 });
