@@ -5,7 +5,7 @@ import { type Id, idKey } from '../store/id.ts';
 import { type Blob, isRef, isRefAt, refId, refMayLink, separate, verifyBlob } from './blob.ts';
 import { loadChildren } from './child.ts';
 import { type DiffEntry, diff } from './diff.ts';
-import { type BlockReader, MissingBlockError, NodeLoader } from './loader.ts';
+import { type BlockReader, MissingBlockError, NodeLoader, type ReadOptions } from './loader.ts';
 import { type Mutation, mutate, normalize } from './mutate.ts';
 import { EMPTY_NODE, type Entry, TreeNode } from './node.ts';
 import { MISSING, get, getMany, getSync } from './read.ts';
@@ -20,7 +20,7 @@ export { INLINE_MAX, isRef } from './blob.ts';
 
 /** Where trees read blocks: nodes through the BlockReader, big values as blobs. */
 export interface BlockSource extends BlockReader {
-  getBlob(id: Id, opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined>;
+  getBlob(id: Id, opts?: ReadOptions): Promise<Uint8Array | undefined>;
 }
 
 /** Where trees write: one durable, atomic commit per write. */

@@ -6,10 +6,15 @@ import { EMPTY_NODE, TreeNode } from './node.ts';
  * The narrow interface the tree reads blocks through: the local block store today, blocks
  * fetched from peers later. A reader returns the exact bytes that were hashed.
  */
+export interface ReadOptions {
+  signal?: AbortSignal;
+}
+
 export interface BlockReader {
-  getBlock(id: Id): Promise<Uint8Array | undefined>;
+  /** A reader that goes to the network honours `signal`; a local one may ignore it. */
+  getBlock(id: Id, opts?: ReadOptions): Promise<Uint8Array | undefined>;
   /** Many blocks in one round trip (LevelDB getMany); optional for readers that cannot batch. */
-  getBlocks?(ids: Id[]): Promise<Array<Uint8Array | undefined>>;
+  getBlocks?(ids: Id[], opts?: ReadOptions): Promise<Array<Uint8Array | undefined>>;
 }
 
 /**
