@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specBytes } from '../tree/spec-bytes.ts';
-import { type TreeServer, startTreeServer } from './tree-server.ts';
+import { type TreeServer, startTreeServer, text } from './tree-server.ts';
 
 let s: TreeServer;
 beforeAll(async () => {
@@ -11,15 +11,7 @@ afterAll(async () => {
   await s?.close();
 });
 
-async function call(...args: Array<string | Buffer | number>): Promise<unknown> {
-  try {
-    return await s.redis.callBuffer(String(args[0]), ...args.slice(1).map((a) => (typeof a === 'number' ? String(a) : a)));
-  } catch (e) {
-    return `ERROR ${(e as Error).message}`;
-  }
-}
-
-const text = (v: unknown): unknown => (Buffer.isBuffer(v) ? v.toString() : Array.isArray(v) ? v.map(text) : v);
+const call = (...args: Array<string | Buffer | number>): Promise<unknown> => s.call(...args);
 
 async function upload(data: Buffer, ttl = -1, piece = 1 << 20): Promise<string> {
   expect(text(await call('FILEBEGIN'))).toBe('OK');
