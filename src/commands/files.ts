@@ -102,7 +102,7 @@ function readCommands(deps: FileDeps): CommandSpec[] {
         const offset = intArg(ctx.args[1], 'offset', 0, Number.MAX_SAFE_INTEGER);
         const length = intArg(ctx.args[2], 'length', 0, MAX_READ);
         const parts = await readFile(deps.trees, await rootOf(deps, ctx.args[0]), offset, length);
-        ctx.reply.bulk(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+        ctx.reply.bulkParts(parts);
       },
     },
   ];

@@ -6,7 +6,7 @@ import type { FromWorker, ToWorker } from './chunk-worker.ts';
 /** Bytes handed to the thread and not yet chunked, past which an upload waits. */
 const MAX_BACKLOG = 8 * 1024 * 1024;
 /** Piece buffers kept for reuse, and the smallest one worth keeping. */
-const SPARES = 32;
+const SPARES = 8;
 const SPARE_BYTES = 1024 * 1024;
 
 interface Session {
