@@ -63,6 +63,8 @@ describe('crisscross --help and usage errors', { timeout: 60_000, concurrent: tr
     [['put', 'tree', 'k', 'v', '--ttl', '-2'], /is invalid/],
     [['range', 'tree', '--count', '0'], /is invalid/],
     [['get', 'tree', 'k', '--port', 'http'], /invalid value "http" for --port/],
+    [['-p', 'http', 'get', 'tree', 'k'], /invalid value "http" for --port/],
+    [['--port', 'http', 'serve'], /invalid value "http" for --port/],
     [['get', '*does-not-exist.yaml#Root', 'k'], /cannot read .*does-not-exist\.yaml/],
     [['serve', '--log-level', 'loud'], /invalid value "loud" for --log-level/],
   ])('exits 2 on the usage error %j, before contacting any daemon', async (args, message) => {
