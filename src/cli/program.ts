@@ -2,6 +2,9 @@ import { Command } from 'commander';
 import { packageVersion } from '../config.ts';
 import { clientCommand } from './common.ts';
 import { EXIT_HELP } from './exit.ts';
+import { dirCommands } from './dirs.ts';
+import { fileCommands } from './files.ts';
+import { lifetimeCommands } from './lifetime.ts';
 import { serveCommand } from './serve.ts';
 import { treeCommands } from './trees.ts';
 import { varCommands } from './vars.ts';
@@ -30,7 +33,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .addHelpText('after', `\n${OVERVIEW}\n`);
   clientCommand(program);
-  for (const cmd of [serveCommand(), ...treeCommands(), ...varCommands()]) {
+  for (const cmd of [serveCommand(), ...treeCommands(), ...fileCommands(), ...dirCommands(), ...lifetimeCommands(), ...varCommands()]) {
     program.addCommand(cmd.copyInheritedSettings(program));
   }
   return program;

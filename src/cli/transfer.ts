@@ -1,0 +1,78 @@
+import { createReadStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import type { Connection, Reply } from './client.ts';
+import { bytes, integer } from './common.ts';
+import { CliFailure, EXIT } from './exit.ts';
+import { readPieces, windows, type Pipeline, type Piece } from './pipeline.ts';
+
+/** FILEWRITE piece: big enough that per-command costs vanish, small against the window. */
+export const PIECE = 1024 * 1024;
+/** Unacknowledged upload bytes: enough to keep a fast link full, little memory on either side. */
+export const UPLOAD_IN_FLIGHT = 8 * PIECE;
+/** FILEREAD window, and how many bytes of windows are requested ahead of the consumer. */
+export const READ_WINDOW = 4 * PIECE;
+export const READ_AHEAD = 4 * READ_WINDOW;
+
+/** A local file, or stdin for "-", read in PIECE-sized chunks. */
+export function source(path: string): Readable {
+  return path === '-' ? process.stdin : createReadStream(path, { highWaterMark: PIECE });
+}
+
+/**
+ * Queue one whole upload on the pipeline: FILEBEGIN, the bytes as FILEWRITE pieces, FILEEND ttl.
+ * `onAcked` hears of each piece the daemon acknowledged, by its size; `onId` gets the file id once the
+ * daemon has it. Resolves when the last command is sent; the pipeline's drain() awaits the rest.
+ */
+export async function sendFile(p: Pipeline, input: Readable, ttl: number, onAcked: (n: number) => void, onId: (id: string) => void): Promise<void> {
+  await p.send(undefined, 'FILEBEGIN');
+  let sent = 0;
+  for await (const chunk of input as AsyncIterable<Buffer>) {
+    sent += chunk.length;
+    const expected = sent;
+    // The daemon's running total catches a lost or doubled piece at once, not as a wrong id.
+    await p.send(
+      (reply) => {
+        const received = integer(reply, 'FILEWRITE');
+        if (received !== expected) throw new CliFailure(EXIT.server, `FILEWRITE: the daemon counted ${received} bytes where ${expected} were sent`);
+        onAcked(chunk.length);
+      },
+      'FILEWRITE',
+      chunk,
+    );
+  }
+  await p.send((reply) => onId(bytes(reply, 'FILEEND').toString()), 'FILEEND', String(ttl));
+}
+
+/** Write what `replies` yields for `pieces` into `fh`, checking each piece is whole. */
+export async function writePieces(fh: FileHandle, pieces: Iterable<Piece>, replies: AsyncIterator<Reply>, onWritten: (n: number) => void): Promise<void> {
+  for (const piece of pieces) {
+    const next = await replies.next();
+    const chunk = bytes(next.done ? null : next.value, 'FILEREAD');
+    checkPiece(piece, chunk);
+    await fh.write(chunk);
+    onWritten(chunk.length);
+  }
+}
+
+export function checkPiece(piece: Piece, chunk: Buffer): void {
+  if (chunk.length !== piece.length) {
+    throw new CliFailure(EXIT.server, `FILEREAD ${piece.file} at ${piece.offset}: ${chunk.length} bytes where ${piece.length} were expected (did the file shrink?)`);
+  }
+}
+
+export async function fileSize(conn: Connection, file: string): Promise<number> {
+  return integer(await conn.call('FILESIZE', file), 'FILESIZE');
+}
+
+/** A whole file as windows of bytes, in order, read ahead by READ_AHEAD at most. */
+export async function* fileBytes(conn: Connection, file: string, size: number): AsyncGenerator<Buffer> {
+  const pieces = windows(file, size, READ_WINDOW);
+  const replies = readPieces(conn, windows(file, size, READ_WINDOW), READ_AHEAD);
+  for (const piece of pieces) {
+    const next = await replies.next();
+    const chunk = bytes(next.done ? null : next.value, 'FILEREAD');
+    checkPiece(piece, chunk);
+    yield chunk;
+  }
+}
