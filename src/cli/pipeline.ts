@@ -71,6 +71,9 @@ export interface Piece {
   length: number;
 }
 
+/** Bounds the read-ahead in commands too, for a directory of many tiny files. */
+const MAX_PIECES_AHEAD = 1024;
+
 /**
  * The replies to FILEREAD for each piece, in order, with at most `maxBytes` requested but not yet
  * handed to the consumer: a file of any size streams through a few windows of memory, and the
@@ -85,7 +88,7 @@ export async function* readPieces(conn: Connection, pieces: Iterable<Piece>, max
     reply.catch(() => {});
     queue.push({ reply, length: piece.length });
     queued += piece.length;
-    while (queued >= maxBytes) {
+    while (queued >= maxBytes || queue.length >= MAX_PIECES_AHEAD) {
       const next = queue.shift()!;
       queued -= next.length;
       yield await next.reply;

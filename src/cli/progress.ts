@@ -59,6 +59,7 @@ export function renderProgress(state: ProgressState): string {
 /** Where the line goes: process.stderr, or anything shaped like it. */
 export interface ProgressStream {
   isTTY?: boolean;
+  /** 0 or absent on a pseudo-terminal that reports no size: 80 is assumed. */
   columns?: number;
   write(text: string): boolean;
 }
@@ -83,7 +84,7 @@ export function startProgress(label: string, total: number | undefined, stream: 
   const draw = (done: number): void => {
     lastDraw = now();
     drawn = true;
-    stream.write(`\r${renderProgress({ label, done, total, elapsedMs: lastDraw - started, columns: stream.columns ?? 80 })}\x1b[K`);
+    stream.write(`\r${renderProgress({ label, done, total, elapsedMs: lastDraw - started, columns: stream.columns || 80 })}\x1b[K`);
   };
   return {
     update(done) {

@@ -10,8 +10,12 @@ import { readPieces, windows, type Pipeline, type Piece } from './pipeline.ts';
 export const PIECE = 1024 * 1024;
 /** Unacknowledged upload bytes: enough to keep a fast link full, little memory on either side. */
 export const UPLOAD_IN_FLIGHT = 8 * PIECE;
-/** FILEREAD window, and how many bytes of windows are requested ahead of the consumer. */
-export const READ_WINDOW = 4 * PIECE;
+/**
+ * FILEREAD window, and how many bytes of windows are requested ahead of the consumer. Measured
+ * on a 1 GiB cat: bigger windows or more read-ahead bring no speed, only RSS (garbage buffers
+ * wait for V8 to notice them: 4 MiB windows, 16 MiB ahead peaked at 180 MB, these at 130 MB).
+ */
+export const READ_WINDOW = PIECE;
 export const READ_AHEAD = 4 * READ_WINDOW;
 
 /** A local file, or stdin for "-", read in PIECE-sized chunks. */
@@ -44,20 +48,22 @@ export async function sendFile(p: Pipeline, input: Readable, ttl: number, onAcke
   await p.send((reply) => onId(bytes(reply, 'FILEEND').toString()), 'FILEEND', String(ttl));
 }
 
-/** Write what `replies` yields for `pieces` into `fh`, checking each piece is whole. */
-export async function writePieces(fh: FileHandle, pieces: Iterable<Piece>, replies: AsyncIterator<Reply>, onWritten: (n: number) => void): Promise<void> {
-  for (const piece of pieces) {
-    const next = await replies.next();
-    const chunk = bytes(next.done ? null : next.value, 'FILEREAD');
-    checkPiece(piece, chunk);
-    await fh.write(chunk);
-    onWritten(chunk.length);
+/** The next reply from readPieces, checked to be the whole of `piece`. */
+async function nextPiece(replies: AsyncIterator<Reply>, piece: Piece): Promise<Buffer> {
+  const next = await replies.next();
+  const chunk = bytes(next.done ? null : next.value, 'FILEREAD');
+  if (chunk.length !== piece.length) {
+    throw new CliFailure(EXIT.server, `FILEREAD ${piece.file} at ${piece.offset}: ${chunk.length} bytes where ${piece.length} were expected`);
   }
+  return chunk;
 }
 
-export function checkPiece(piece: Piece, chunk: Buffer): void {
-  if (chunk.length !== piece.length) {
-    throw new CliFailure(EXIT.server, `FILEREAD ${piece.file} at ${piece.offset}: ${chunk.length} bytes where ${piece.length} were expected (did the file shrink?)`);
+/** Write what `replies` yields for `pieces` into `fh`. */
+export async function writePieces(fh: FileHandle, pieces: Iterable<Piece>, replies: AsyncIterator<Reply>, onWritten: (n: number) => void): Promise<void> {
+  for (const piece of pieces) {
+    const chunk = await nextPiece(replies, piece);
+    await fh.write(chunk);
+    onWritten(chunk.length);
   }
 }
 
@@ -67,12 +73,6 @@ export async function fileSize(conn: Connection, file: string): Promise<number> 
 
 /** A whole file as windows of bytes, in order, read ahead by READ_AHEAD at most. */
 export async function* fileBytes(conn: Connection, file: string, size: number): AsyncGenerator<Buffer> {
-  const pieces = windows(file, size, READ_WINDOW);
   const replies = readPieces(conn, windows(file, size, READ_WINDOW), READ_AHEAD);
-  for (const piece of pieces) {
-    const next = await replies.next();
-    const chunk = bytes(next.done ? null : next.value, 'FILEREAD');
-    checkPiece(piece, chunk);
-    yield chunk;
-  }
+  for (const piece of windows(file, size, READ_WINDOW)) yield await nextPiece(replies, piece);
 }

@@ -54,6 +54,12 @@ describe('startProgress', () => {
     };
   }
 
+  it('assumes 80 columns on a pseudo-terminal that reports none', () => {
+    const stream = { ...terminal(true), columns: 0 };
+    startProgress('f', 10, stream, () => 0).update(5);
+    expect(stream.out).toMatch(/^\r.{79}\x1b\[K$/);
+  });
+
   it('writes nothing when stderr is not a terminal', () => {
     const stream = terminal(false);
     const p = startProgress('f', 10, stream);
