@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Content-defined chunking (docs/format.md §12): where a file is cut depends only on the bytes
+ * Content-defined chunking (docs/format.md §11): where a file is cut depends only on the bytes
  * near the cut, so an insert in the middle of a file changes the chunks around it and no
  * others, and the file's id depends only on its bytes, never on how they were sent.
  *

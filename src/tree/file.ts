@@ -11,7 +11,7 @@ import type { TreeNode } from './node.ts';
 import type { Trees } from './index.ts';
 
 /**
- * A file is a tree (docs/format.md §12): key = byte offset of a chunk (an integer), value = the
+ * A file is a tree (docs/format.md §11): key = byte offset of a chunk (an integer), value = the
  * chunk (bytes), chunks cut by content (cdc.ts). Offsets sort numerically, so a byte range is
  * one seek and a forward walk, and iterating the tree yields the file in order.
  */
