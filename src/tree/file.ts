@@ -88,6 +88,8 @@ export class FileWriter {
     try {
       return await this.trees.write(this.trees.emptyRoot, this.muts, ttlMs, { blobs: this.appended, uses: this.reused, since: this.since });
     } finally {
+      // Indexed now, or never will be: either way the segments may be compacted again.
+      for (const b of this.appended) this.appender.release(b.at);
       this.appended.length = 0;
     }
   }
