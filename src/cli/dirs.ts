@@ -9,19 +9,54 @@ import { TTL_HELP } from './files.ts';
 import { Pipeline, readPieces, windows } from './pipeline.ts';
 import { startProgress } from './progress.ts';
 import { substituteId } from './substitute.ts';
-import { READ_AHEAD, READ_WINDOW, sendFile, source, UPLOAD_IN_FLIGHT, writePieces } from './transfer.ts';
-import { walk } from './walk.ts';
+import { READ_AHEAD, READ_WINDOW, sendFile, UPLOAD_IN_FLIGHT, writePieces } from './transfer.ts';
+import { walk, type LocalEntry } from './walk.ts';
 
 const DIR_ID_HELP = 'a directory id (base58), ^variable or *file.yaml#Field';
 /** Paths per DIRPUT: one command stays well under a MiB of arguments. */
 const BATCH_ENTRIES = 1000;
 /**
- * File bytes per DIRPUT. Files go up with TTL 0 and only the directory's pin keeps them: linking
- * them into a directory soon keeps each unpinned root well within the daemon's GC grace period.
+ * Files go up with TTL 0, and so does each batch's directory but the last: only the grace
+ * period (60 s by default) keeps them until the next DIRPUT links them in. A batch is therefore
+ * also cut after this many file bytes or this long, whichever comes first.
  */
 const BATCH_BYTES = 64 * 1024 * 1024;
+const BATCH_MS = 15_000;
 /** An empty directory is the empty tree, whose id docs/format.md fixes; it needs no block, hence no pin. */
 const EMPTY_TREE = 'QmSKXjKE3PxPabmvpaTpdpsLCL3sBdm9vU2SM4hQSMDPVj';
+
+/**
+ * Upload every entry on one pipelined connection and record them on `base` in chained DIRPUT
+ * batches: each batch goes on the directory the last one made, unpinned but for the final one.
+ */
+async function putTree(c: Connection, entries: LocalEntry[], base: string, ttl: number, onAcked: (n: number) => void): Promise<string> {
+  const p = new Pipeline(c, UPLOAD_IN_FLIGHT);
+  let current = base;
+  let batch: string[] = [];
+  let batchBytes = 0;
+  let batchStarted = Date.now();
+  const flush = async (batchTtl: number): Promise<void> => {
+    await p.drain();
+    current = bytes(await c.call('DIRPUT', current, String(batchTtl), ...batch), 'DIRPUT').toString();
+    batch = [];
+    batchBytes = 0;
+    batchStarted = Date.now();
+  };
+  for (const [i, entry] of entries.entries()) {
+    const pairs = batch;
+    const slot = pairs.push(entry.path, '') - 1;
+    if (entry.kind === 'file') {
+      await sendFile(p, entry.abs, 0, onAcked, (fileId) => (pairs[slot] = fileId));
+      batchBytes += entry.size;
+    }
+    const full = pairs.length / 2 >= BATCH_ENTRIES || batchBytes >= BATCH_BYTES || Date.now() - batchStarted >= BATCH_MS;
+    if (full && i < entries.length - 1) await flush(0);
+  }
+  if (batch.length > 0) await flush(ttl);
+  else if (current !== '') await c.call('PERSIST', current, String(ttl));
+  else current = EMPTY_TREE;
+  return current;
+}
 
 function uploadDir(): Command {
   const cmd = new Command('upload_dir')
@@ -39,38 +74,14 @@ function uploadDir(): Command {
       const entries = await walk(dir);
       const base = opts.tree === undefined ? '' : await substituteId(opts.tree);
       const total = entries.reduce((n, e) => n + (e.kind === 'file' ? e.size : 0), 0);
+      let done = 0;
       const id = await withDaemon(self, async (c) => {
-        const p = new Pipeline(c, UPLOAD_IN_FLIGHT);
         const bar = startProgress(basename(dir), total);
-        let current = base;
-        let batch: string[] = [];
-        let batchBytes = 0;
-        let done = 0;
-        // Chained: each batch goes on the directory the last one made, unpinned but the final one.
-        const flush = async (ttl: number): Promise<void> => {
-          await p.drain();
-          current = bytes(await c.call('DIRPUT', current, String(ttl), ...batch), 'DIRPUT').toString();
-          batch = [];
-          batchBytes = 0;
-        };
         try {
-          for (const [i, entry] of entries.entries()) {
-            const slot = batch.length + 1;
-            const pairs = batch;
-            pairs.push(entry.path, '');
-            if (entry.kind === 'file') {
-              await sendFile(p, source(entry.abs), 0, (n) => bar.update((done += n)), (fileId) => (pairs[slot] = fileId));
-              batchBytes += entry.size;
-            }
-            if (i < entries.length - 1 && (batch.length / 2 >= BATCH_ENTRIES || batchBytes >= BATCH_BYTES)) await flush(0);
-          }
-          if (batch.length > 0) await flush(opts.ttl);
-          else if (current !== '') await c.call('PERSIST', current, String(opts.ttl));
-          else current = EMPTY_TREE;
+          return await putTree(c, entries, base, opts.ttl, (n) => bar.update((done += n)));
         } finally {
           bar.finish();
         }
-        return current;
       });
       await write(`${id}\n`);
     });

@@ -7,7 +7,7 @@ import { CliFailure, EXIT } from './exit.ts';
 import { Pipeline } from './pipeline.ts';
 import { startProgress } from './progress.ts';
 import { substituteId } from './substitute.ts';
-import { fileBytes, fileSize, sendFile, source, UPLOAD_IN_FLIGHT } from './transfer.ts';
+import { fileBytes, fileSize, sendFile, UPLOAD_IN_FLIGHT } from './transfer.ts';
 
 export const FILE_ID_HELP = 'a file id (base58), ^variable or *file.yaml#Field';
 export const TTL_HELP = 'pin the new root for this many milliseconds (-1: forever, 0: not pinned)';
@@ -42,7 +42,7 @@ function upload(): Command {
         let fileId = '';
         let done = 0;
         try {
-          await sendFile(p, source(path), opts.ttl, (n) => bar.update((done += n)), (x) => (fileId = x));
+          await sendFile(p, path, opts.ttl, (n) => bar.update((done += n)), (x) => (fileId = x));
           await p.drain();
         } finally {
           bar.finish();

@@ -31,7 +31,7 @@ function gc(): Command {
     .description(
       'Run a garbage collection now: everything no pinned root, variable or grace period keeps alive is freed. ' +
         'Prints the daemon\'s report as "field:value" lines (roots, marked_blocks, freed_blocks, freed_bytes, duration_ms, …). ' +
-        'The first collection after the daemon starts waits out its grace period (--gc-grace), since roots handed out unpinned before a restart are not remembered.',
+        'The first collection after the daemon starts waits out its grace period (--gc-grace-ms), since roots handed out unpinned before a restart are not remembered.',
     )
     .action(async (_opts: object, self: Command) => {
       const fields = await withDaemon(self, async (c) => list(await c.call('GC'), 'GC'));

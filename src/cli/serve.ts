@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { resolveDaemonConfig, SETTINGS, type DaemonConfig, type Flags } from '../config.ts';
 import { isCrissError } from '../errors.ts';
 import { connectionFlags, examples } from './common.ts';
@@ -25,20 +25,11 @@ export function serveCommand(): Command {
         'SIGINT or SIGTERM stop it gracefully (in-flight commands finish, the store is closed); a second signal exits at once.\n' +
         'Every option can also come from its environment variable; a flag wins over the variable.',
     );
-  // Commander names --gc-grace `gcGrace`; the setting is gcGraceMs: map by option, not by name.
-  const settingOf = new Map<string, keyof DaemonConfig>();
   for (const [key, s] of Object.entries(SETTINGS) as Array<[keyof DaemonConfig, (typeof SETTINGS)[keyof DaemonConfig]]>) {
     const origin = s.default !== undefined ? `env ${s.env}, default ${s.default}` : `env ${s.env}`;
-    const option = new Option(`--${s.flag} ${PLACEHOLDER[key]}`, `${s.description} (${origin})`);
-    settingOf.set(option.attributeName(), key);
-    cmd.addOption(option);
+    cmd.option(`--${s.flag} ${PLACEHOLDER[key]}`, `${s.description} (${origin})`);
   }
-  cmd.action(async (given: Record<string, string | undefined>, self: Command) => {
-    const flags: Flags = {};
-    for (const [name, value] of Object.entries(given)) {
-      const key = settingOf.get(name);
-      if (key !== undefined && value !== undefined) flags[key] = value;
-    }
+  cmd.action(async (flags: Flags, self: Command) => {
     let config: DaemonConfig;
     try {
       config = resolveDaemonConfig({ ...flags, ...connectionFlags(self) });

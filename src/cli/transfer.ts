@@ -18,32 +18,36 @@ export const UPLOAD_IN_FLIGHT = 8 * PIECE;
 export const READ_WINDOW = PIECE;
 export const READ_AHEAD = 4 * READ_WINDOW;
 
-/** A local file, or stdin for "-", read in PIECE-sized chunks. */
-export function source(path: string): Readable {
-  return path === '-' ? process.stdin : createReadStream(path, { highWaterMark: PIECE });
-}
-
 /**
- * Queue one whole upload on the pipeline: FILEBEGIN, the bytes as FILEWRITE pieces, FILEEND ttl.
- * `onAcked` hears of each piece the daemon acknowledged, by its size; `onId` gets the file id once the
- * daemon has it. Resolves when the last command is sent; the pipeline's drain() awaits the rest.
+ * Queue one whole upload on the pipeline: FILEBEGIN, the bytes of `path` (stdin for "-") as
+ * FILEWRITE pieces, FILEEND ttl. `onAcked` hears of each piece the daemon acknowledged, by its
+ * size; `onId` gets the file id once the daemon has it. Resolves when the last command is sent;
+ * the pipeline's drain() awaits the rest.
  */
-export async function sendFile(p: Pipeline, input: Readable, ttl: number, onAcked: (n: number) => void, onId: (id: string) => void): Promise<void> {
+export async function sendFile(p: Pipeline, path: string, ttl: number, onAcked: (n: number) => void, onId: (id: string) => void): Promise<void> {
   await p.send(undefined, 'FILEBEGIN');
+  const input: Readable = path === '-' ? process.stdin : createReadStream(path, { highWaterMark: PIECE });
   let sent = 0;
-  for await (const chunk of input as AsyncIterable<Buffer>) {
-    sent += chunk.length;
-    const expected = sent;
-    // The daemon's running total catches a lost or doubled piece at once, not as a wrong id.
-    await p.send(
-      (reply) => {
-        const received = integer(reply, 'FILEWRITE');
-        if (received !== expected) throw new CliFailure(EXIT.server, `FILEWRITE: the daemon counted ${received} bytes where ${expected} were sent`);
-        onAcked(chunk.length);
-      },
-      'FILEWRITE',
-      chunk,
-    );
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      sent += chunk.length;
+      const expected = sent;
+      // The daemon's running total catches a lost or doubled piece at once, not as a wrong id.
+      await p.send(
+        (reply) => {
+          const received = integer(reply, 'FILEWRITE');
+          if (received !== expected) throw new CliFailure(EXIT.server, `FILEWRITE: the daemon counted ${received} bytes where ${expected} were sent`);
+          onAcked(chunk.length);
+        },
+        'FILEWRITE',
+        chunk,
+      );
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (e instanceof CliFailure || typeof code !== 'string') throw e;
+    // Changed or gone since it was listed: the user's to fix, like a missing file.
+    throw new CliFailure(EXIT.usage, `cannot read ${path}: ${code}`);
   }
   await p.send((reply) => onId(bytes(reply, 'FILEEND').toString()), 'FILEEND', String(ttl));
 }

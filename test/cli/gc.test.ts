@@ -7,13 +7,13 @@ let env: Record<string, string>;
 
 beforeAll(async () => {
   // The first collection after a start waits out the grace period (60 s by default).
-  d = await startDaemon({ args: ['--gc-grace', '0'] });
+  d = await startDaemon({ args: ['--gc-grace-ms', '0'] });
   env = daemonEnv(d);
 });
 afterAll(cleanupDaemons);
 
 describe('gc and compact', { timeout: 60_000 }, () => {
-  it('serve takes --gc-grace as a flag (it reaches the collector)', async () => {
+  it('serve takes --gc-grace-ms as a flag (it reaches the collector)', async () => {
     const r = await cli(['info', 'store'], { env });
     expect(r.stdout.toString()).toMatch(/^gc_grace_ms:0$/m);
   });
