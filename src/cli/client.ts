@@ -44,8 +44,12 @@ export async function connect(config: ClientConfig): Promise<Connection> {
   const waiting: Waiter[] = [];
   let broken: CliFailure | undefined;
 
+  let connected = false;
   const fail = (e: Error): void => {
-    broken ??= new CliFailure(EXIT.unreachable, describeConnectError(config, e));
+    const message = connected
+      ? `lost the connection to the crisscross daemon at ${config.host}:${config.port} (${e.message})`
+      : describeConnectError(config, e);
+    broken ??= new CliFailure(EXIT.unreachable, message);
     for (const w of waiting.splice(0)) w.reject(broken);
     socket.destroy();
   };
@@ -69,6 +73,7 @@ export async function connect(config: ClientConfig): Promise<Connection> {
     const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
     socket.once('connect', () => {
       clearTimeout(timer);
+      connected = true;
       resolve();
     });
     socket.once('close', () => {

@@ -132,3 +132,22 @@ describe('upload, cat and download round trips', { timeout: 120_000, concurrent:
     }
   });
 });
+
+describe('a daemon that goes away mid-upload', { timeout: 60_000 }, () => {
+  it('ends the upload with exit 4 and a clear message', async () => {
+    const gone = await startDaemon();
+    const probe = gone.redis();
+    const child = spawn(NODE, [MAIN, 'upload', '-'], { env: { ...cleanEnv(), ...daemonEnv(gone) }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (t: string) => (stderr += t));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.stdin.on('error', () => {});
+    child.stdin.write(randomBytes(MiB));
+    // The CLI's connection is the probe's companion: kill only once it is there.
+    while (!/^connected_clients:2\b/m.test(String(await probe.info('clients')))) await new Promise((resolve) => setImmediate(resolve));
+    await gone.kill('SIGKILL');
+    child.stdin.end(randomBytes(MiB));
+    expect(await exited).toBe(4);
+    expect(stderr).toMatch(/^crisscross: lost the connection to the crisscross daemon at 127\.0\.0\.1:\d+ \(/);
+  });
+});
