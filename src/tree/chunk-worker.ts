@@ -12,7 +12,7 @@ export type ToWorker =
   | { type: 'drop'; upload: number };
 
 export type FromWorker =
-  | { type: 'chunks'; upload: number; chunks: Chunk[]; consumed: number; final: boolean }
+  | { type: 'chunks'; upload: number; chunks: Chunk[]; consumed: number; final: boolean; spare: ArrayBuffer | null }
   | { type: 'failed'; upload: number; message: string };
 
 const streams = new Map<number, ChunkStream>();
@@ -33,10 +33,13 @@ port.on('message', (m: ToWorker) => {
     const final = m.type === 'finish';
     const chunks = final ? s.finish() : s.push(m.bytes);
     if (final) streams.delete(m.upload);
-    const reply: FromWorker = { type: 'chunks', upload: m.upload, chunks, consumed: final ? 0 : m.bytes.length, final };
+    // The piece's buffer goes back for reuse: allocating a fresh one per piece kept the main
+    // thread's garbage collector busy.
+    const spare = final ? null : (m.bytes.buffer as ArrayBuffer);
+    const reply: FromWorker = { type: 'chunks', upload: m.upload, chunks, consumed: final ? 0 : m.bytes.length, final, spare };
     // Only a chunk that owns its whole buffer is transferred: small ones share Node's pool.
     const own = chunks.filter((c) => c.value.byteOffset === 0 && c.value.buffer.byteLength === c.value.byteLength);
-    port.postMessage(reply, own.map((c) => c.value.buffer as ArrayBuffer));
+    port.postMessage(reply, [...own.map((c) => c.value.buffer as ArrayBuffer), ...(spare === null ? [] : [spare])]);
   } catch (e) {
     streams.delete(m.upload);
     port.postMessage({ type: 'failed', upload: m.upload, message: (e as Error).message } satisfies FromWorker);

@@ -5,6 +5,9 @@ import type { FromWorker, ToWorker } from './chunk-worker.ts';
 
 /** Bytes handed to the thread and not yet chunked, past which an upload waits. */
 const MAX_BACKLOG = 8 * 1024 * 1024;
+/** Piece buffers kept for reuse, and the smallest one worth keeping. */
+const SPARES = 8;
+const SPARE_BYTES = 1024 * 1024;
 
 interface Session {
   onChunks: (chunks: Chunk[]) => void;
@@ -21,6 +24,7 @@ interface Session {
 export class ChunkerThread {
   private worker: Worker | null = null;
   private readonly sessions = new Map<number, Session>();
+  private readonly spares: ArrayBuffer[] = [];
   private next = 1;
 
   private thread(): Worker {
@@ -47,7 +51,8 @@ export class ChunkerThread {
   /** Sends a copy of `piece`; resolves once the backlog allows more. */
   async push(id: number, piece: Uint8Array): Promise<void> {
     const s = this.session(id);
-    const bytes = new Uint8Array(piece.length);
+    const spare = this.spares.length > 0 && (this.spares.at(-1) as ArrayBuffer).byteLength >= piece.length ? this.spares.pop() : undefined;
+    const bytes = new Uint8Array(spare ?? new ArrayBuffer(Math.max(piece.length, SPARE_BYTES)), 0, piece.length);
     bytes.set(piece);
     s.backlog += bytes.length;
     this.post({ type: 'push', upload: id, bytes }, [bytes.buffer]);
@@ -86,6 +91,7 @@ export class ChunkerThread {
   }
 
   private received(m: FromWorker): void {
+    if (m.type === 'chunks' && m.spare !== null && m.spare.byteLength >= SPARE_BYTES && this.spares.length < SPARES) this.spares.push(m.spare);
     const s = this.sessions.get(m.upload);
     if (s === undefined) return;
     if (m.type === 'failed') {

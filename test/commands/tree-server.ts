@@ -16,6 +16,8 @@ export interface TreeServer {
   dispatcher: Dispatcher;
   redis: Redis;
   port: number;
+  /** Sends a raw command; resolves to the reply or to the error text (`ERROR CODE message`). */
+  call(...args: Array<string | Buffer | number>): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -36,6 +38,13 @@ export async function startTreeServer(opts: { gcGraceMs?: number } = {}): Promis
     dispatcher,
     redis,
     port,
+    async call(...args) {
+      try {
+        return await redis.callBuffer(String(args[0]), ...args.slice(1).map((a) => (typeof a === 'number' ? String(a) : a)));
+      } catch (e) {
+        return `ERROR ${(e as Error).message}`;
+      }
+    },
     async close() {
       redis.disconnect();
       await collector.stop();
@@ -45,3 +54,6 @@ export async function startTreeServer(opts: { gcGraceMs?: number } = {}): Promis
     },
   };
 }
+
+/** Replies with bulk strings as text, recursively, for comparisons. */
+export const text = (v: unknown): unknown => (Buffer.isBuffer(v) ? v.toString() : Array.isArray(v) ? v.map(text) : v);

@@ -2,7 +2,7 @@ import { pack, unpack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Link, encodeValue } from '../../src/codec/index.ts';
 import { idOf, idToText } from '../../src/store/id.ts';
-import { type TreeServer, startTreeServer } from './tree-server.ts';
+import { type TreeServer, startTreeServer, text } from './tree-server.ts';
 
 const HELLO_ROOT = 'QmbTz9LGYAJ7JAuWP3qwmJ47S8q4zuoRYJFBVqRWWt8Jes';
 const EMPTY_ROOT = 'QmSKXjKE3PxPabmvpaTpdpsLCL3sBdm9vU2SM4hQSMDPVj';
@@ -15,16 +15,7 @@ afterAll(async () => {
   await s?.close();
 });
 
-/** Sends a raw command; resolves to the reply or to the error text. */
-async function call(...args: Array<string | Buffer | number>): Promise<unknown> {
-  try {
-    return await s.redis.callBuffer(String(args[0]), ...args.slice(1).map((a) => (typeof a === 'number' ? String(a) : a)));
-  } catch (e) {
-    return `ERROR ${(e as Error).message}`;
-  }
-}
-
-const text = (v: unknown): unknown => (Buffer.isBuffer(v) ? v.toString() : Array.isArray(v) ? v.map(text) : v);
+const call = (...args: Array<string | Buffer | number>): Promise<unknown> => s.call(...args);
 
 describe('tree commands', () => {
   it('runs the README transcript: PUTMULTIBIN then FETCHBIN', async () => {
