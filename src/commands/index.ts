@@ -5,6 +5,8 @@ import { Vars } from '../store/vars.ts';
 import { Trees } from '../tree/index.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
+import { SqlEngine } from '../sql/index.ts';
+import { sqlCommands } from './sql.ts';
 import { treeCommands } from './tree.ts';
 
 export interface Commands {
@@ -17,7 +19,12 @@ export interface Commands {
 export function buildCommands(deps: { store: BlockStore; logger: Logger; cacheBytes?: number }): Commands {
   const trees = new Trees(deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
-  registry.register(...serverCommands({ registry, logger: deps.logger }), ...treeCommands({ trees, vars: new Vars(deps.store) }));
+  const vars = new Vars(deps.store);
+  registry.register(
+    ...serverCommands({ registry, logger: deps.logger }),
+    ...treeCommands({ trees, vars }),
+    ...sqlCommands({ trees, vars, sql: new SqlEngine(trees, deps.logger) }),
+  );
   const store: InfoSource = {
     section: 'store',
     fields: () => [

@@ -1,0 +1,84 @@
+import { compareEncoded } from '../codec/index.ts';
+import { type Entry, MISSING, type Mutation, type RangeOptions, type TreeNode, type Trees } from '../tree/index.ts';
+
+interface Pending {
+  key: Uint8Array;
+  /** null: deleted in this call. */
+  val: Uint8Array | null;
+}
+
+const keyText = (k: Uint8Array): string => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1');
+
+function inRange(key: Uint8Array, opts: RangeOptions): boolean {
+  if (opts.min !== undefined) {
+    const c = compareEncoded(key, opts.min.key);
+    if (c < 0 || (c === 0 && !opts.min.inclusive)) return false;
+  }
+  if (opts.max !== undefined) {
+    const c = compareEncoded(key, opts.max.key);
+    if (c > 0 || (c === 0 && !opts.max.inclusive)) return false;
+  }
+  return true;
+}
+
+/**
+ * A tree as one SQL call sees it: the stored tree under the writes of the call so far. Nothing
+ * reaches the store until the whole call succeeded; then `mutations()` is one batch write.
+ */
+export class OverlayTree {
+  private readonly trees: Trees;
+  readonly base: TreeNode;
+  private readonly pending = new Map<string, Pending>();
+  private sorted: Pending[] | null = null;
+
+  constructor(trees: Trees, base: TreeNode) {
+    this.trees = trees;
+    this.base = base;
+  }
+
+  get changed(): boolean {
+    return this.pending.size > 0;
+  }
+
+  /** Synchronous when the change is pending or the path is cached. */
+  get(key: Uint8Array): Uint8Array | undefined | Promise<Uint8Array | undefined> {
+    const p = this.pending.get(keyText(key));
+    if (p !== undefined) return p.val ?? undefined;
+    const hit = this.trees.getSync(this.base, key);
+    return hit === MISSING ? this.trees.get(this.base, key) : hit;
+  }
+
+  set(key: Uint8Array, val: Uint8Array | null): void {
+    this.pending.set(keyText(key), { key, val });
+    this.sorted = null;
+  }
+
+  /** Entries within the bounds in key order (descending with `reverse`), pending writes merged in. */
+  async *range(opts: RangeOptions): AsyncGenerator<Entry> {
+    this.sorted ??= [...this.pending.values()].sort((a, b) => compareEncoded(a.key, b.key));
+    const local = this.sorted.filter((p) => inRange(p.key, opts));
+    if (opts.reverse === true) local.reverse();
+    const dir = opts.reverse === true ? -1 : 1;
+    let i = 0;
+    for await (const e of this.trees.range(this.base, opts)) {
+      while (i < local.length && compareEncoded(local[i].key, e.key) * dir < 0) {
+        const p = local[i++];
+        if (p.val !== null) yield { key: p.key, val: p.val };
+      }
+      if (i < local.length && compareEncoded(local[i].key, e.key) === 0) {
+        const p = local[i++];
+        if (p.val !== null) yield { key: p.key, val: p.val };
+        continue;
+      }
+      yield e;
+    }
+    for (; i < local.length; i++) {
+      const p = local[i];
+      if (p.val !== null) yield { key: p.key, val: p.val };
+    }
+  }
+
+  mutations(): Mutation[] {
+    return [...this.pending.values()];
+  }
+}
