@@ -62,7 +62,7 @@ async function isEmpty(rows: OverlayTree): Promise<boolean> {
 
 /** Builds index `ix` of `codec` from every row, enforcing uniqueness as CREATE UNIQUE INDEX does. */
 async function buildIndex(session: Session, empty: TreeNode, rows: OverlayTree, codec: RowCodec, ix: number): Promise<OverlayTree> {
-  const out = new OverlayTree(session.trees, empty);
+  const out = new OverlayTree(session, empty);
   const unique = codec.def.indexes[ix].unique;
   const cols = codec.indexCols[ix];
   const seen = new Set<string>();
@@ -149,7 +149,7 @@ export async function runDdl(c: Connections, session: Session, st: Extract<State
   for (const [k, def] of after) {
     const old = before.get(k);
     if (old === undefined) {
-      const t = new TableState(def, new OverlayTree(session.trees, empty), def.indexes.map(() => new OverlayTree(session.trees, empty)));
+      const t = new TableState(def, new OverlayTree(session, empty), def.indexes.map(() => new OverlayTree(session, empty)));
       t.defChanged = true;
       session.tables.set(k, t);
       await createVtab(c, def);

@@ -5,6 +5,7 @@ import type { Id } from '../store/id.ts';
 import type { Mutation, TreeNode, Trees } from '../tree/index.ts';
 import { type TableDef, decodeTable, encodeTable, fingerprint } from './catalog.ts';
 import { type Connections, declareTable, runDdl, undeclareTable } from './ddl.ts';
+import { ScanCache } from './scancache.ts';
 import { Session } from './session.ts';
 import { SQLITE_ROW, type SqlValue, exclusive, isSqliteError, queryAll, readColumn, sqliteApi } from './sqlite.ts';
 import { type Statement, parseStatements, snippet } from './statement.ts';
@@ -30,6 +31,7 @@ export class SqlEngine {
   private internalDepth = 0;
   private denied: string | null = null;
   private session: Session | null = null;
+  private readonly scans = new ScanCache();
 
   constructor(trees: Trees, logger: Logger) {
     this.trees = trees;
@@ -82,7 +84,7 @@ export class SqlEngine {
   async run(root: TreeNode, sqls: string[], opts: { write: boolean; ttl: number }): Promise<{ root: Id; results: SqlResult[] }> {
     return exclusive(async () => {
       const c = await this.open();
-      const session = new Session(this.trees, opts.write);
+      const session = new Session(this.trees, this.scans, opts.write);
       let ddl = false;
       try {
         await this.load(c, session, root);
@@ -119,7 +121,7 @@ export class SqlEngine {
       const entry = decodeTable(e.key, e.val);
       const k = entry.def.name.toLowerCase();
       defs.set(k, entry.def);
-      opening.push(TableState.open(this.trees, entry.def, entry.rows, entry.indexRoots).then((t) => void session.tables.set(k, t)));
+      opening.push(TableState.open(session, entry.def, entry.rows, entry.indexRoots).then((t) => void session.tables.set(k, t)));
     }
     await Promise.all(opening);
     for (const [k, def] of c.loaded) {

@@ -1,5 +1,12 @@
 import { compareEncoded } from '../codec/index.ts';
 import { type Entry, MISSING, type Mutation, type RangeOptions, type TreeNode, type Trees } from '../tree/index.ts';
+import { type ScanCache, lowerIndex, upperIndex } from './scancache.ts';
+
+/** Where an overlay reads its tree: the store, and the cache of small trees scanned whole. */
+export interface TreeSource {
+  trees: Trees;
+  scans: ScanCache;
+}
 
 interface Pending {
   key: Uint8Array;
@@ -27,12 +34,16 @@ function inRange(key: Uint8Array, opts: RangeOptions): boolean {
  */
 export class OverlayTree {
   private readonly trees: Trees;
+  private readonly scans: ScanCache;
   readonly base: TreeNode;
   private readonly pending = new Map<string, Pending>();
   private sorted: Pending[] | null = null;
+  /** The base tree's entries once found in the scan cache (an id lookup costs a string key). */
+  private whole: Entry[] | undefined;
 
-  constructor(trees: Trees, base: TreeNode) {
-    this.trees = trees;
+  constructor(src: TreeSource, base: TreeNode) {
+    this.trees = src.trees;
+    this.scans = src.scans;
     this.base = base;
   }
 
@@ -53,14 +64,50 @@ export class OverlayTree {
     this.sorted = null;
   }
 
-  /** Entries within the bounds in key order (descending with `reverse`), pending writes merged in. */
-  async *range(opts: RangeOptions): AsyncGenerator<Entry> {
+  private local(opts: RangeOptions): Pending[] {
     this.sorted ??= [...this.pending.values()].sort((a, b) => compareEncoded(a.key, b.key));
     const local = this.sorted.filter((p) => inRange(p.key, opts));
-    if (opts.reverse === true) local.reverse();
+    return opts.reverse === true ? local.reverse() : local;
+  }
+
+  /** The ascending range without awaiting, when the whole tree is in the scan cache. */
+  rangeSync(opts: RangeOptions): Entry[] | undefined {
+    if (opts.reverse === true) return undefined;
+    this.whole ??= this.scans.get(this.base.id);
+    const all = this.whole;
+    if (all === undefined) return undefined;
+    const base = all.slice(lowerIndex(all, opts.min), upperIndex(all, opts.max));
+    if (this.pending.size === 0) return base;
+    const local = this.local(opts);
+    const out: Entry[] = [];
+    let i = 0;
+    for (const e of base) {
+      while (i < local.length && compareEncoded(local[i].key, e.key) < 0) {
+        const p = local[i++];
+        if (p.val !== null) out.push({ key: p.key, val: p.val });
+      }
+      if (i < local.length && compareEncoded(local[i].key, e.key) === 0) {
+        const p = local[i++];
+        if (p.val !== null) out.push({ key: p.key, val: p.val });
+        continue;
+      }
+      out.push(e);
+    }
+    for (; i < local.length; i++) {
+      const p = local[i];
+      if (p.val !== null) out.push({ key: p.key, val: p.val });
+    }
+    return out;
+  }
+
+  /** Entries within the bounds in key order (descending with `reverse`), pending writes merged in. */
+  async *range(opts: RangeOptions): AsyncGenerator<Entry> {
+    const local = this.local(opts);
     const dir = opts.reverse === true ? -1 : 1;
+    const whole = opts.min === undefined && opts.max === undefined && this.base.count <= this.scans.maxTree ? ([] as Entry[]) : null;
     let i = 0;
     for await (const e of this.trees.range(this.base, opts)) {
+      whole?.push(e);
       while (i < local.length && compareEncoded(local[i].key, e.key) * dir < 0) {
         const p = local[i++];
         if (p.val !== null) yield { key: p.key, val: p.val };
@@ -72,6 +119,7 @@ export class OverlayTree {
       }
       yield e;
     }
+    if (whole !== null) this.scans.put(this.base.id, opts.reverse === true ? whole.reverse() : whole);
     for (; i < local.length; i++) {
       const p = local[i];
       if (p.val !== null) yield { key: p.key, val: p.val };

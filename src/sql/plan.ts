@@ -76,8 +76,19 @@ export function bestIndex(codec: RowCodec, rowCount: number, info: IndexInfo): v
   info.estimatedRows = Math.ceil(best.rows);
 }
 
+const SCAN: Plan = { path: -1, eq: 0, lo: false, hi: false };
+const plans = new Map<string, Plan>();
+
+/** xFilter runs once per outer row of a join: parse each distinct plan once. */
 export function parsePlan(idxStr: string | null): Plan {
-  return idxStr === null ? { path: -1, eq: 0, lo: false, hi: false } : (JSON.parse(idxStr) as Plan);
+  if (idxStr === null) return SCAN;
+  let p = plans.get(idxStr);
+  if (p === undefined) {
+    p = JSON.parse(idxStr) as Plan;
+    if (plans.size > 10_000) plans.clear();
+    plans.set(idxStr, p);
+  }
+  return p;
 }
 
 function integral(v: SqlValue): boolean {

@@ -1,7 +1,7 @@
 import { Float, Link, Tuple, type Value, decodeValue, encodeValue } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
 import type { Affinity } from './affinity.ts';
-import { type TableDef, affinities, columnIndex } from './catalog.ts';
+import { type TableDef, affinities, columnIndex, fingerprint } from './catalog.ts';
 import type { SqlValue } from './sqlite.ts';
 
 /**
@@ -19,9 +19,12 @@ export class RowCodec {
   /** No declared primary key: the key is the whole row and the value counts its copies. */
   readonly counted: boolean;
   readonly indexCols: number[][];
+  /** Tells apart the schemas one stored row tree may be read with. */
+  readonly fingerprint: string;
 
   constructor(def: TableDef) {
     this.def = def;
+    this.fingerprint = fingerprint(def);
     this.affinity = affinities(def);
     this.counted = def.pk.length === 0;
     this.keyCols = this.counted ? def.columns.map((_, i) => i) : def.pk.map((c) => columnIndex(def, c));

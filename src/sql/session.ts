@@ -1,4 +1,5 @@
 import type { Trees } from '../tree/index.ts';
+import type { ScanCache } from './scancache.ts';
 import type { SqlValue } from './sqlite.ts';
 import type { InsertInfo } from './statement.ts';
 import type { TableState } from './table.ts';
@@ -6,6 +7,7 @@ import type { TableState } from './table.ts';
 /** What the virtual tables see of the call in progress. */
 export class Session {
   readonly trees: Trees;
+  readonly scans: ScanCache;
   readonly writable: boolean;
   /** Tables by lower-case name (SQLite's names are case-insensitive). */
   readonly tables = new Map<string, TableState>();
@@ -19,8 +21,9 @@ export class Session {
   private readonly handleIds = new Map<string, number>();
   private readonly handleKeys: Uint8Array[] = [];
 
-  constructor(trees: Trees, writable: boolean) {
+  constructor(trees: Trees, scans: ScanCache, writable: boolean) {
     this.trees = trees;
+    this.scans = scans;
     this.writable = writable;
   }
 

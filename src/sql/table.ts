@@ -1,9 +1,8 @@
 import { Tuple, decodeValue, encodeValue } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
-import type { Trees } from '../tree/index.ts';
 import { applyAffinity } from './affinity.ts';
 import { type TableDef, isRowidAlias } from './catalog.ts';
-import { OverlayTree } from './overlay.ts';
+import { OverlayTree, type TreeSource } from './overlay.ts';
 import { RowCodec, TOP, normalize } from './rowcodec.ts';
 import type { SqlValue } from './sqlite.ts';
 import type { Conflict } from './statement.ts';
@@ -34,9 +33,9 @@ export class TableState {
     this.indexes = indexes;
   }
 
-  static async open(trees: Trees, def: TableDef, rows: Uint8Array, indexRoots: Uint8Array[]): Promise<TableState> {
-    const [r, ...ix] = await Promise.all([rows, ...indexRoots].map((id) => trees.root(id)));
-    return new TableState(def, new OverlayTree(trees, r), ix.map((n) => new OverlayTree(trees, n)));
+  static async open(src: TreeSource, def: TableDef, rows: Uint8Array, indexRoots: Uint8Array[]): Promise<TableState> {
+    const [r, ...ix] = await Promise.all([rows, ...indexRoots].map((id) => src.trees.root(id)));
+    return new TableState(def, new OverlayTree(src, r), ix.map((n) => new OverlayTree(src, n)));
   }
 
   get changed(): boolean {

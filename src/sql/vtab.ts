@@ -7,6 +7,17 @@ import type { Session } from './session.ts';
 import { type Api, SQLITE_CONSTRAINT, SQLITE_ERROR, SQLITE_OK, type SqlValue, readValue, resultValue } from './sqlite.ts';
 import type { TableState } from './table.ts';
 
+/** Decoded rows of cached entries: a small table scanned once per outer row decodes once. */
+const decoded = new WeakMap<Entry, { codec: string; row: SqlValue[] }>();
+
+function decodedRow(t: TableState, e: Entry): SqlValue[] {
+  const d = decoded.get(e);
+  if (d !== undefined && d.codec === t.codec.fingerprint) return d.row;
+  const row = t.codec.rowOf(e.key, e.val);
+  decoded.set(e, { codec: t.codec.fingerprint, row });
+  return row;
+}
+
 /** Rows fetched per await: each await suspends and resumes the whole WebAssembly stack. */
 const BATCH = 256;
 
@@ -122,8 +133,8 @@ export class TreeModule {
     return SQLITE_OK;
   }
 
-  private push(c: Cursor, t: TableState, key: Uint8Array, val: Uint8Array): void {
-    const row = t.codec.rowOf(key, val);
+  private push(c: Cursor, t: TableState, key: Uint8Array, val: Uint8Array, entry?: Entry): void {
+    const row = entry === undefined ? t.codec.rowOf(key, val) : decodedRow(t, entry);
     const copies = t.codec.counted ? Number(decodeValue(val)) : 1;
     for (let copy = 0; copy < copies; copy++) c.rows.push({ key, row, copy });
   }
@@ -138,7 +149,7 @@ export class TreeModule {
         return;
       }
       const { key, val } = next.value;
-      if (c.index < 0) this.push(c, t, key, val);
+      if (c.index < 0) this.push(c, t, key, val, next.value);
       else {
         const rowKey = t.codec.rowKeyOfIndexKey(c.index, key);
         const v = await t.rows.get(rowKey);
@@ -173,8 +184,24 @@ export class TreeModule {
           if (got !== undefined) this.push(c, t, a.key, got);
         });
       }
-      c.source = (c.index < 0 ? t.rows : t.indexes[c.index]).range(a.opts);
-      return this.suspend(() => this.fill(c));
+      const tree = c.index < 0 ? t.rows : t.indexes[c.index];
+      const cached = tree.rangeSync(a.opts);
+      if (cached === undefined) {
+        c.source = tree.range(a.opts);
+        return this.suspend(() => this.fill(c));
+      }
+      if (c.index < 0) {
+        for (const e of cached) this.push(c, t, e.key, e.val, e);
+        return SQLITE_OK;
+      }
+      const keys = cached.map((e) => t.codec.rowKeyOfIndexKey(c.index, e.key));
+      const vals = keys.map((k) => t.rows.get(k));
+      const take = (got: Array<Uint8Array | undefined>): void => got.forEach((v, i) => v !== undefined && this.push(c, t, keys[i], v));
+      if (!vals.some((v) => v instanceof Promise)) {
+        take(vals as Array<Uint8Array | undefined>);
+        return SQLITE_OK;
+      }
+      return this.suspend(async () => take(await Promise.all(vals)));
     } catch (e) {
       return this.fail(e);
     }
