@@ -23,6 +23,8 @@ export interface Connections {
   module: TreeModule;
   /** What both connections currently declare, by lower-case table name. */
   loaded: Map<string, TableDef>;
+  /** Prepared client statements on `main`, by access and text (see SqlEngine.prepare). */
+  statements: Map<string, number>;
   /** Runs engine-issued SQL on `main`, past the authorizer that guards client statements. */
   internal<T>(f: () => Promise<T>): Promise<T>;
 }

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { encodeValue } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
-import type { Id } from '../store/id.ts';
+import { type Id, idKey } from '../store/id.ts';
 import type { Mutation, TreeNode, Trees } from '../tree/index.ts';
-import { type TableDef, decodeTable, encodeTable, fingerprint } from './catalog.ts';
+import { type TableDef, type TableEntry, decodeTable, encodeTable } from './catalog.ts';
+import { codecFor } from './rowcodec.ts';
 import { type Connections, declareTable, runDdl, undeclareTable } from './ddl.ts';
 import { ScanCache } from './scancache.ts';
 import { Session } from './session.ts';
@@ -14,6 +15,7 @@ import { TreeModule } from './vtab.ts';
 
 export type SqlResult = { columns: string[]; rows: SqlValue[][] } | { changes: number };
 
+const STATEMENTS = 256;
 const AUTH_OK = 0;
 const AUTH_DENY = 1;
 const READ_ACTIONS = new Set([20 /* READ */, 21 /* SELECT */, 31 /* FUNCTION */, 33 /* RECURSIVE */]);
@@ -32,6 +34,8 @@ export class SqlEngine {
   private denied: string | null = null;
   private session: Session | null = null;
   private readonly scans = new ScanCache();
+  /** Decoded catalogs of recent database roots: clients query the same root again and again. */
+  private readonly catalogs = new Map<string, TableEntry[]>();
 
   constructor(trees: Trees, logger: Logger) {
     this.trees = trees;
@@ -47,7 +51,7 @@ export class SqlEngine {
     api.create_module(main, 'crisscross', module);
     api.set_authorizer(main, (_u: unknown, code: number, a: string | null) => this.authorize(code, a), null);
     this.conn = {
-      api, main, schema, module, loaded: new Map(),
+      api, main, schema, module, loaded: new Map(), statements: new Map(),
       internal: async <T>(f: () => Promise<T>): Promise<T> => {
         this.internalDepth++;
         try {
@@ -77,6 +81,7 @@ export class SqlEngine {
     const c = this.conn;
     this.conn = null;
     if (c === null) return;
+    for (const stmt of c.statements.values()) await c.api.finalize(stmt);
     await c.api.close(c.main);
     await c.api.close(c.schema);
   }
@@ -115,10 +120,17 @@ export class SqlEngine {
 
   /** Opens every table of the database and makes both connections declare exactly them. */
   private async load(c: Connections, session: Session, root: TreeNode): Promise<void> {
+    const key = idKey(root.id);
+    let catalog = this.catalogs.get(key);
+    if (catalog === undefined) {
+      catalog = [];
+      for await (const e of this.trees.range(root)) catalog.push(decodeTable(e.key, e.val));
+      if (this.catalogs.size >= 64) this.catalogs.delete(this.catalogs.keys().next().value as string);
+      this.catalogs.set(key, catalog);
+    }
     const defs = new Map<string, TableDef>();
     const opening: Array<Promise<void>> = [];
-    for await (const e of this.trees.range(root)) {
-      const entry = decodeTable(e.key, e.val);
+    for (const entry of catalog) {
       const k = entry.def.name.toLowerCase();
       defs.set(k, entry.def);
       opening.push(TableState.open(session, entry.def, entry.rows, entry.indexRoots).then((t) => void session.tables.set(k, t)));
@@ -126,7 +138,7 @@ export class SqlEngine {
     await Promise.all(opening);
     for (const [k, def] of c.loaded) {
       const want = defs.get(k);
-      if (want === undefined || fingerprint(want) !== fingerprint(def)) await undeclareTable(c, def.name);
+      if (want === undefined || codecFor(want).fingerprint !== codecFor(def).fingerprint) await undeclareTable(c, def.name);
     }
     for (const [k, def] of defs) if (!c.loaded.has(k)) await declareTable(c, def);
   }
@@ -143,22 +155,49 @@ export class SqlEngine {
     session.error = null;
     this.denied = null;
     const { api, main } = c;
-    const str = api.str_new(main, st.sql);
     try {
-      const prepared = await api.prepare_v2(main, api.str_value(str));
-      if (prepared === null) return { changes: 0 };
-      const stmt = prepared.stmt;
+      const stmt = await this.prepare(c, st.sql, session.writable);
+      if (stmt === null) return { changes: 0 };
       try {
         const n = api.column_count(stmt);
         const rows: SqlValue[][] = [];
         while ((await api.step(stmt)) === SQLITE_ROW) rows.push(Array.from({ length: n }, (_, i) => readColumn(api, stmt, i)));
         return n > 0 ? { columns: api.column_names(stmt), rows } : { changes: api.changes(main) };
       } finally {
-        await api.finalize(stmt);
+        // reset reports the statement's error again: the caller already has it from step.
+        await api.reset(stmt).catch(() => undefined);
       }
     } finally {
-      api.str_finish(str);
       session.insert = null;
+    }
+  }
+
+  /**
+   * A prepared statement, reused across calls: parsing and planning cost more than a point
+   * lookup. Keyed by access too, since the authorizer judges a statement when it is prepared
+   * (and again whenever SQLite re-prepares it after a schema change).
+   */
+  private async prepare(c: Connections, sql: string, writable: boolean): Promise<number | null> {
+    const key = `${writable ? 'w' : 'r'}${sql}`;
+    const hit = c.statements.get(key);
+    if (hit !== undefined) {
+      c.statements.delete(key);
+      c.statements.set(key, hit);
+      return hit;
+    }
+    const str = c.api.str_new(c.main, sql);
+    try {
+      const prepared = await c.api.prepare_v2(c.main, c.api.str_value(str));
+      if (prepared === null) return null;
+      c.statements.set(key, prepared.stmt);
+      if (c.statements.size > STATEMENTS) {
+        const [oldKey, old] = c.statements.entries().next().value as [string, number];
+        c.statements.delete(oldKey);
+        await c.api.finalize(old);
+      }
+      return prepared.stmt;
+    } finally {
+      c.api.str_finish(str);
     }
   }
 

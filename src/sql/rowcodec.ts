@@ -77,6 +77,18 @@ export class RowCodec {
   }
 }
 
+const codecs = new WeakMap<TableDef, RowCodec>();
+
+/** Schemas come from a per-root catalog cache, so each is compiled into a codec once. */
+export function codecFor(def: TableDef): RowCodec {
+  let c = codecs.get(def);
+  if (c === undefined) {
+    c = new RowCodec(def);
+    codecs.set(def, c);
+  }
+  return c;
+}
+
 export function normalize(v: SqlValue): Value {
   if (v instanceof Float && Number.isSafeInteger(v.value)) return v.value;
   return v;

@@ -3,7 +3,7 @@ import { CrissError } from '../errors.ts';
 import { applyAffinity } from './affinity.ts';
 import { type TableDef, isRowidAlias } from './catalog.ts';
 import { OverlayTree, type TreeSource } from './overlay.ts';
-import { RowCodec, TOP, normalize } from './rowcodec.ts';
+import { type RowCodec, TOP, codecFor, normalize } from './rowcodec.ts';
 import type { SqlValue } from './sqlite.ts';
 import type { Conflict } from './statement.ts';
 
@@ -28,7 +28,7 @@ export class TableState {
 
   constructor(def: TableDef, rows: OverlayTree, indexes: OverlayTree[]) {
     this.def = def;
-    this.codec = new RowCodec(def);
+    this.codec = codecFor(def);
     this.rows = rows;
     this.indexes = indexes;
   }
