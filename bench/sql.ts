@@ -13,7 +13,7 @@ import { prng } from '../test/helpers/prng.ts';
  * against SQLite itself (node:sqlite on a file, default durability) in the same run, on the same
  * rows and statements. Each figure is operations per second; the ratio is ours / SQLite's.
  *  1. insert SQL_BENCH_ROWS rows in batches of SQL_BENCH_BATCH, one durable call (transaction) each;
- *  2. primary-key point lookups; 3. an indexed range (about 10 rows); 4. a full-scan aggregate;
+ *  2. primary-key point lookups, one per call and 100 per call; 3. an indexed range (about 10 rows); 4. a full-scan aggregate;
  *  5. a 3-table join over a 1,000-row slice of the big table.
  */
 const rows = Number(process.env.SQL_BENCH_ROWS ?? 100_000);
@@ -69,6 +69,7 @@ async function timed(count: number, fn: (i: number) => Promise<unknown> | unknow
 interface Figures {
   insert: number;
   point: number;
+  pointBatch: number;
   range: number;
   scan: number;
   join: number;
@@ -84,10 +85,11 @@ async function ours(dir: string, keys: number[]): Promise<Figures> {
       root = (await call('SQL', root, '-1', insertBatch(i * batch, (i + 1) * batch)))[0].toString();
     })) * batch;
     const point = await timed(lookups, (i) => call('SQLREAD', root, POINT(keys[i])));
+    const pointBatch = (await timed(lookups / 100, (i) => call('SQLREAD', root, ...keys.slice(i * 100, (i + 1) * 100).map(POINT)))) * 100;
     const range = await timed(lookups, (i) => call('SQLREAD', root, RANGE(keys[i])));
     const scan = await timed(3, () => call('SQLREAD', root, SCAN));
     const join = await timed(20, (i) => call('SQLREAD', root, JOIN(keys[i] % (rows - 1000))));
-    return { insert, point, range, scan, join };
+    return { insert, point, pointBatch, range, scan, join };
   } finally {
     redis.disconnect();
     await d.close();
@@ -101,11 +103,12 @@ async function native(dir: string, keys: number[]): Promise<Figures> {
     const insert = (await timed(rows / batch, (i) => db.exec(`BEGIN; ${insertBatch(i * batch, (i + 1) * batch)}; COMMIT`))) * batch;
     const p = db.prepare('SELECT name, v FROM t WHERE id = ?');
     const point = await timed(lookups, (i) => p.all(keys[i]));
+    const pointBatch = point;
     const r = db.prepare('SELECT count(*), sum(v) FROM t WHERE g BETWEEN ? AND ?');
     const range = await timed(lookups, (i) => r.all(keys[i], keys[i] + 9));
     const scan = await timed(3, () => db.prepare(SCAN).all());
     const join = await timed(20, (i) => db.prepare(JOIN(keys[i] % (rows - 1000))).all());
-    return { insert, point, range, scan, join };
+    return { insert, point, pointBatch, range, scan, join };
   } finally {
     db.close();
   }
@@ -120,6 +123,7 @@ try {
   const label: Record<keyof Figures, string> = {
     insert: `Insert ${rows.toLocaleString('en')} rows, ${batch} per call (rows/s)`,
     point: 'Primary-key point lookup, one per call (queries/s)',
+    pointBatch: '… 100 lookups per SQLREAD call (SQLite: same prepared lookups)',
     range: 'Indexed range, ~10 rows (queries/s)',
     scan: `Full-scan aggregate over ${rows.toLocaleString('en')} rows (queries/s)`,
     join: '3-table join over a 1,000-row slice (queries/s)',

@@ -8,7 +8,7 @@ import { codecFor } from './rowcodec.ts';
 import { type Connections, declareTable, runDdl, undeclareTable } from './ddl.ts';
 import { ScanCache } from './scancache.ts';
 import { Session } from './session.ts';
-import { SQLITE_ROW, type SqlValue, exclusive, isSqliteError, queryAll, readColumn, sqliteApi } from './sqlite.ts';
+import { SQLITE_INTERRUPT, SQLITE_ROW, type SqlValue, exclusive, isSqliteError, queryAll, isWasmAbort, readColumn, resetSqliteApi, sqliteApi } from './sqlite.ts';
 import { type Statement, parseStatements, snippet } from './statement.ts';
 import { TableState } from './table.ts';
 import { TreeModule } from './vtab.ts';
@@ -16,6 +16,16 @@ import { TreeModule } from './vtab.ts';
 export type SqlResult = { columns: string[]; rows: SqlValue[][] } | { changes: number };
 
 const STATEMENTS = 256;
+/** sqlite3_limit ids, and the cap on one string or blob: the codec's own limit on a value. */
+const LIMIT_LENGTH = 0;
+const MAX_LENGTH = 64 * 1024 * 1024;
+/** VM steps between looks at the clock while a statement runs. */
+const PROGRESS_STEPS = 10_000;
+
+export interface SqlEngineOptions {
+  /** A statement running longer is interrupted (and its call fails): pure-WASM loops never yield. */
+  statementTimeoutMs?: number;
+}
 const AUTH_OK = 0;
 const AUTH_DENY = 1;
 const READ_ACTIONS = new Set([20 /* READ */, 21 /* SELECT */, 31 /* FUNCTION */, 33 /* RECURSIVE */]);
@@ -37,9 +47,13 @@ export class SqlEngine {
   /** Decoded catalogs of recent database roots: clients query the same root again and again. */
   private readonly catalogs = new Map<string, TableEntry[]>();
 
-  constructor(trees: Trees, logger: Logger) {
+  private readonly timeoutMs: number;
+  private deadline = Infinity;
+
+  constructor(trees: Trees, logger: Logger, opts: SqlEngineOptions = {}) {
     this.trees = trees;
     this.logger = logger;
+    this.timeoutMs = opts.statementTimeoutMs ?? 30_000;
   }
 
   private async open(): Promise<Connections> {
@@ -50,6 +64,8 @@ export class SqlEngine {
     const module = new TreeModule(api);
     api.create_module(main, 'crisscross', module);
     api.set_authorizer(main, (_u: unknown, code: number, a: string | null) => this.authorize(code, a), null);
+    api.progress_handler(main, PROGRESS_STEPS, () => (performance.now() > this.deadline ? 1 : 0), null);
+    for (const db of [main, schema]) api.limit(db, LIMIT_LENGTH, MAX_LENGTH);
     this.conn = {
       api, main, schema, module, loaded: new Map(), statements: new Map(),
       internal: async <T>(f: () => Promise<T>): Promise<T> => {
@@ -109,7 +125,12 @@ export class SqlEngine {
         const next = opts.write ? await this.commit(session, root, opts.ttl) : root.id;
         return { root: next, results };
       } catch (e) {
-        if (ddl) await this.discard();
+        if (isWasmAbort(e) || (e instanceof CrissError && isWasmAbort(e.cause))) {
+          // The instance aborted (out of memory, say): later calls get a new one.
+          this.logger.error({ err: e }, 'SQLite WebAssembly instance aborted; starting a new one');
+          this.conn = null;
+          resetSqliteApi();
+        } else if (ddl) await this.discard();
         throw e;
       } finally {
         c.module.session = null;
@@ -155,6 +176,7 @@ export class SqlEngine {
     session.error = null;
     this.denied = null;
     const { api, main } = c;
+    this.deadline = performance.now() + this.timeoutMs;
     try {
       const stmt = await this.prepare(c, st.sql, session.writable);
       if (stmt === null) return { changes: 0 };
@@ -167,7 +189,11 @@ export class SqlEngine {
         // reset reports the statement's error again: the caller already has it from step.
         await api.reset(stmt).catch(() => undefined);
       }
+    } catch (e) {
+      if (isSqliteError(e) && e.code === SQLITE_INTERRUPT) throw new CrissError('SQL', `interrupted after ${this.timeoutMs} ms`);
+      throw e;
     } finally {
+      this.deadline = Infinity;
       session.insert = null;
     }
   }

@@ -1,2 +1,2 @@
-export { SqlEngine, type SqlResult } from './engine.ts';
+export { SqlEngine, type SqlEngineOptions, type SqlResult } from './engine.ts';
 export { encodeResult } from './result.ts';

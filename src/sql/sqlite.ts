@@ -15,9 +15,9 @@ export type SqlValue = null | number | bigint | Float | string | Uint8Array;
 
 export const SQLITE_OK = 0;
 export const SQLITE_ERROR = 1;
+export const SQLITE_INTERRUPT = 9;
 export const SQLITE_CONSTRAINT = 19;
 export const SQLITE_ROW = 100;
-export const SQLITE_DONE = 101;
 
 const INTEGER = 1;
 const FLOAT = 2;
@@ -54,6 +54,11 @@ export function sqliteApi(): Promise<Api> {
     return SQLite.Factory(await factory({ wasmBinary, locateFile: (f: string) => f }));
   })();
   return instance;
+}
+
+/** Forgets an aborted instance; the next sqliteApi() instantiates a fresh one. */
+export function resetSqliteApi(): void {
+  instance = undefined;
 }
 
 /** Runs `fn` when every earlier caller is done with the WebAssembly instance. */
@@ -111,6 +116,11 @@ export function resultValue(api: Api, ctx: number, v: SqlValue): void {
   else if (v instanceof Float) api.result_double(ctx, v.value);
   else if (typeof v === 'string') api.result_text(ctx, v);
   else api.result_blob(ctx, v);
+}
+
+/** WebAssembly.RuntimeError (the lib settings here do not declare WebAssembly's types). */
+export function isWasmAbort(e: unknown): boolean {
+  return e instanceof Error && e.constructor.name === 'RuntimeError';
 }
 
 export function isSqliteError(e: unknown): e is Error & { code: number } {

@@ -70,8 +70,21 @@ export type Statement =
 
 const IDENT = (t: Token | undefined): boolean => t !== undefined && (t.kind === 'word' || t.kind === 'name');
 
+const parsed = new Map<string, Statement[]>();
+
 /** Splits a client argument into statements (several may share one argument, `;`-separated). */
 export function parseStatements(sql: string): Statement[] {
+  let hit = parsed.get(sql);
+  if (hit === undefined) {
+    hit = split(sql);
+    // Clients repeat their statements; the lexer costs more than the lookup of a repeat.
+    if (parsed.size >= 1024) parsed.clear();
+    parsed.set(sql, hit);
+  }
+  return hit;
+}
+
+function split(sql: string): Statement[] {
   const tokens = tokenize(sql);
   const out: Statement[] = [];
   let from = 0;
