@@ -105,4 +105,22 @@ describe('SQL and SQLREAD', () => {
     expect(await rows(s.redis, root, `SELECT a.v, sum(b.w), count(*) FROM a JOIN b ON b.a_id = a.id GROUP BY a.v HAVING count(*) > 1`)).toEqual([['one', new Float(4), 2]]);
     expect(await rows(s.redis, root, `SELECT id FROM a UNION SELECT a_id FROM b EXCEPT SELECT 2 ORDER BY 1`)).toEqual([[1]]);
   });
+
+  it('serves concurrent calls from many clients, each on its own root', async () => {
+    const { root } = await sql(s.redis, '', `CREATE TABLE t(a INTEGER PRIMARY KEY, b)`);
+    const clients = Array.from({ length: 8 }, () => s.redis.duplicate());
+    try {
+      const outs = await Promise.all(clients.map((c, i) => sql(c, root, `INSERT INTO t VALUES(${i}, 'client ${i}')`, 'SELECT count(*) FROM t')));
+      expect(outs.map((o) => o.results[1].get('rows'))).toEqual(clients.map(() => [[1]]));
+      for (const [i, o] of outs.entries()) expect(await rows(s.redis, o.root, 'SELECT b FROM t')).toEqual([[`client ${i}`]]);
+    } finally {
+      for (const c of clients) c.disconnect();
+    }
+  });
+
+  it('refuses a tree that is not a database, and an unknown root', async () => {
+    const plain = (await s.redis.call('PUTMULTIBIN', '', '0', 'k', 'v')) as string;
+    expect(await failure(sqlRead(s.redis, plain, 'SELECT 1'))).toMatch(/^BADVALUE not a SQL database/);
+    expect(await failure(sqlRead(s.redis, 'QmSKXjKE3PxPabmvpaTpdpsLCL3sBdm9vU2SM4hQSMDPVz', 'SELECT 1'))).toMatch(/^(NOTFOUND|BADID)/);
+  });
 });
