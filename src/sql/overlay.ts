@@ -1,6 +1,6 @@
 import { compareEncoded } from '../codec/index.ts';
 import { type Entry, MISSING, type Mutation, type RangeOptions, type TreeNode, type Trees } from '../tree/index.ts';
-import { type ScanCache, lowerIndex, upperIndex } from './scancache.ts';
+import { type ScanCache, lowerIndex, prefixRun, upperIndex } from './scancache.ts';
 
 /** Where an overlay reads its tree: the store, and the cache of small trees scanned whole. */
 export interface TreeSource {
@@ -68,6 +68,16 @@ export class OverlayTree {
     this.sorted ??= [...this.pending.values()].sort((a, b) => compareEncoded(a.key, b.key));
     const local = this.sorted.filter((p) => inRange(p.key, opts));
     return opts.reverse === true ? local.reverse() : local;
+  }
+
+  /**
+   * The entries whose tuple key starts with `width` items encoding to `prefix`, without
+   * awaiting, when the whole tree is cached and unchanged in this call.
+   */
+  prefixSync(width: number, prefix: Uint8Array): Entry[] | undefined {
+    if (this.pending.size > 0) return undefined;
+    this.whole ??= this.scans.get(this.base.id);
+    return this.whole === undefined ? undefined : prefixRun(this.whole, width, prefix);
   }
 
   /** The ascending range without awaiting, when the whole tree is in the scan cache. */

@@ -111,11 +111,15 @@ function highLoose(v: SqlValue): Value | undefined {
 export type Access =
   | { kind: 'none' }
   | { kind: 'point'; key: Uint8Array }
-  | { kind: 'range'; opts: RangeOptions };
+  /**
+   * `bounds()` builds the tree range (encoding costs, so only when needed); `prefix`, for an
+   * equality-only range over tuple keys, is its items' bytes (see prefixRun).
+   */
+  | { kind: 'range'; bounds: () => RangeOptions; prefix?: { width: number; bytes: Uint8Array } };
 
 /** Turns a plan and the constraint values SQLite passed into a point lookup or a tree range. */
 export function access(codec: RowCodec, plan: Plan, args: SqlValue[]): Access {
-  if (plan.path < 0) return { kind: 'range', opts: {} };
+  if (plan.path < 0) return { kind: 'range', bounds: () => ({}) };
   const cols = pathColumns(codec, plan.path);
   const vals = args.map((v, i) => applyAffinity(v, codec.affinity[cols[Math.min(i, plan.eq)]]));
   if (vals.some((v) => v === null)) return { kind: 'none' };
@@ -127,19 +131,22 @@ export function access(codec: RowCodec, plan: Plan, args: SqlValue[]): Access {
   if (bare) {
     return {
       kind: 'range',
-      opts: {
+      bounds: () => ({
         min: lo === undefined ? undefined : { key: encodeValue(lo), inclusive: true },
         max: hi === undefined ? undefined : { key: encodeValue(hi), inclusive: true },
-      },
+      }),
     };
   }
+  // A list of up to 15 items has a one-byte header: what follows is the items back to back.
+  const prefix = lo === undefined && hi === undefined && plan.eq > 0 && plan.eq <= 15 ? { width: plan.eq, bytes: encodeValue(eqVals).subarray(1) } : undefined;
   const min = lo !== undefined ? [...eqVals, lo] : eqVals;
   const max = hi !== undefined ? [...eqVals, hi, TOP] : eqVals.length > 0 ? [...eqVals, TOP] : undefined;
   return {
     kind: 'range',
-    opts: {
+    bounds: () => ({
       min: min.length === 0 ? undefined : { key: encodeValue(new Tuple(min)), inclusive: true },
       max: max === undefined ? undefined : { key: encodeValue(new Tuple(max)), inclusive: true },
-    },
+    }),
+    prefix,
   };
 }

@@ -1,4 +1,5 @@
-import { compareEncoded } from '../codec/index.ts';
+import { compareEncoded, skipValue } from '../codec/index.ts';
+import { Head, readHead } from '../codec/head.ts';
 import { type Id, idKey } from '../store/id.ts';
 import type { Bound, Entry } from '../tree/index.ts';
 
@@ -69,4 +70,42 @@ export function upperIndex(entries: Entry[], b: Bound | undefined): number {
     else hi = mid;
   }
   return lo;
+}
+
+/** Where each distinct run of leading tuple items starts and ends, per cached tree and width. */
+const runs = new WeakMap<Entry[], Map<number, Map<string, [number, number]>>>();
+const outer = new Head();
+const inner = new Head();
+
+const text = (b: Uint8Array, from: number, to: number): string => Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('latin1');
+
+/**
+ * The entries of a cached tree of tuple keys whose first `width` items encode to `prefix`
+ * (the items' canonical bytes back to back): a hash lookup instead of two binary searches,
+ * built once per tree. Joins probe small tables this way once per outer row.
+ */
+export function prefixRun(entries: Entry[], width: number, prefix: Uint8Array): Entry[] {
+  let byWidth = runs.get(entries);
+  if (byWidth === undefined) {
+    byWidth = new Map();
+    runs.set(entries, byWidth);
+  }
+  let map = byWidth.get(width);
+  if (map === undefined) {
+    map = new Map();
+    for (let i = 0; i < entries.length; i++) {
+      const k = entries[i].key;
+      readHead(k, 0, outer);
+      readHead(k, outer.start, inner);
+      let end = inner.start;
+      for (let j = 0; j < width && j < inner.len; j++) end = skipValue(k, end);
+      const run = text(k, inner.start, end);
+      const r = map.get(run);
+      if (r === undefined) map.set(run, [i, i + 1]);
+      else r[1] = i + 1;
+    }
+    byWidth.set(width, map);
+  }
+  const r = map.get(text(prefix, 0, prefix.length));
+  return r === undefined ? [] : entries.slice(r[0], r[1]);
 }

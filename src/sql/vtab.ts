@@ -185,9 +185,11 @@ export class TreeModule {
         });
       }
       const tree = c.index < 0 ? t.rows : t.indexes[c.index];
-      const cached = tree.rangeSync(a.opts);
+      const run = a.prefix === undefined ? undefined : tree.prefixSync(a.prefix.width, a.prefix.bytes);
+      const opts = run === undefined ? a.bounds() : {};
+      const cached = run ?? tree.rangeSync(opts);
       if (cached === undefined) {
-        c.source = tree.range(a.opts);
+        c.source = tree.range(opts);
         return this.suspend(() => this.fill(c));
       }
       if (c.index < 0) {
