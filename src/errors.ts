@@ -15,7 +15,13 @@ export type ErrorCode =
   | 'WRONGPASS'
   | 'NOPROTO'
   | 'CONFLICT'
-  | 'CLOSED';
+  | 'CLOSED'
+  /** SQL: a statement SQLite or the tree tables rejected (syntax, unknown table, unsupported). */
+  | 'SQL'
+  /** SQL: a PRIMARY KEY, UNIQUE or NOT NULL constraint failed. */
+  | 'CONSTRAINT'
+  /** SQL: a write statement sent to SQLREAD (Redis's code for writes refused). */
+  | 'READONLY';
 
 export class CrissError extends Error {
   readonly code: ErrorCode;

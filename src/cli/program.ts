@@ -6,6 +6,7 @@ import { dirCommands } from './dirs.ts';
 import { fileCommands } from './files.ts';
 import { lifetimeCommands } from './lifetime.ts';
 import { serveCommand } from './serve.ts';
+import { sqlCommands } from './sql.ts';
 import { treeCommands } from './trees.ts';
 import { varCommands } from './vars.ts';
 
@@ -33,7 +34,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .addHelpText('after', `\n${OVERVIEW}\n`);
   clientCommand(program);
-  for (const cmd of [serveCommand(), ...treeCommands(), ...fileCommands(), ...dirCommands(), ...lifetimeCommands(), ...varCommands()]) {
+  for (const cmd of [serveCommand(), ...treeCommands(), ...fileCommands(), ...dirCommands(), ...lifetimeCommands(), ...sqlCommands(), ...varCommands()]) {
     program.addCommand(cmd.copyInheritedSettings(program));
   }
   return program;

@@ -9,6 +9,8 @@ import { gcCommands } from './gc.ts';
 import { Dispatcher } from './dispatch.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
+import { SqlEngine } from '../sql/index.ts';
+import { sqlCommands } from './sql.ts';
 import { treeCommands } from './tree.ts';
 import { varWithCommand } from './vars.ts';
 
@@ -32,6 +34,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     varWithCommand(dispatcher),
     ...fileCommands({ trees, vars, blobs: deps.store }),
     ...gcCommands({ trees, vars, collector: deps.collector }),
+    ...sqlCommands({ trees, vars, sql: new SqlEngine(trees, deps.logger) }),
   );
   const store: InfoSource = {
     section: 'store',

@@ -1,0 +1,137 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { DatabaseSync } from 'node:sqlite';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { prng } from '../test/helpers/prng.ts';
+
+/**
+ * `npm run bench:sql`: SQL through the real daemon (`SQL`/`SQLREAD` over RESP, one client)
+ * against SQLite itself (node:sqlite on a file, default durability) in the same run, on the same
+ * rows and statements. Each figure is operations per second; the ratio is ours / SQLite's.
+ *  1. insert SQL_BENCH_ROWS rows in batches of SQL_BENCH_BATCH, one durable call (transaction) each;
+ *  2. primary-key point lookups, one per call and 100 per call; 3. an indexed range (about 10 rows); 4. a full-scan aggregate;
+ *  5. a 3-table join over a 1,000-row slice of the big table.
+ */
+const rows = Number(process.env.SQL_BENCH_ROWS ?? 100_000);
+const batch = Number(process.env.SQL_BENCH_BATCH ?? 1000);
+const lookups = Number(process.env.SQL_BENCH_LOOKUPS ?? 5000);
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+const SCHEMA = [
+  'CREATE TABLE t(id INTEGER PRIMARY KEY, g INTEGER, v REAL, name TEXT, b_id INTEGER)',
+  'CREATE INDEX t_g ON t(g)',
+  'CREATE TABLE b(id INTEGER PRIMARY KEY, c_id INTEGER, label TEXT)',
+  'CREATE TABLE c(id INTEGER PRIMARY KEY, name TEXT)',
+];
+
+function insertBatch(from: number, to: number): string {
+  const vals: string[] = [];
+  for (let i = from; i < to; i++) vals.push(`(${i}, ${(i * 7919) % rows}, ${(i % 1000) / 8}, 'name ${i}', ${i % 1000})`);
+  return `INSERT INTO t VALUES ${vals.join(', ')}`;
+}
+
+const SMALL = [
+  `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 999) INSERT INTO b SELECT i, i % 100, 'label ' || i FROM n`,
+  `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 99) INSERT INTO c SELECT i, 'c' || (i % 10) FROM n`,
+];
+
+const RANGE = (x: number): string => `SELECT count(*), sum(v) FROM t WHERE g BETWEEN ${x} AND ${x + 9}`;
+const POINT = (x: number): string => `SELECT name, v FROM t WHERE id = ${x}`;
+const SCAN = 'SELECT g % 10, count(*), avg(v) FROM t GROUP BY 1';
+const JOIN = (x: number): string => `SELECT c.name, count(*), sum(t.v) FROM t JOIN b ON t.b_id = b.id JOIN c ON b.c_id = c.id WHERE t.id BETWEEN ${x} AND ${x + 999} GROUP BY c.name`;
+
+async function startDaemon(dataDir: string): Promise<{ port: number; close: () => Promise<void> }> {
+  const child = spawn(join(ROOT, 'node_modules/.bin/node'), [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--data-dir', dataDir,
+    '--clusters-dir', join(dataDir, 'clusters'), '--keys-dir', join(dataDir, 'keys')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('daemon did not start')), 30_000);
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /listening on redis:\/\/[^:]+:(\d+)/.exec(line);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    });
+  });
+  return { port, close: () => new Promise<void>((resolve) => void child.once('exit', () => resolve()).kill('SIGTERM')) };
+}
+
+async function timed(count: number, fn: (i: number) => Promise<unknown> | unknown): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < count; i++) await fn(i);
+  return count / ((performance.now() - start) / 1000);
+}
+
+interface Figures {
+  insert: number;
+  point: number;
+  pointBatch: number;
+  range: number;
+  scan: number;
+  join: number;
+}
+
+async function ours(dir: string, keys: number[]): Promise<Figures> {
+  const d = await startDaemon(dir);
+  const redis = new Redis({ port: d.port, host: '127.0.0.1' });
+  const call = async (cmd: string, ...args: string[]): Promise<Buffer[]> => (await redis.callBuffer(cmd, ...args)) as Buffer[];
+  try {
+    let root = (await call('SQL', '', '-1', ...SCHEMA, ...SMALL))[0].toString();
+    const insert = (await timed(rows / batch, async (i) => {
+      root = (await call('SQL', root, '-1', insertBatch(i * batch, (i + 1) * batch)))[0].toString();
+    })) * batch;
+    const point = await timed(lookups, (i) => call('SQLREAD', root, POINT(keys[i])));
+    const pointBatch = (await timed(lookups / 100, (i) => call('SQLREAD', root, ...keys.slice(i * 100, (i + 1) * 100).map(POINT)))) * 100;
+    const range = await timed(lookups, (i) => call('SQLREAD', root, RANGE(keys[i])));
+    const scan = await timed(3, () => call('SQLREAD', root, SCAN));
+    const join = await timed(20, (i) => call('SQLREAD', root, JOIN(keys[i] % (rows - 1000))));
+    return { insert, point, pointBatch, range, scan, join };
+  } finally {
+    redis.disconnect();
+    await d.close();
+  }
+}
+
+async function native(dir: string, keys: number[]): Promise<Figures> {
+  const db = new DatabaseSync(join(dir, 'native.db'));
+  try {
+    for (const s of [...SCHEMA, ...SMALL]) db.exec(s);
+    const insert = (await timed(rows / batch, (i) => db.exec(`BEGIN; ${insertBatch(i * batch, (i + 1) * batch)}; COMMIT`))) * batch;
+    const p = db.prepare('SELECT name, v FROM t WHERE id = ?');
+    const point = await timed(lookups, (i) => p.all(keys[i]));
+    const pointBatch = point;
+    const r = db.prepare('SELECT count(*), sum(v) FROM t WHERE g BETWEEN ? AND ?');
+    const range = await timed(lookups, (i) => r.all(keys[i], keys[i] + 9));
+    const scan = await timed(3, () => db.prepare(SCAN).all());
+    const join = await timed(20, (i) => db.prepare(JOIN(keys[i] % (rows - 1000))).all());
+    return { insert, point, pointBatch, range, scan, join };
+  } finally {
+    db.close();
+  }
+}
+
+const rnd = prng(42);
+const keys = Array.from({ length: lookups }, () => Math.floor(rnd() * rows));
+const dir = mkdtempSync(join(tmpdir(), 'crisscross-sqlbench-'));
+try {
+  const a = await ours(join(dir, 'ours'), keys);
+  const b = await native(dir, keys);
+  const label: Record<keyof Figures, string> = {
+    insert: `Insert ${rows.toLocaleString('en')} rows, ${batch} per call (rows/s)`,
+    point: 'Primary-key point lookup, one per call (queries/s)',
+    pointBatch: '… 100 lookups per SQLREAD call (SQLite: same prepared lookups)',
+    range: 'Indexed range, ~10 rows (queries/s)',
+    scan: `Full-scan aggregate over ${rows.toLocaleString('en')} rows (queries/s)`,
+    join: '3-table join over a 1,000-row slice (queries/s)',
+  };
+  console.log('| workload | crisscross (SQL over RESP) | SQLite (node:sqlite, file) | ratio |\n|---|---|---|---|');
+  for (const k of Object.keys(label) as Array<keyof Figures>) {
+    console.log(`| ${label[k]} | ${a[k].toFixed(1)} | ${b[k].toFixed(1)} | ${(a[k] / b[k]).toFixed(3)}× |`);
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

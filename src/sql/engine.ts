@@ -1,0 +1,264 @@
+import type { Logger } from 'pino';
+import { encodeValue } from '../codec/index.ts';
+import { CrissError } from '../errors.ts';
+import { type Id, idKey } from '../store/id.ts';
+import type { Mutation, TreeNode, Trees } from '../tree/index.ts';
+import { type TableDef, type TableEntry, decodeTable, encodeTable } from './catalog.ts';
+import { codecFor } from './rowcodec.ts';
+import { type Connections, declareTable, runDdl, undeclareTable } from './ddl.ts';
+import { ScanCache } from './scancache.ts';
+import { Session } from './session.ts';
+import { SQLITE_INTERRUPT, SQLITE_ROW, type SqlValue, exclusive, isSqliteError, queryAll, isWasmAbort, readColumn, resetSqliteApi, sqliteApi } from './sqlite.ts';
+import { type Statement, parseStatements, snippet } from './statement.ts';
+import { TableState } from './table.ts';
+import { TreeModule } from './vtab.ts';
+
+export type SqlResult = { columns: string[]; rows: SqlValue[][] } | { changes: number };
+
+const STATEMENTS = 256;
+/** sqlite3_limit ids, and the cap on one string or blob: the codec's own limit on a value. */
+const LIMIT_LENGTH = 0;
+const MAX_LENGTH = 64 * 1024 * 1024;
+/** VM steps between looks at the clock while a statement runs. */
+const PROGRESS_STEPS = 10_000;
+
+export interface SqlEngineOptions {
+  /** A statement running longer is interrupted (and its call fails): pure-WASM loops never yield. */
+  statementTimeoutMs?: number;
+}
+const AUTH_OK = 0;
+const AUTH_DENY = 1;
+const READ_ACTIONS = new Set([20 /* READ */, 21 /* SELECT */, 31 /* FUNCTION */, 33 /* RECURSIVE */]);
+const WRITE_ACTIONS = new Set([9 /* DELETE */, 18 /* INSERT */, 23 /* UPDATE */]);
+
+/**
+ * SQL over trees: a database is a tree of tables (docs/format.md §14); SQLite plans and runs
+ * each statement over virtual tables backed by the trees; writes collect in the session and
+ * become one batch of tree writes when every statement of the call succeeded.
+ */
+export class SqlEngine {
+  private readonly trees: Trees;
+  private readonly logger: Logger;
+  private conn: Connections | null = null;
+  private internalDepth = 0;
+  private denied: string | null = null;
+  private session: Session | null = null;
+  private readonly scans = new ScanCache();
+  /** Decoded catalogs of recent database roots: clients query the same root again and again. */
+  private readonly catalogs = new Map<string, TableEntry[]>();
+
+  private readonly timeoutMs: number;
+  private deadline = Infinity;
+
+  constructor(trees: Trees, logger: Logger, opts: SqlEngineOptions = {}) {
+    this.trees = trees;
+    this.logger = logger;
+    this.timeoutMs = opts.statementTimeoutMs ?? 30_000;
+  }
+
+  private async open(): Promise<Connections> {
+    if (this.conn !== null) return this.conn;
+    const api = await sqliteApi();
+    const main = await api.open_v2(':memory:');
+    const schema = await api.open_v2(':memory:');
+    const module = new TreeModule(api);
+    api.create_module(main, 'crisscross', module);
+    api.set_authorizer(main, (_u: unknown, code: number, a: string | null) => this.authorize(code, a), null);
+    api.progress_handler(main, PROGRESS_STEPS, () => (performance.now() > this.deadline ? 1 : 0), null);
+    for (const db of [main, schema]) api.limit(db, LIMIT_LENGTH, MAX_LENGTH);
+    this.conn = {
+      api, main, schema, module, loaded: new Map(), statements: new Map(),
+      internal: async <T>(f: () => Promise<T>): Promise<T> => {
+        this.internalDepth++;
+        try {
+          return await f();
+        } finally {
+          this.internalDepth--;
+        }
+      },
+    };
+    return this.conn;
+  }
+
+  /** Client statements may read tables, and write them only through SQL, never the schema. */
+  private authorize(code: number, table: string | null): number {
+    if (this.internalDepth > 0 || READ_ACTIONS.has(code)) return AUTH_OK;
+    if (WRITE_ACTIONS.has(code) && table !== null && !table.startsWith('sqlite_')) {
+      if (this.session?.writable === true) return AUTH_OK;
+      this.denied = 'SQLREAD runs read-only statements: use SQL to change rows';
+      return AUTH_DENY;
+    }
+    this.denied = 'statement not supported over trees (only SELECT, INSERT, UPDATE, DELETE and table/index DDL are)';
+    return AUTH_DENY;
+  }
+
+  /** A failed call may have left DDL applied to the connections: start from fresh ones. */
+  private async discard(): Promise<void> {
+    const c = this.conn;
+    this.conn = null;
+    if (c === null) return;
+    for (const stmt of c.statements.values()) await c.api.finalize(stmt);
+    await c.api.close(c.main);
+    await c.api.close(c.schema);
+  }
+
+  async run(root: TreeNode, sqls: string[], opts: { write: boolean; ttl: number }): Promise<{ root: Id; results: SqlResult[] }> {
+    return exclusive(async () => {
+      const c = await this.open();
+      const session = new Session(this.trees, this.scans, opts.write);
+      let ddl = false;
+      try {
+        await this.load(c, session, root);
+        this.session = session;
+        c.module.session = session;
+        const statements = sqls.flatMap((s) => parseStatements(s));
+        const results: SqlResult[] = [];
+        for (let i = 0; i < statements.length; i++) {
+          const st = statements[i];
+          try {
+            ddl ||= st.kind === 'ddl';
+            results.push(await this.exec(c, session, st));
+          } catch (e) {
+            throw this.named(e, i, st);
+          }
+        }
+        const next = opts.write ? await this.commit(session, root, opts.ttl) : root.id;
+        return { root: next, results };
+      } catch (e) {
+        if (isWasmAbort(e) || (e instanceof CrissError && isWasmAbort(e.cause))) {
+          // The instance aborted (out of memory, say): later calls get a new one.
+          this.logger.error({ err: e }, 'SQLite WebAssembly instance aborted; starting a new one');
+          this.conn = null;
+          resetSqliteApi();
+        } else if (ddl) await this.discard();
+        throw e;
+      } finally {
+        c.module.session = null;
+        this.session = null;
+      }
+    });
+  }
+
+  /** Opens every table of the database and makes both connections declare exactly them. */
+  private async load(c: Connections, session: Session, root: TreeNode): Promise<void> {
+    const key = idKey(root.id);
+    let catalog = this.catalogs.get(key);
+    if (catalog === undefined) {
+      catalog = [];
+      for await (const e of this.trees.range(root)) catalog.push(decodeTable(e.key, e.val));
+      if (this.catalogs.size >= 64) this.catalogs.delete(this.catalogs.keys().next().value as string);
+      this.catalogs.set(key, catalog);
+    }
+    const defs = new Map<string, TableDef>();
+    const opening: Array<Promise<void>> = [];
+    for (const entry of catalog) {
+      const k = entry.def.name.toLowerCase();
+      defs.set(k, entry.def);
+      opening.push(TableState.open(session, entry.def, entry.rows, entry.indexRoots).then((t) => void session.tables.set(k, t)));
+    }
+    await Promise.all(opening);
+    for (const [k, def] of c.loaded) {
+      const want = defs.get(k);
+      if (want === undefined || codecFor(want).fingerprint !== codecFor(def).fingerprint) await undeclareTable(c, def.name);
+    }
+    for (const [k, def] of defs) if (!c.loaded.has(k)) await declareTable(c, def);
+  }
+
+  private async exec(c: Connections, session: Session, st: Statement): Promise<SqlResult> {
+    if (st.kind === 'unsupported') throw new CrissError('SQL', st.why);
+    if (st.kind === 'ddl') {
+      if (!session.writable) throw new CrissError('READONLY', 'SQLREAD runs read-only statements: use SQL to change the schema');
+      await runDdl(c, session, st);
+      return { changes: 0 };
+    }
+    session.insert = st.insert;
+    session.defaults = await this.defaults(c, session, st);
+    session.error = null;
+    this.denied = null;
+    const { api, main } = c;
+    this.deadline = performance.now() + this.timeoutMs;
+    try {
+      const stmt = await this.prepare(c, st.sql, session.writable);
+      if (stmt === null) return { changes: 0 };
+      try {
+        const n = api.column_count(stmt);
+        const rows: SqlValue[][] = [];
+        while ((await api.step(stmt)) === SQLITE_ROW) rows.push(Array.from({ length: n }, (_, i) => readColumn(api, stmt, i)));
+        return n > 0 ? { columns: api.column_names(stmt), rows } : { changes: api.changes(main) };
+      } finally {
+        // reset reports the statement's error again: the caller already has it from step.
+        await api.reset(stmt).catch(() => undefined);
+      }
+    } catch (e) {
+      if (isSqliteError(e) && e.code === SQLITE_INTERRUPT) throw new CrissError('SQL', `interrupted after ${this.timeoutMs} ms`);
+      throw e;
+    } finally {
+      this.deadline = Infinity;
+      session.insert = null;
+    }
+  }
+
+  /**
+   * A prepared statement, reused across calls: parsing and planning cost more than a point
+   * lookup. Keyed by access too, since the authorizer judges a statement when it is prepared
+   * (and again whenever SQLite re-prepares it after a schema change).
+   */
+  private async prepare(c: Connections, sql: string, writable: boolean): Promise<number | null> {
+    const key = `${writable ? 'w' : 'r'}${sql}`;
+    const hit = c.statements.get(key);
+    if (hit !== undefined) {
+      c.statements.delete(key);
+      c.statements.set(key, hit);
+      return hit;
+    }
+    const str = c.api.str_new(c.main, sql);
+    try {
+      const prepared = await c.api.prepare_v2(c.main, c.api.str_value(str));
+      if (prepared === null) return null;
+      c.statements.set(key, prepared.stmt);
+      if (c.statements.size > STATEMENTS) {
+        const [oldKey, old] = c.statements.entries().next().value as [string, number];
+        c.statements.delete(oldKey);
+        await c.api.finalize(old);
+      }
+      return prepared.stmt;
+    } finally {
+      c.api.str_finish(str);
+    }
+  }
+
+  /** DEFAULT values of the INSERT's target table, evaluated once for the statement. */
+  private async defaults(c: Connections, session: Session, st: Extract<Statement, { kind: 'query' }>): Promise<SqlValue[]> {
+    const t = st.insert === null ? undefined : session.tables.get(st.insert.table.toLowerCase());
+    if (t === undefined || st.insert?.columns == null || t.def.columns.every((col) => col.dflt === null)) return [];
+    const exprs = t.def.columns.map((col) => col.dflt ?? 'NULL').join(', ');
+    return (await queryAll(c.api, c.schema, `SELECT ${exprs}`))[0];
+  }
+
+  /** An error reply that names the statement, with the cause the virtual table recorded. */
+  private named(e: unknown, i: number, st: Statement): CrissError {
+    const session = this.session;
+    const cause = session?.error ?? e;
+    let err: CrissError;
+    if (cause instanceof CrissError) err = cause;
+    else if (isSqliteError(cause) && this.denied !== null) err = new CrissError(this.denied.startsWith('SQLREAD') ? 'READONLY' : 'SQL', this.denied);
+    else if (isSqliteError(cause)) err = new CrissError(cause.code === 19 ? 'CONSTRAINT' : 'SQL', cause.message);
+    else {
+      this.logger.error({ err: cause }, 'SQL statement failed unexpectedly');
+      err = new CrissError('ERR', cause instanceof Error ? cause.message : String(cause));
+    }
+    return new CrissError(err.code, `statement ${i + 1} (${snippet(st.sql)}): ${err.message}`, { cause });
+  }
+
+  /** Writes the changed row and index trees, then the database tree that links them. */
+  private async commit(session: Session, root: TreeNode, ttl: number): Promise<Id> {
+    const muts: Mutation[] = [...session.dropped].map((name) => ({ key: encodeValue(name), val: null }));
+    const writes = [...session.tables.values()].filter((t) => t.changed).map(async (t): Promise<Mutation> => {
+      const write = (o: TableState['rows']): Promise<Id> | Id => (o.changed ? this.trees.write(o.base, o.mutations(), 0) : o.base.id);
+      const [rows, ...indexRoots] = await Promise.all([t.rows, ...t.indexes].map(write));
+      return { key: encodeValue(t.def.name), val: encodeTable({ def: t.def, rows, indexRoots }) };
+    });
+    muts.push(...(await Promise.all(writes)));
+    return this.trees.write(root, muts, ttl);
+  }
+}

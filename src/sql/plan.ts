@@ -1,0 +1,152 @@
+import { Float, Tuple, type Value, encodeValue } from '../codec/index.ts';
+import type { RangeOptions } from '../tree/index.ts';
+import { applyAffinity } from './affinity.ts';
+import { type RowCodec, TOP, normalize } from './rowcodec.ts';
+import type { SqlValue } from './sqlite.ts';
+
+/** SQLite's constraint operators (sqlite3_index_constraint.op) that a tree range can serve. */
+const EQ = 2;
+const GT = 4;
+const LE = 8;
+const LT = 16;
+const GE = 32;
+
+/**
+ * An access path chosen by xBestIndex and carried to xFilter in idxStr: the row tree itself
+ * (path 0) or index `path - 1`, with `eq` leading columns fixed and optional range bounds on the
+ * next one. path -1 is a full scan. Constraints are never marked `omit`: SQLite re-checks every
+ * row, so a bound only has to be loose, never exact (the codec orders 1 before 1.0, and bytes
+ * before text, where SQLite does neither).
+ */
+export interface Plan {
+  path: number;
+  eq: number;
+  lo: boolean;
+  hi: boolean;
+}
+
+interface IndexInfo {
+  aConstraint: Array<{ iColumn: number; op: number; usable: boolean }>;
+  aConstraintUsage: Array<{ argvIndex: number; omit: boolean }>;
+  idxNum: number;
+  idxStr: string | null;
+  estimatedCost: number;
+  estimatedRows: number;
+}
+
+function pathColumns(codec: RowCodec, path: number): number[] {
+  return path === 0 ? codec.keyCols : codec.indexCols[path - 1];
+}
+
+function pathUnique(codec: RowCodec, path: number): boolean {
+  return path === 0 || codec.def.indexes[path - 1].unique;
+}
+
+export function bestIndex(codec: RowCodec, rowCount: number, info: IndexInfo): void {
+  const n = Math.max(rowCount, 1);
+  const usable = (col: number, ops: number[]): number => info.aConstraint.findIndex((c) => c.usable && c.iColumn === col && ops.includes(c.op));
+  let best = { cost: n * 2 + 10, rows: n, plan: { path: -1, eq: 0, lo: false, hi: false }, use: [] as number[] };
+  for (let path = 0; path <= codec.indexCols.length; path++) {
+    const cols = pathColumns(codec, path);
+    const use: number[] = [];
+    let eq = 0;
+    while (eq < cols.length) {
+      const c = usable(cols[eq], [EQ]);
+      if (c < 0) break;
+      use.push(c);
+      eq++;
+    }
+    let lo = -1;
+    let hi = -1;
+    if (eq < cols.length) {
+      lo = usable(cols[eq], [GT, GE]);
+      hi = usable(cols[eq], [LT, LE]);
+    }
+    if (eq === 0 && lo < 0 && hi < 0) continue;
+    if (lo >= 0) use.push(lo);
+    if (hi >= 0) use.push(hi);
+    const rows = eq === cols.length && pathUnique(codec, path) ? 1 : Math.max(1, n / 10 ** eq / (lo >= 0 || hi >= 0 ? 4 : 1));
+    const cost = Math.log2(n + 1) + rows * (path === 0 ? 1 : 2);
+    if (cost < best.cost) best = { cost, rows, plan: { path, eq, lo: lo >= 0, hi: hi >= 0 }, use };
+  }
+  best.use.forEach((c, i) => (info.aConstraintUsage[c] = { argvIndex: i + 1, omit: false }));
+  info.idxNum = best.plan.path + 1;
+  info.idxStr = JSON.stringify(best.plan);
+  info.estimatedCost = best.cost;
+  info.estimatedRows = Math.ceil(best.rows);
+}
+
+const SCAN: Plan = { path: -1, eq: 0, lo: false, hi: false };
+const plans = new Map<string, Plan>();
+
+/** xFilter runs once per outer row of a join: parse each distinct plan once. */
+export function parsePlan(idxStr: string | null): Plan {
+  if (idxStr === null) return SCAN;
+  let p = plans.get(idxStr);
+  if (p === undefined) {
+    p = JSON.parse(idxStr) as Plan;
+    if (plans.size > 10_000) plans.clear();
+    plans.set(idxStr, p);
+  }
+  return p;
+}
+
+function integral(v: SqlValue): boolean {
+  return typeof v === 'bigint' || v instanceof Float || (typeof v === 'number' && Number.isInteger(v));
+}
+
+/** A lower bound at or below every stored value SQLite would call >= v. */
+function lowLoose(v: SqlValue): Value {
+  if (typeof v === 'string') return new Uint8Array(0);
+  return normalize(v);
+}
+
+/** An upper bound at or above every stored value SQLite would call <= v; undefined: none. */
+function highLoose(v: SqlValue): Value | undefined {
+  if (v instanceof Uint8Array) return undefined;
+  if (integral(v)) return new Float(Number(v instanceof Float ? v.value : v));
+  return v;
+}
+
+export type Access =
+  | { kind: 'none' }
+  | { kind: 'point'; key: Uint8Array }
+  /**
+   * `bounds()` builds the tree range (encoding costs, so only when needed); `prefix`, for an
+   * equality-only range over tuple keys, is its items' bytes (see prefixRun).
+   */
+  | { kind: 'range'; bounds: () => RangeOptions; prefix?: { width: number; bytes: Uint8Array } };
+
+/** Turns a plan and the constraint values SQLite passed into a point lookup or a tree range. */
+export function access(codec: RowCodec, plan: Plan, args: SqlValue[]): Access {
+  if (plan.path < 0) return { kind: 'range', bounds: () => ({}) };
+  const cols = pathColumns(codec, plan.path);
+  const vals = args.map((v, i) => applyAffinity(v, codec.affinity[cols[Math.min(i, plan.eq)]]));
+  if (vals.some((v) => v === null)) return { kind: 'none' };
+  const eqVals = vals.slice(0, plan.eq).map(normalize);
+  const lo = plan.lo ? lowLoose(vals[plan.eq]) : undefined;
+  const hi = plan.hi ? highLoose(vals[plan.eq + (plan.lo ? 1 : 0)]) : undefined;
+  const bare = plan.path === 0 && !codec.counted && cols.length === 1;
+  if (bare && plan.eq === 1) return { kind: 'point', key: encodeValue(eqVals[0]) };
+  if (bare) {
+    return {
+      kind: 'range',
+      bounds: () => ({
+        min: lo === undefined ? undefined : { key: encodeValue(lo), inclusive: true },
+        max: hi === undefined ? undefined : { key: encodeValue(hi), inclusive: true },
+      }),
+    };
+  }
+  // A list of up to 15 items has a one-byte header: what follows is the items back to back.
+  const prefix = lo === undefined && hi === undefined && plan.eq > 0 && plan.eq <= 15 ? { width: plan.eq, bytes: encodeValue(eqVals).subarray(1) } : undefined;
+  const min = lo !== undefined ? [...eqVals, lo] : eqVals;
+  const max = hi !== undefined ? [...eqVals, hi, TOP] : eqVals.length > 0 ? [...eqVals, TOP] : undefined;
+  return {
+    kind: 'range',
+    bounds: () => ({
+      min: min.length === 0 ? undefined : { key: encodeValue(new Tuple(min)), inclusive: true },
+      max: max === undefined ? undefined : { key: encodeValue(new Tuple(max)), inclusive: true },
+    }),
+    prefix,
+  };
+}

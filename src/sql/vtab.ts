@@ -1,0 +1,269 @@
+import { decodeValue } from '../codec/index.ts';
+import { CrissError } from '../errors.ts';
+import type { Entry } from '../tree/index.ts';
+import { type TableDef, vtabSchemaSql } from './catalog.ts';
+import { bestIndex, parsePlan, access } from './plan.ts';
+import type { Session } from './session.ts';
+import { type Api, SQLITE_CONSTRAINT, SQLITE_ERROR, SQLITE_OK, type SqlValue, readValue, resultValue } from './sqlite.ts';
+import type { TableState } from './table.ts';
+
+/** Decoded rows of cached entries: a small table scanned once per outer row decodes once. */
+const decoded = new WeakMap<Entry, { codec: string; row: SqlValue[] }>();
+
+function decodedRow(t: TableState, e: Entry): SqlValue[] {
+  const d = decoded.get(e);
+  if (d !== undefined && d.codec === t.codec.fingerprint) return d.row;
+  const row = t.codec.rowOf(e.key, e.val);
+  decoded.set(e, { codec: t.codec.fingerprint, row });
+  return row;
+}
+
+/** Rows fetched per await: each await suspends and resumes the whole WebAssembly stack. */
+const BATCH = 256;
+
+interface Cursor {
+  table: string;
+  rows: Array<{ key: Uint8Array; row: SqlValue[]; copy: number }>;
+  i: number;
+  /** Remaining entries of the row tree (path 0 or a scan) or of an index (path > 0). */
+  source: AsyncGenerator<Entry> | null;
+  index: number;
+}
+
+type Rowid = DataView;
+
+/**
+ * The SQLite module behind every table: rows come from the session's trees (with the call's
+ * pending writes), constraints are pushed down to key and index ranges, and writes go to the
+ * session, never straight to the store.
+ */
+export class TreeModule {
+  private readonly api: Api;
+  session: Session | null = null;
+  /** Schemas to declare, read by xCreate when the engine creates a table's virtual table. */
+  readonly declared = new Map<string, TableDef>();
+  private readonly vtabs = new Map<number, string>();
+  private readonly cursors = new Map<number, Cursor>();
+  /** Set by wa-sqlite's create_module on the Asyncify build. */
+  handleAsync: (f: () => Promise<number>) => number = () => SQLITE_ERROR;
+  /**
+   * Asyncify resumes a suspended callback by calling it again from the top, and no SQLite call
+   * may run until it is back in handleAsync: a callback that finds this set goes there first.
+   */
+  private resuming = false;
+
+  constructor(api: Api) {
+    this.api = api;
+  }
+
+  private current(): Session {
+    if (this.session === null) throw new CrissError('ERR', 'SQL table used outside a call');
+    return this.session;
+  }
+
+  private fail(e: unknown): number {
+    if (this.session !== null) this.session.error ??= e;
+    return e instanceof CrissError && e.code === 'CONSTRAINT' ? SQLITE_CONSTRAINT : SQLITE_ERROR;
+  }
+
+  /** Suspends SQLite until `f` settles; a thrown error becomes a return code SQLite understands. */
+  private suspend(f: () => Promise<void>): number {
+    return this.handleAsync(async () => {
+      let rc = SQLITE_OK;
+      try {
+        await f();
+      } catch (e) {
+        rc = this.fail(e);
+      }
+      this.resuming = true;
+      return rc;
+    });
+  }
+
+  /** The result of the suspended call, when this entry is Asyncify's replay of it. */
+  private resumed(): number | undefined {
+    if (!this.resuming) return undefined;
+    this.resuming = false;
+    return this.handleAsync(async () => SQLITE_ERROR);
+  }
+
+  xCreate(db: number, _app: unknown, argv: string[], pVTab: number): number {
+    return this.xConnect(db, _app, argv, pVTab);
+  }
+
+  xConnect(db: number, _app: unknown, argv: string[], pVTab: number): number {
+    const def = this.declared.get(argv[2].toLowerCase());
+    if (def === undefined) return SQLITE_ERROR;
+    this.api.declare_vtab(db, vtabSchemaSql(def));
+    this.vtabs.set(pVTab, argv[2]);
+    return SQLITE_OK;
+  }
+
+  xDisconnect(pVTab: number): number {
+    this.vtabs.delete(pVTab);
+    return SQLITE_OK;
+  }
+
+  xDestroy(pVTab: number): number {
+    return this.xDisconnect(pVTab);
+  }
+
+  private tableOf(pVTab: number): TableState {
+    return this.current().table(this.vtabs.get(pVTab) as string);
+  }
+
+  xBestIndex(pVTab: number, info: Parameters<typeof bestIndex>[2]): number {
+    try {
+      const t = this.tableOf(pVTab);
+      bestIndex(t.codec, t.rows.base.count, info);
+      return SQLITE_OK;
+    } catch (e) {
+      return this.fail(e);
+    }
+  }
+
+  xOpen(pVTab: number, pCursor: number): number {
+    this.cursors.set(pCursor, { table: this.vtabs.get(pVTab) as string, rows: [], i: 0, source: null, index: -1 });
+    return SQLITE_OK;
+  }
+
+  xClose(pCursor: number): number {
+    void this.cursors.get(pCursor)?.source?.return(undefined);
+    this.cursors.delete(pCursor);
+    return SQLITE_OK;
+  }
+
+  private push(c: Cursor, t: TableState, key: Uint8Array, val: Uint8Array, entry?: Entry): void {
+    const row = entry === undefined ? t.codec.rowOf(key, val) : decodedRow(t, entry);
+    const copies = t.codec.counted ? Number(decodeValue(val)) : 1;
+    for (let copy = 0; copy < copies; copy++) c.rows.push({ key, row, copy });
+  }
+
+  private async fill(c: Cursor): Promise<void> {
+    const t = this.current().table(c.table);
+    const src = c.source as AsyncGenerator<Entry>;
+    while (c.rows.length < BATCH) {
+      const next = await src.next();
+      if (next.done === true) {
+        c.source = null;
+        return;
+      }
+      const { key, val } = next.value;
+      if (c.index < 0) this.push(c, t, key, val, next.value);
+      else {
+        const rowKey = t.codec.rowKeyOfIndexKey(c.index, key);
+        const v = await t.rows.get(rowKey);
+        if (v !== undefined) this.push(c, t, rowKey, v);
+      }
+    }
+  }
+
+  xFilter(pCursor: number, _idxNum: number, idxStr: string | null, values: ArrayLike<number>): number {
+    const replay = this.resumed();
+    if (replay !== undefined) return replay;
+    try {
+      const c = this.cursors.get(pCursor) as Cursor;
+      const t = this.current().table(c.table);
+      const plan = parsePlan(idxStr);
+      const args = Array.from(values, (p) => readValue(this.api, p));
+      void c.source?.return(undefined);
+      c.rows = [];
+      c.i = 0;
+      c.source = null;
+      c.index = plan.path > 0 ? plan.path - 1 : -1;
+      const a = access(t.codec, plan, args);
+      if (a.kind === 'none') return SQLITE_OK;
+      if (a.kind === 'point') {
+        const v = t.rows.get(a.key);
+        if (!(v instanceof Promise)) {
+          if (v !== undefined) this.push(c, t, a.key, v);
+          return SQLITE_OK;
+        }
+        return this.suspend(async () => {
+          const got = await v;
+          if (got !== undefined) this.push(c, t, a.key, got);
+        });
+      }
+      const tree = c.index < 0 ? t.rows : t.indexes[c.index];
+      const run = a.prefix === undefined ? undefined : tree.prefixSync(a.prefix.width, a.prefix.bytes);
+      const opts = run === undefined ? a.bounds() : {};
+      const cached = run ?? tree.rangeSync(opts);
+      if (cached === undefined) {
+        c.source = tree.range(opts);
+        return this.suspend(() => this.fill(c));
+      }
+      if (c.index < 0) {
+        for (const e of cached) this.push(c, t, e.key, e.val, e);
+        return SQLITE_OK;
+      }
+      const keys = cached.map((e) => t.codec.rowKeyOfIndexKey(c.index, e.key));
+      const vals = keys.map((k) => t.rows.get(k));
+      const take = (got: Array<Uint8Array | undefined>): void => got.forEach((v, i) => v !== undefined && this.push(c, t, keys[i], v));
+      if (!vals.some((v) => v instanceof Promise)) {
+        take(vals as Array<Uint8Array | undefined>);
+        return SQLITE_OK;
+      }
+      return this.suspend(async () => take(await Promise.all(vals)));
+    } catch (e) {
+      return this.fail(e);
+    }
+  }
+
+  xNext(pCursor: number): number {
+    const replay = this.resumed();
+    if (replay !== undefined) return replay;
+    const c = this.cursors.get(pCursor) as Cursor;
+    c.i++;
+    if (c.i < c.rows.length || c.source === null) return SQLITE_OK;
+    c.rows = [];
+    c.i = 0;
+    return this.suspend(() => this.fill(c));
+  }
+
+  xEof(pCursor: number): number {
+    const c = this.cursors.get(pCursor) as Cursor;
+    return c.i >= c.rows.length ? 1 : 0;
+  }
+
+  xColumn(pCursor: number, ctx: number, iCol: number): number {
+    const c = this.cursors.get(pCursor) as Cursor;
+    resultValue(this.api, ctx, c.rows[c.i].row[iCol]);
+    return SQLITE_OK;
+  }
+
+  xRowid(pCursor: number, pRowid: Rowid): number {
+    const c = this.cursors.get(pCursor) as Cursor;
+    const r = c.rows[c.i];
+    pRowid.setBigInt64(0, BigInt(this.current().handle(c.table, r.key, r.copy)), true);
+    return SQLITE_OK;
+  }
+
+  xUpdate(pVTab: number, values: ArrayLike<number>): number {
+    const replay = this.resumed();
+    if (replay !== undefined) return replay;
+    try {
+      const s = this.current();
+      const t = this.tableOf(pVTab);
+      const vals = Array.from(values, (p) => readValue(this.api, p));
+      if (vals.length === 1) {
+        const key = s.keyOfHandle(Number(vals[0]));
+        return this.suspend(() => t.delete(key));
+      }
+      const row = vals.slice(2);
+      if (vals[0] === null) {
+        const ins = s.insert !== null && s.insert.table.toLowerCase() === t.def.name.toLowerCase() ? s.insert : null;
+        if (ins?.columns != null) {
+          const named = new Set(ins.columns.map((n) => n.toLowerCase()));
+          t.def.columns.forEach((col, i) => {
+            if (!named.has(col.name.toLowerCase())) row[i] = s.defaults[i] ?? null;
+          });
+        }
+        return this.suspend(async () => void (await t.insert(await t.prepare(row), ins?.conflict ?? 'ABORT')));
+      }
+      const oldKey = s.keyOfHandle(Number(vals[0]));
+      return this.suspend(async () => t.update(oldKey, await t.prepare(row)));
+    } catch (e) {
+      return this.fail(e);
+    }
+  }
+}
