@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BIN16, BIN32 } from '../codec/format.ts';
 import { encodeBytes } from '../codec/index.ts';
 import { idOf } from '../store/id.ts';
 import { INLINE_MAX } from './blob.ts';
@@ -65,11 +66,17 @@ export interface Chunk {
  * per-byte work of an upload, so it can run off the main thread (chunk-worker.ts).
  */
 export class ChunkStream {
+  /** Where a blob chunk's value is built: a pool of reused buffers in the chunker thread. */
+  private readonly alloc: (size: number) => Uint8Array;
   private buf = Buffer.allocUnsafe(2 * MAX_CHUNK);
   private start = 0;
   private end = 0;
   /** File offset of buf[start]. */
   private offset = 0;
+
+  constructor(alloc: (size: number) => Uint8Array = (size) => Buffer.allocUnsafe(size)) {
+    this.alloc = alloc;
+  }
 
   push(piece: Uint8Array): Chunk[] {
     this.make(piece.length);
@@ -99,8 +106,17 @@ export class ChunkStream {
     while (this.start < this.end) {
       const at = chunkEnd(this.buf, this.start, this.end, final);
       if (at < 0) break;
-      const value = encodeBytes(this.buf.subarray(this.start, at));
-      out.push({ offset: this.offset, value, id: value.length > INLINE_MAX ? idOf(value) : null });
+      const n = at - this.start;
+      const head = n <= 0xff ? 2 : n <= 0xffff ? 3 : 5;
+      if (n + head <= INLINE_MAX) {
+        out.push({ offset: this.offset, value: encodeBytes(this.buf.subarray(this.start, at)), id: null });
+      } else {
+        const value = this.alloc(n + head);
+        if (head === 3) value.set([BIN16, n >>> 8, n & 0xff]);
+        else value.set([BIN32, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+        value.set(this.buf.subarray(this.start, at), head);
+        out.push({ offset: this.offset, value, id: idOf(value) });
+      }
       this.offset += at - this.start;
       this.start = at;
     }

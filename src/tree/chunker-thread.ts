@@ -5,6 +5,8 @@ import type { FromWorker, ToWorker } from './chunk-worker.ts';
 
 /** Bytes handed to the thread and not yet chunked, past which an upload waits. */
 const MAX_BACKLOG = 4 * 1024 * 1024;
+/** Chunk buffers handed back to the thread per message. */
+const RECYCLE_BATCH = 4;
 /** Piece buffers kept for reuse, and the smallest one worth keeping. */
 const SPARES = 8;
 const SPARE_BYTES = 1024 * 1024;
@@ -25,6 +27,7 @@ export class ChunkerThread {
   private worker: Worker | null = null;
   private readonly sessions = new Map<number, Session>();
   private readonly spares: ArrayBuffer[] = [];
+  private readonly returned: ArrayBuffer[] = [];
   private next = 1;
 
   private thread(): Worker {
@@ -67,6 +70,19 @@ export class ChunkerThread {
     s.finished = Promise.withResolvers<void>();
     this.post({ type: 'finish', upload: id });
     return s.finished.promise;
+  }
+
+  /** Hands a chunk's buffer back to the thread once nothing refers to it any more. */
+  recycle(value: Uint8Array): void {
+    const b = value.buffer;
+    if (this.worker === null || !(b instanceof ArrayBuffer) || value.byteOffset !== 0) return;
+    this.returned.push(b);
+    if (this.returned.length >= RECYCLE_BATCH) this.flushReturned();
+  }
+
+  private flushReturned(): void {
+    const buffers = this.returned.splice(0);
+    if (buffers.length > 0 && this.worker !== null) this.post({ type: 'recycle', buffers }, buffers);
   }
 
   drop(id: number): void {
@@ -139,6 +155,10 @@ export class ChunkerSession {
 
   finish(): Promise<void> {
     return this.thread.finish(this.id);
+  }
+
+  recycle(value: Uint8Array): void {
+    this.thread.recycle(value);
   }
 
   drop(): void {

@@ -116,9 +116,13 @@ export class FileWriter {
     const id = Buffer.from(c.id.buffer, c.id.byteOffset, c.id.byteLength);
     this.muts.push({ key, val: blobRef(id, c.value) });
     const k = idKey(id);
-    if (this.seen.has(k)) return;
+    if (this.seen.has(k)) {
+      this.session.recycle(c.value);
+      return;
+    }
     this.seen.add(k);
-    const job = this.store(id, c.value).catch((e: unknown) => {
+    // Once written (or found), nothing refers to the chunk's bytes: its buffer goes back.
+    const job = this.store(id, c.value).then(() => this.session.recycle(c.value), (e: unknown) => {
       this.failure ??= e;
     });
     const tracked = job.finally(() => this.inFlight.delete(tracked));
