@@ -1,14 +1,18 @@
-import { createReadStream, openSync, fdatasyncSync, closeSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, createReadStream, fdatasyncSync, openSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { unixfs } from '@helia/unixfs';
 import { FsBlockstore } from 'blockstore-fs';
 import { MemoryDatastore } from 'datastore-core';
 import { createHeliaLight } from 'helia';
+import { prng } from '../../test/helpers/prng.ts';
 
 /**
- * `node bench/helia/add.ts STORE FILE [FILE ...]`: adds each file, in order, to one Helia node
- * whose blockstore is blockstore-fs in STORE, with @helia/unixfs's default importer settings
- * (its default chunker), and prints one JSON line per file.
+ * `node bench/helia/add.ts STORE [--reads N] FILE [FILE ...]`: adds each file, in order, to one
+ * Helia node whose blockstore is blockstore-fs in STORE, with @helia/unixfs's default importer
+ * settings (its default chunker), and prints one JSON line per file. With `--reads N`, it then
+ * `cat`s the whole file and times N random 1 MiB byte ranges (`cat` with offset and length),
+ * the peer of the daemon's FILEREAD figures.
  *
  * `createHeliaLight` with no routers, no block brokers and no libp2p: the node has no network
  * at all, so the figure is the importer and the blockstore, nothing that reaches out.
@@ -18,11 +22,16 @@ import { createHeliaLight } from 'helia';
  * to fdatasync every block file afterwards; `ms` is the add alone.
  */
 
-const [store, ...files] = process.argv.slice(2);
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { reads: { type: 'string', default: '0' }, seed: { type: 'string', default: '42' }, 'read-seconds': { type: 'string', default: '20' } },
+});
+const [store, ...files] = positionals;
 if (store === undefined || files.length === 0) {
-  process.stderr.write('usage: node bench/helia/add.ts STORE FILE [FILE ...]\n');
+  process.stderr.write('usage: node bench/helia/add.ts STORE [--reads N] FILE [FILE ...]\n');
   process.exit(2);
 }
+const RANGE = 1 << 20;
 
 function blockFiles(dir: string): string[] {
   const out: string[] = [];
@@ -34,11 +43,21 @@ function blockFiles(dir: string): string[] {
   return out;
 }
 
-/** Allocated bytes, as `du` counts them. */
-function diskBytes(paths: string[]): number {
-  let total = 0;
-  for (const p of paths) total += statSync(p).blocks * 512;
-  return total;
+/** Allocated bytes, as `du` counts them, and the blocks' own bytes. */
+function storeSize(paths: string[]): { allocated: number; logical: number } {
+  let allocated = 0;
+  let logical = 0;
+  for (const p of paths) {
+    const st = statSync(p);
+    allocated += st.blocks * 512;
+    logical += st.size;
+  }
+  return { allocated, logical };
+}
+
+function percentile(xs: number[], q: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 /** Files already synced are skipped, so a second add pays only for its own new blocks. */
@@ -63,6 +82,31 @@ const helia = createHeliaLight({ blockstore, datastore: new MemoryDatastore() })
 await helia.start();
 const fs = unixfs(helia);
 
+async function catBytes(cid: Parameters<typeof fs.cat>[0], options: { offset?: number; length?: number } = {}): Promise<number> {
+  let n = 0;
+  for await (const chunk of fs.cat(cid, options)) n += chunk.length;
+  return n;
+}
+
+/** Whole-file cat, then random 1 MiB ranges one at a time (bounded by count and time). */
+async function reads(cid: Parameters<typeof fs.cat>[0], size: number, count: number): Promise<object> {
+  const t0 = performance.now();
+  const got = await catBytes(cid);
+  const catMs = performance.now() - t0;
+  if (got !== size) throw new Error(`cat gave ${got} bytes of ${size}`);
+  const rnd = prng(Number(values.seed));
+  const latencies: number[] = [];
+  const deadline = performance.now() + Number(values['read-seconds']) * 1000;
+  for (let i = 0; i < count && performance.now() < deadline; i++) {
+    const offset = Math.floor(rnd() * Math.max(1, size - RANGE));
+    const s = performance.now();
+    const n = await catBytes(cid, { offset, length: RANGE });
+    latencies.push(performance.now() - s);
+    if (n !== Math.min(RANGE, size - offset)) throw new Error(`range read gave ${n} bytes`);
+  }
+  return { catMs, rangeReads: latencies.length, rangeP50: percentile(latencies, 0.5), rangeP99: percentile(latencies, 0.99) };
+}
+
 for (const file of files) {
   const t0 = performance.now();
   const cid = await fs.addByteStream(createReadStream(file, { highWaterMark: 1 << 20 }));
@@ -71,9 +115,13 @@ for (const file of files) {
   const syncedBlocks = syncNewBlocks(store);
   const syncMs = performance.now() - t1;
   const paths = blockFiles(store);
+  const { allocated, logical } = storeSize(paths);
+  const bytes = statSync(file).size;
+  const addRss = process.resourceUsage().maxRSS * 1024;
+  const readFigures = Number(values.reads) > 0 ? await reads(cid, bytes, Number(values.reads)) : {};
   process.stdout.write(`${JSON.stringify({
-    file, cid: cid.toString(), bytes: statSync(file).size, ms, syncMs, syncedBlocks, blocks: paths.length, storeBytes: diskBytes(paths),
-    rss: process.resourceUsage().maxRSS * 1024,
+    file, cid: cid.toString(), bytes, ms, syncMs, syncedBlocks, blocks: paths.length, storeBytes: allocated, storeLogical: logical,
+    addRss, rss: process.resourceUsage().maxRSS * 1024, ...readFigures,
   })}\n`);
 }
 await helia.stop();
