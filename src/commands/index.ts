@@ -15,7 +15,7 @@ export interface Commands {
 
 /** The daemon's whole command set: what dispatch, COMMAND DOCS and the README reference share. */
 export function buildCommands(deps: { store: BlockStore; logger: Logger; cacheBytes?: number }): Commands {
-  const trees = new Trees(deps.store, { cacheBytes: deps.cacheBytes });
+  const trees = new Trees(deps.store, deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
   registry.register(...serverCommands({ registry, logger: deps.logger }), ...treeCommands({ trees, vars: new Vars(deps.store) }));
   const store: InfoSource = {

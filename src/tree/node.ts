@@ -4,6 +4,7 @@ import { BIN8, EXT_LINK, RANK_NUMBER } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
 import { CrissError } from '../errors.ts';
 import { type Id, idOf, isId } from '../store/id.ts';
+import { INLINE_MAX, checkRefAt, isRefAt, refLength } from './blob.ts';
 import { keyLevel } from './level.ts';
 
 /** Largest block a node may take (docs/format.md §7). */
@@ -33,7 +34,7 @@ export class TreeNode {
   /** Internal nodes: per child, its entry count and the byte size of its subtree. */
   readonly counts: Float64Array | null;
   readonly sizes: Float64Array | null;
-  /** Entries in this subtree and bytes of every block in it. */
+  /** Entries in this subtree and bytes of every block in it, blobs included. */
   readonly count: number;
   readonly size: number;
 
@@ -56,6 +57,8 @@ export class TreeNode {
         count += counts[i];
         size += sizes[i];
       }
+    } else {
+      for (let i = 0; i < n; i++) if (isRefAt(bytes, valStart[i])) size += refLength(bytes, valStart[i]);
     }
     this.count = count;
     this.size = size;
@@ -183,7 +186,10 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
   readHead(b, 0, head);
   if (head.tag !== 0x92 && head.tag !== 0xdc && head.tag !== 0xdd && (head.tag & 0xf0) !== 0x90) throw new Error('not an array');
   const items = head.len;
-  if (skipValue(b, 0) !== b.length) throw new Error('trailing bytes');
+  // Leaves may hold blob references, which are not values: they are checked entry by entry
+  // below; the strict pass over the whole node covers everything else.
+  if (b[head.start + 1] === 0) checkLeafHead(b, head.start, items);
+  else if (skipValue(b, 0) !== b.length) throw new Error('trailing bytes');
   const version = readUint(b, head.start);
   if (version.value !== NODE_VERSION) throw new Error('unknown node version');
   const lvl = readUint(b, version.end);
@@ -204,7 +210,11 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
     if (i < n - 1 && keyLevel(b, keyStart[i], p) > level) throw new Error('a boundary key is not last');
     valStart[i] = p;
     if (counts === null || sizes === null) {
-      p = skipValue(b, p);
+      if (isRefAt(b, p)) p = checkRefAt(b, p);
+      else {
+        p = skipValue(b, p);
+        if (p - valStart[i] > INLINE_MAX) throw new Error('a value too large to be inline');
+      }
       continue;
     }
     readHead(b, p, head);
@@ -218,7 +228,15 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
     p = size.end;
   }
   keyStart[n] = p;
+  if (p !== b.length) throw new Error('trailing bytes');
   return new TreeNode(id, b, level, keyStart, valStart, counts, sizes);
+}
+
+/** What the strict pass would check of a leaf's array header, version and level. */
+function checkLeafHead(b: Uint8Array, start: number, items: number): void {
+  const canonical = items <= 15 ? 1 : items <= 0xffff ? 3 : 5;
+  if (start !== canonical) throw new Error('array header is not in its shortest form');
+  if (b[start] !== NODE_VERSION) throw new Error('unknown node version');
 }
 
 function comparePayload(a: Uint8Array, as: number, al: number, b: Uint8Array, bs: number, bl: number): number {
