@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { ingestOrder, keyString, prng, valueString } from './data.ts';
-import { diskBytes, percentile } from './measure.ts';
+import { diskBytes, median, percentile } from './measure.ts';
 import { check, RespPipe } from './resp-pipe.ts';
 import { type Daemon, NODE, ROOT, startDaemon } from './serve.ts';
 
@@ -411,7 +411,7 @@ async function rangeReads(port: number, id: string, file: string): Promise<{ p50
 
 // ---- the parts ----------------------------------------------------------------------------------
 
-async function partFile(file: string, diskMbps: () => number | undefined): Promise<void> {
+async function partFile(file: string, measureDisk: (when: string) => Promise<void>, diskMbps: () => number | undefined): Promise<void> {
   let helia: HeliaAdd | undefined;
   if (cfg.parts.has('helia')) {
     await attempt('Helia', async () => {
@@ -420,9 +420,10 @@ async function partFile(file: string, diskMbps: () => number | undefined): Promi
       const [h] = await heliaAdd([file], cfg.reads);
       helia = h;
       raw.helia = h;
-      notes.push(`Helia: ${h.blocks} blocks, ${fmt(mib(h.storeBytes))} MiB in blockstore-fs; blockstore-fs does not fsync: making its blocks durable afterwards took ${fmt(h.syncMs)} ms more (${fmt(mbps(cfg.size, h.ms + h.syncMs))} MB/s add + fdatasync)`);
+      notes.push(`Helia: ${h.blocks} blocks, ${fmt(mib(h.storeBytes))} MiB in blockstore-fs; blockstore-fs does not fsync: making its blocks durable afterwards took ${fmt(h.syncMs)} ms more (${fmt(mbps(cfg.size, h.ms + h.syncMs))} MiB/s add + fdatasync)`);
     });
   }
+  await measureDisk('between');
   let ours: { up: Awaited<ReturnType<typeof upload>>; cat: Awaited<ReturnType<typeof cat>>; reads: Awaited<ReturnType<typeof rangeReads>>; hwmUp: number; hwmCat: number | undefined; disk: number } | undefined;
   if (cfg.parts.has('crisscross')) await attempt('crisscross', async () => {
     const d = await startOurs('ours');
@@ -446,14 +447,15 @@ async function partFile(file: string, diskMbps: () => number | undefined): Promi
       await d.close();
     }
   });
+  await measureDisk('after');
   const disk = diskMbps();
   const size = sizeText(cfg.size);
   const upMbps = ours === undefined ? undefined : mbps(cfg.size, ours.up.ms);
-  rows.push({ label: `Upload of ${size} (MB/s)`, ours: upMbps, peer: 'disk: dd bs=1M conv=fdatasync', theirs: disk, higher: true,
+  rows.push({ label: `Upload of ${size} (MiB/s)`, ours: upMbps, peer: 'disk: dd bs=1M conv=fdatasync', theirs: disk, higher: true,
     target: { vsPeer: 0.7 } });
-  rows.push({ label: `Upload of ${size} (MB/s)`, ours: upMbps, peer: 'Helia addByteStream, blockstore-fs', theirs: helia && mbps(cfg.size, helia.ms), higher: true,
+  rows.push({ label: `Upload of ${size} (MiB/s)`, ours: upMbps, peer: 'Helia addByteStream, blockstore-fs', theirs: helia && mbps(cfg.size, helia.ms), higher: true,
     target: { vsPeer: 1 } });
-  rows.push({ label: `… Helia made durable (MB/s)`, ours: upMbps, peer: 'Helia add + fdatasync of its blocks', theirs: helia && mbps(cfg.size, helia.ms + helia.syncMs), higher: true });
+  rows.push({ label: `… Helia made durable (MiB/s)`, ours: upMbps, peer: 'Helia add + fdatasync of its blocks', theirs: helia && mbps(cfg.size, helia.ms + helia.syncMs), higher: true });
   rows.push({ label: `cat of ${size} (GB/s)`, ours: ours && cfg.size / 1e9 / (ours.cat.ms / 1000), peer: 'Helia cat', theirs: helia?.catMs && cfg.size / 1e9 / (helia.catMs / 1000), higher: true,
     target: { min: 0.5 } });
   rows.push({ label: 'Random 1 MiB byte range, p50 (ms)', ours: ours?.reads.p50, peer: 'Helia cat offset/length', theirs: helia?.rangeP50, higher: false });
@@ -656,16 +658,17 @@ async function main(): Promise<void> {
     const file = join(tmp, 'file');
     progress(`generating ${sizeText(cfg.size)} of random bytes`);
     makeFile(file, cfg.size, cfg.seed);
+    // The disk is shared and noisy (two runs a minute apart differed 2.4× here): three samples, one
+    // before, one between and one after the engines, and their median is the anchor.
     const disk: number[] = [];
-    const measureDisk = async () => {
-      if (cfg.parts.has('disk')) disk.push(await diskWrite(file));
-    };
-    progress('disk: dd conv=fdatasync');
-    await attempt('disk', measureDisk);
-    await attempt('file', () => partFile(file, () => (disk.length === 0 ? undefined : Math.max(...disk))));
-    progress('disk: dd conv=fdatasync, again');
-    await attempt('disk', measureDisk);
-    if (disk.length > 0) notes.push(`disk: dd of the ${sizeText(cfg.size)} file with conv=fdatasync: ${disk.map((v) => fmt(v)).join(' and ')} MB/s (before and after the others); the best is the anchor`);
+    const measureDisk = (when: string) => attempt('disk', async () => {
+      if (!cfg.parts.has('disk')) return;
+      progress(`disk: dd conv=fdatasync, ${when}`);
+      disk.push(await diskWrite(file));
+    });
+    await measureDisk('before');
+    await attempt('file', () => partFile(file, measureDisk, () => (disk.length === 0 ? undefined : median(disk))));
+    if (disk.length > 0) notes.push(`disk: dd of the ${sizeText(cfg.size)} file with conv=fdatasync: ${disk.map((v) => fmt(v)).join(', ')} MiB/s (before, between and after the engines); the median is the anchor`);
     rmSync(file, { force: true });
   }
   if (cfg.parts.has('dedup')) await attempt('dedup', partDedup);
