@@ -41,7 +41,7 @@ const { values: opt } = parseArgs({
     'read-seconds': { type: 'string', default: '20' },
     writers: { type: 'string', default: '4' },
     'writer-seconds': { type: 'string', default: '10' },
-    'grace-ms': { type: 'string' },
+    'grace-ms': { type: 'string', default: '5000' },
     tmp: { type: 'string', default: join(ROOT, '.bench-tmp') },
     seed: { type: 'string', default: '42' },
   },
@@ -72,7 +72,7 @@ const cfg = {
   readSeconds: intOption('read-seconds', opt['read-seconds']),
   writers: intOption('writers', opt.writers),
   writerSeconds: intOption('writer-seconds', opt['writer-seconds']),
-  graceMs: opt['grace-ms'] === undefined ? undefined : intOption('grace-ms', opt['grace-ms']),
+  graceMs: intOption('grace-ms', opt['grace-ms']),
   tmpRoot: opt.tmp,
   seed: intOption('seed', opt.seed),
 };
@@ -354,9 +354,24 @@ async function cat(port: number, id: string): Promise<{ ms: number; bytes: numbe
   return { ms: r.ms, bytes: r.stdoutBytes, rss: r.rss };
 }
 
+let gcFlags: string[] | undefined;
+
+/**
+ * No background collection (it would sweep part of the garbage before the timed GC), and the
+ * short grace period of --grace-ms so the bench need not wait a minute: when `serve` has the flags.
+ */
+async function serveFlags(): Promise<string[]> {
+  if (gcFlags !== undefined) return gcFlags;
+  const help = (await run(NODE, [join(ROOT, 'src/cli/main.ts'), 'serve', '--help'])).stdout;
+  gcFlags = [];
+  if (help.includes('--gc-interval')) gcFlags.push('--gc-interval', '0');
+  if (help.includes('--gc-grace')) gcFlags.push('--gc-grace', String(cfg.graceMs));
+  return gcFlags;
+}
+
 async function startOurs(name: string): Promise<Daemon & { dataDir: string; redis: Redis }> {
   const dataDir = join(tmp, name);
-  const d = await startDaemon(dataDir);
+  const d = await startDaemon(dataDir, await serveFlags());
   track(d.child);
   const redis = new Redis({ host: '127.0.0.1', port: d.port, maxRetriesPerRequest: 0 });
   return { ...d, dataDir, redis, close: async () => {
@@ -547,16 +562,10 @@ async function ingest(redis: Redis, order: Uint32Array): Promise<{ root: string;
   return { root, pairs, ms: performance.now() - t0 };
 }
 
-/** How long an unpinned root survives: --grace-ms, else what the daemon reports in INFO store. */
-async function graceMs(redis: Redis): Promise<number> {
-  if (cfg.graceMs !== undefined) return cfg.graceMs;
-  const { gc_grace_ms: grace } = await infoStore(redis);
-  if (grace === undefined) throw new Error('INFO store reports no gc_grace_ms: pass --grace-ms');
-  return grace;
-}
-
+/** Sleeps past the grace period the daemon reports (--grace-ms when `serve` takes --gc-grace). */
 async function waitPastGrace(redis: Redis): Promise<void> {
-  const ms = await graceMs(redis);
+  const { gc_grace_ms: ms } = await infoStore(redis);
+  if (ms === undefined) throw new Error('INFO store reports no gc_grace_ms');
   progress(`waiting ${ms} ms, past the GC grace period`);
   await new Promise((r) => setTimeout(r, ms + 1000));
 }
