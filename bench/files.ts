@@ -562,12 +562,17 @@ async function ingest(redis: Redis, order: Uint32Array): Promise<{ root: string;
   return { root, pairs, ms: performance.now() - t0 };
 }
 
-/** Sleeps past the grace period the daemon reports (--grace-ms when `serve` takes --gc-grace). */
+/**
+ * Sleeps past the grace period the daemon reports (--grace-ms when `serve` takes --gc-grace),
+ * and past `gc_next_possible_at_ms` (a collector spares everything for one grace period after
+ * it starts, covering roots handed out before a restart).
+ */
 async function waitPastGrace(redis: Redis): Promise<void> {
-  const { gc_grace_ms: ms } = await infoStore(redis);
-  if (ms === undefined) throw new Error('INFO store reports no gc_grace_ms');
+  const { gc_grace_ms: grace, gc_next_possible_at_ms: nextAt } = await infoStore(redis);
+  if (grace === undefined) throw new Error('INFO store reports no gc_grace_ms');
+  const ms = Math.max(grace, (nextAt ?? 0) - Date.now()) + 1000;
   progress(`waiting ${ms} ms, past the GC grace period`);
-  await new Promise((r) => setTimeout(r, ms + 1000));
+  await new Promise((r) => setTimeout(r, ms));
 }
 
 /**
@@ -608,7 +613,7 @@ async function partGc(): Promise<void> {
     const before = await infoStore(d.redis);
     const diskBefore = diskBytes(d.dataDir);
     // A background collection during the ingest would have swept part of the garbage already.
-    notes.push(`GC: the random ingest ran at ${fmt(ing.pairs / (ing.ms / 1000))} pairs/s; before GC: ${fmt(diskBefore / ing.pairs)} B/pair on disk, store_blocks ${before.store_blocks ?? '?'}, gc_runs ${before.gc_runs ?? '?'} (background collections so far)`);
+    notes.push(`GC: the random ingest ran at ${fmt(ing.pairs / (ing.ms / 1000))} pairs/s; before GC: ${fmt(diskBefore / ing.pairs)} B/pair on disk, store_blocks_written ${before.store_blocks_written ?? '?'}, gc_runs ${before.gc_runs ?? '?'} (background collections so far)`);
 
     progress(`GC: ${cfg.writers} writers alone for ${cfg.writerSeconds} s`);
     const alone = await writers(d.port, cfg.writerSeconds, new Promise(() => {}));
@@ -635,7 +640,7 @@ async function partGc(): Promise<void> {
     notes.push(`GC: a second GC (no writers, freeing the writers' trees) freed ${gc2.freed_blocks} blocks in ${fmt(performance.now() - t1)} ms`);
     const after = await infoStore(d.redis);
     perPair = diskBytes(d.dataDir) / ing.pairs;
-    notes.push(`after GC: store_bytes_on_disk ${fmt((after.store_bytes_on_disk ?? NaN) / ing.pairs)} B/pair, store_bytes_live ${fmt((after.store_bytes_live ?? NaN) / ing.pairs)} B/pair`);
+    notes.push(`after GC: store_live_bytes ${fmt((after.store_live_bytes ?? NaN) / ing.pairs)} B/pair, store_live_blocks ${after.store_live_blocks ?? '?'}`);
   } finally {
     await d.close();
   }
