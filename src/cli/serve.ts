@@ -11,6 +11,8 @@ const PLACEHOLDER: Record<keyof DaemonConfig, string> = {
   clustersDir: '<dir>',
   keysDir: '<dir>',
   logLevel: '<level>',
+  gcGraceMs: '<ms>',
+  gcIntervalMs: '<ms>',
   password: '<password>',
 };
 

@@ -1,8 +1,11 @@
 import type { Logger } from 'pino';
+import type { Collector } from '../gc/collector.ts';
 import type { InfoSource } from '../resp/server.ts';
 import type { BlockStore } from '../store/blockstore.ts';
 import { Vars } from '../store/vars.ts';
 import { Trees } from '../tree/index.ts';
+import { fileCommands } from './files.ts';
+import { gcCommands } from './gc.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
 import { treeCommands } from './tree.ts';
@@ -14,14 +17,21 @@ export interface Commands {
 }
 
 /** The daemon's whole command set: what dispatch, COMMAND DOCS and the README reference share. */
-export function buildCommands(deps: { store: BlockStore; logger: Logger; cacheBytes?: number }): Commands {
+export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number }): Commands {
   const trees = new Trees(deps.store, deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
-  registry.register(...serverCommands({ registry, logger: deps.logger }), ...treeCommands({ trees, vars: new Vars(deps.store) }));
+  const vars = new Vars(deps.store);
+  registry.register(
+    ...serverCommands({ registry, logger: deps.logger }),
+    ...treeCommands({ trees, vars }),
+    ...fileCommands({ trees, vars, blobs: deps.store }),
+    ...gcCommands({ trees, vars, collector: deps.collector }),
+  );
   const store: InfoSource = {
     section: 'store',
     fields: () => [
       ...deps.store.info(),
+      ...deps.collector.info(),
       ['tree_cache_bytes', trees.loader.cachedBytes],
       ['tree_cache_hits', trees.loader.hits],
       ['tree_cache_misses', trees.loader.misses],

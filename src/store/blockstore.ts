@@ -37,7 +37,10 @@ export interface WriteSet {
   uses?: Array<{ id: Id; kind: BlockKind }>;
   /** New roots handed out without a pin: the collector spares them for its grace period. */
   fresh?: Id[];
-  /** `sweeps` when the write started: a sweep since then may have removed what it uses. */
+  /**
+   * `sweepsDone` when what the write uses was last seen in the store: if a sweep has started
+   * since (`since < sweeps`), the collector checks it is still there before admitting the write.
+   */
   since?: number;
 }
 
@@ -68,8 +71,9 @@ export class BlockStore {
   private closed = false;
   /** Set by the garbage collector while it runs. */
   guard: CommitGuard | null = null;
-  /** Sweeps started so far (see WriteSet.since). */
+  /** Sweeps of the garbage collector started and finished so far (see WriteSet.since). */
   sweeps = 0;
+  sweepsDone = 0;
   readonly stats = { commits: 0, syncs: 0, blocksWritten: 0, bytesWritten: 0, blobsWritten: 0, blobBytesWritten: 0 };
 
   private constructor(db: ClassicLevel<Buffer, Buffer>, segments: SegmentFiles, dir: string, logger: Logger) {

@@ -25,8 +25,8 @@ export interface BlockSource extends BlockReader {
 /** Where trees write: one durable, atomic commit per write. */
 export interface BlockSink {
   commit(set: WriteSet): Promise<void>;
-  /** Sweeps of the garbage collector started so far (WriteSet.since). */
-  readonly sweeps: number;
+  /** Sweeps of the garbage collector finished so far: what a node read now is stamped with (WriteSet.since). */
+  readonly sweepsDone: number;
 }
 
 /** A tree by its root id, or by its root node once resolved (saves a second lookup). */
@@ -52,7 +52,7 @@ export class Trees {
   constructor(source: BlockSource, sink: BlockSink, opts: { cacheBytes?: number } = {}) {
     this.source = source;
     this.sink = sink;
-    this.loader = new NodeLoader(source, opts.cacheBytes ?? 256 * 1024 * 1024);
+    this.loader = new NodeLoader(source, opts.cacheBytes ?? 256 * 1024 * 1024, () => sink.sweepsDone);
   }
 
   get emptyRoot(): Id {
@@ -70,10 +70,10 @@ export class Trees {
   }
 
   /** Applies mutations (in order; the last one for a key wins), stores and pins the new root. */
-  async write(tree: TreeRef, muts: Mutation[], ttlMs: number, extra: Pick<WriteSet, 'blobs' | 'uses'> = {}): Promise<Id> {
+  async write(tree: TreeRef, muts: Mutation[], ttlMs: number, extra: Pick<WriteSet, 'blobs' | 'uses' | 'since'> = {}): Promise<Id> {
     const until = pinUntil(ttlMs);
-    const since = this.sink.sweeps;
     const root = await this.node(tree);
+    const since = Math.min(extra.since ?? root.epoch, root.epoch);
     const blobs: Blob[] = [];
     const leafMuts = muts.map((m) => {
       if (m.val === null || isRef(m.val)) return m;
@@ -96,9 +96,8 @@ export class Trees {
   /** Pins an existing root (PERSIST), extending and never shortening its pin. */
   async persist(tree: TreeRef, ttlMs: number): Promise<void> {
     const until = pinUntil(ttlMs);
-    const since = this.sink.sweeps;
     const root = await this.node(tree);
-    if (until !== null) await this.sink.commit({ pins: [{ root: root.id, until }], uses: [{ id: root.id, kind: 'node' }], since });
+    if (until !== null) await this.sink.commit({ pins: [{ root: root.id, until }], uses: [{ id: root.id, kind: 'node' }], since: root.epoch });
   }
 
   /** A leaf value as stored: inline canonical bytes stay, a blob reference becomes its blob. */

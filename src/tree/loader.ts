@@ -46,14 +46,17 @@ export class NodeLoader {
   private readonly maxBytes: number;
   private readonly nodes = new Map<number, Cached>();
   private readonly loading = new Map<string, Promise<TreeNode>>();
+  private readonly epoch: () => number;
   private bytes = 0;
   private inserted = 0;
   hits = 0;
   misses = 0;
 
-  constructor(reader: BlockReader, maxBytes = 256 * 1024 * 1024) {
+  /** `epoch` stamps every node read or added (TreeNode.epoch); the empty node keeps 0. */
+  constructor(reader: BlockReader, maxBytes = 256 * 1024 * 1024, epoch: () => number = () => 0) {
     this.reader = reader;
     this.maxBytes = maxBytes;
+    this.epoch = epoch;
     this.add(EMPTY_NODE);
   }
 
@@ -92,11 +95,12 @@ export class NodeLoader {
     const missing = ids.filter((_, i) => out[i] === undefined);
     if (missing.length > 1 && this.reader.getBlocks !== undefined) {
       this.misses += missing.length;
+      const epoch = this.epoch();
       const blocks = await this.reader.getBlocks(missing);
       missing.forEach((id, i) => {
         const bytes = blocks[i];
         if (bytes === undefined) throw new CrissError('NOTFOUND', `tree ${idToText(id)} not found`);
-        this.add(verified(id, bytes));
+        this.add(verified(id, bytes), epoch);
       });
     }
     return Promise.all(ids.map((id, i) => out[i] ?? this.get(id)));
@@ -107,18 +111,22 @@ export class NodeLoader {
     let p = this.loading.get(key);
     if (p !== undefined) return p;
     this.misses++;
+    const epoch = this.epoch();
     p = this.reader.getBlock(id).then((bytes) => {
       if (bytes === undefined) throw new CrissError('NOTFOUND', `tree ${idToText(id)} not found`);
       const node = verified(id, bytes);
-      this.add(node);
+      this.add(node, epoch);
       return node;
     }).finally(() => this.loading.delete(key));
     this.loading.set(key, p);
     return p;
   }
 
-  add(node: TreeNode): void {
-    if (this.peekAt(node.id, 0) !== undefined) return;
+  /** Caches a node known to be in the store as of `epoch` (by default: now). */
+  add(node: TreeNode, epoch = this.epoch()): void {
+    const known = this.peekAt(node.id, 0);
+    if (node !== EMPTY_NODE) (known ?? node).epoch = epoch;
+    if (known !== undefined) return;
     const slot = slotAt(node.id, 0);
     this.nodes.set(slot, { node, stamp: this.inserted, next: this.nodes.get(slot) });
     const size = node.bytes.length + 64;

@@ -87,6 +87,12 @@ export class TreeNode {
     return this.bytes.subarray(s, s + 34);
   }
 
+  /**
+   * Garbage-collection sweeps finished when this node was last known to be in the store (read
+   * from it, or created): a write building on it after a later sweep has it checked first.
+   */
+  epoch = 0;
+
   private lastKeyLevel = -1;
   /**
    * Children found before, held weakly: a warm read walks parent to child without a cache
