@@ -14,10 +14,13 @@ export interface Daemon {
   close: () => Promise<void>;
 }
 
-/** `crisscross serve` as a child process on 127.0.0.1, a free port, and its own data directory. */
-export async function startDaemon(dataDir: string, extraArgs: string[] = []): Promise<Daemon> {
+/**
+ * `crisscross serve` as a child process on 127.0.0.1, a free port, and its own data directory;
+ * `env` adds CRISSCROSS_* settings.
+ */
+export async function startDaemon(dataDir: string, env: Record<string, string> = {}): Promise<Daemon> {
   const child = spawn(NODE, [join(ROOT, 'src/cli/main.ts'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir,
-    '--clusters-dir', join(dataDir, 'clusters'), '--keys-dir', join(dataDir, 'keys'), ...extraArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--clusters-dir', join(dataDir, 'clusters'), '--keys-dir', join(dataDir, 'keys')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('daemon did not start within 30 s')), 30_000);
