@@ -47,8 +47,8 @@ export const SETTINGS: Record<Setting, SettingDoc> = {
   clustersDir: { flag: 'clusters-dir', env: 'CRISSCROSS_CLUSTERS_DIR', default: './clusters', description: 'cluster definitions' },
   keysDir: { flag: 'keys-dir', env: 'CRISSCROSS_KEYS_DIR', default: './keys', description: 'key pairs (created mode 0700)' },
   logLevel: { flag: 'log-level', env: 'CRISSCROSS_LOG_LEVEL', default: 'warn', description: `log level: ${LOG_LEVELS.join(', ')}` },
-  gcGraceMs: { flag: 'gc-grace', env: 'CRISSCROSS_GC_GRACE', default: '60000', description: 'ms a root written with TTL 0 survives garbage collection' },
-  gcIntervalMs: { flag: 'gc-interval', env: 'CRISSCROSS_GC_INTERVAL', default: '600000', description: 'ms between background garbage collections (0: only GC)' },
+  gcGraceMs: { flag: 'gc-grace-ms', env: 'CRISSCROSS_GC_GRACE_MS', default: '60000', description: 'ms a root written with TTL 0 survives garbage collection' },
+  gcIntervalMs: { flag: 'gc-interval-ms', env: 'CRISSCROSS_GC_INTERVAL_MS', default: '600000', description: 'ms between background garbage collections (0: only GC)' },
   password: { flag: 'password', env: 'CRISSCROSS_PASSWORD', description: 'require AUTH with this password' },
 };
 

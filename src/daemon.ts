@@ -31,12 +31,12 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
   let server: RespServer;
   let address: Daemon['address'];
   try {
-    const { registry, info } = buildCommands({ store, collector, logger });
+    const { dispatcher, info } = buildCommands({ store, collector, logger });
     server = new RespServer({
       host: config.host,
       port: config.port,
       ...(config.password !== undefined ? { password: config.password } : {}),
-      registry,
+      dispatcher,
       logger: logger.child({ module: 'resp' }),
       info,
     });

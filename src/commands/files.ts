@@ -4,7 +4,7 @@ import { type DirEntry, listEntries, putEntries } from '../tree/dir.ts';
 import { type BlobAppender, FileWriter, fileSize, readFile } from '../tree/file.ts';
 import { type TreeDeps, intArg, treeArg, ttlArg } from './args.ts';
 import type { ArgumentDoc, CommandContext, CommandSpec } from './spec.ts';
-import { rootOf } from './tree.ts';
+import { rootOf } from './args.ts';
 
 export interface FileDeps extends TreeDeps {
   blobs: BlobAppender;

@@ -2,7 +2,7 @@ import type { Collector, GcReport } from '../gc/collector.ts';
 import { idToText } from '../store/id.ts';
 import { type TreeDeps, ttlArg } from './args.ts';
 import type { CommandSpec } from './spec.ts';
-import { rootOf } from './tree.ts';
+import { rootOf } from './args.ts';
 
 export interface GcDeps extends TreeDeps {
   collector: Collector;

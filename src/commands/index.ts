@@ -6,12 +6,16 @@ import { Vars } from '../store/vars.ts';
 import { Trees } from '../tree/index.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
+import { Dispatcher } from './dispatch.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
 import { treeCommands } from './tree.ts';
+import { varWithCommand } from './vars.ts';
 
 export interface Commands {
   registry: CommandRegistry;
+  /** What every front-end runs commands through. */
+  dispatcher: Dispatcher;
   /** INFO sections of the layers behind the commands. */
   info: InfoSource[];
 }
@@ -21,9 +25,11 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
   const trees = new Trees(deps.store, deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
   const vars = new Vars(deps.store);
+  const dispatcher = new Dispatcher(registry, deps.logger.child({ module: 'commands' }));
   registry.register(
     ...serverCommands({ registry, logger: deps.logger }),
     ...treeCommands({ trees, vars }),
+    varWithCommand(dispatcher),
     ...fileCommands({ trees, vars, blobs: deps.store }),
     ...gcCommands({ trees, vars, collector: deps.collector }),
   );
@@ -37,5 +43,5 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
       ['tree_cache_misses', trees.loader.misses],
     ],
   };
-  return { registry, info: [store] };
+  return { registry, dispatcher, info: [store] };
 }

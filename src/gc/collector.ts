@@ -43,7 +43,7 @@ const COMPACT_BELOW = 0.5;
 type Phase = 'idle' | 'mark' | 'sweep';
 
 /**
- * Mark and sweep over the store (docs/format.md §11). Live roots are the pinned ones, those
+ * Mark and sweep over the store (docs/format.md §10). Live roots are the pinned ones, those
  * handed out within the grace period and those variables hold; marking follows children,
  * blobs and links. The collector is the store's commit guard: it sees every write before it
  * lands, in order, interleaved with its own deletions (which run as `exclusive` jobs), so:
@@ -345,10 +345,17 @@ export class Collector implements CommitGuard {
    * old file is unlinked. Segments with nothing live are simply unlinked.
    */
   private async compactSegments(live: Map<number, number>): Promise<number> {
-    const targets = new Set<number>();
-    for (const s of this.store.segments.compactable()) {
-      if ((live.get(s.segment) ?? 0) < COMPACT_BELOW * s.size) targets.add(s.segment);
-    }
+    // Chosen between commits: no write is appending to a target, and sealing the active
+    // segment sends every later append elsewhere, so the index scan below sees all it holds.
+    const targets = await this.store.exclusive(async () => {
+      const chosen = new Set<number>();
+      for (const s of this.store.segments.compactable()) {
+        if ((live.get(s.segment) ?? 0) >= COMPACT_BELOW * s.size) continue;
+        chosen.add(s.segment);
+        this.store.segments.seal(s.segment);
+      }
+      return chosen;
+    });
     if (targets.size === 0) return 0;
     let moves: Array<{ id: Id; from: Location; at: Location }> = [];
     const flush = async (): Promise<void> => {

@@ -4,12 +4,14 @@ const CHUNK = 4096;
 
 /**
  * Roots handed to clients without a pin (TTL 0), for the grace period during which the
- * collector spares them. Kept as packed chunks of ids (34 bytes per root, one timestamp per
- * chunk): a busy writer hands out a million such roots a minute.
+ * collector spares them. Kept as packed chunks of ids (34 bytes per root, timestamps per
+ * chunk): a busy writer hands out a million such roots a minute. A chunk spans at most a
+ * sixteenth of the grace period, so a root is spared at least the grace period and at most
+ * that sixteenth longer.
  */
 export class RecentRoots {
   private readonly graceMs: number;
-  private chunks: Array<{ ids: Buffer; n: number; last: number }> = [];
+  private chunks: Array<{ ids: Buffer; n: number; first: number; last: number }> = [];
 
   constructor(graceMs: number) {
     this.graceMs = graceMs;
@@ -17,9 +19,9 @@ export class RecentRoots {
 
   add(id: Id, now = Date.now()): void {
     let c = this.chunks.at(-1);
-    if (c === undefined || c.n === CHUNK) {
+    if (c === undefined || c.n === CHUNK || now - c.first > this.graceMs / 16) {
       this.prune(now);
-      c = { ids: Buffer.allocUnsafe(CHUNK * ID_BYTES), n: 0, last: now };
+      c = { ids: Buffer.allocUnsafe(CHUNK * ID_BYTES), n: 0, first: now, last: now };
       this.chunks.push(c);
     }
     c.ids.set(id, c.n * ID_BYTES);

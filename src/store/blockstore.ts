@@ -252,8 +252,6 @@ export class BlockStore {
       this.logger.error({ err: e }, 'store write failed');
       const err = new CrissError('ERR', `store write failed: ${(e as Error).message}`, { cause: e });
       for (const p of group) p.reject(err);
-    } finally {
-      for (const p of group) for (const b of p.set?.blobs ?? []) if ('at' in b) this.segments.release(b.at.segment);
     }
   }
 

@@ -155,9 +155,14 @@ export class SegmentFiles {
     return out;
   }
 
-  /** Segments the collector may rewrite or drop: not the one being appended to, none held. */
+  /** Segments the collector may rewrite or drop: none an upload in progress appends to. */
   compactable(): Array<{ segment: number; size: number }> {
-    return [...this.segments.values()].filter((s) => s !== this.active && s.holds === 0).map((s) => ({ segment: s.number, size: s.size }));
+    return [...this.segments.values()].filter((s) => s.holds === 0 && s.size > 0).map((s) => ({ segment: s.number, size: s.size }));
+  }
+
+  /** Ends appends to `segment` if it is the active one: the next append starts a new segment. */
+  seal(segment: number): void {
+    if (this.active?.number === segment) this.active = null;
   }
 
   /** Bytes of every segment file. */
@@ -174,7 +179,8 @@ export class SegmentFiles {
   /** Removes a segment the index no longer points into. */
   async drop(segment: number): Promise<void> {
     const seg = this.segments.get(segment);
-    if (seg === undefined || seg === this.active) return;
+    if (seg === undefined) return;
+    if (seg === this.active) this.active = null;
     this.segments.delete(segment);
     await unlink(this.path(segment));
     // Readers that looked the location up just before may still be reading: close later.

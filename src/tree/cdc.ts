@@ -1,7 +1,10 @@
 import { createHash } from 'node:crypto';
+import { encodeBytes } from '../codec/index.ts';
+import { idOf } from '../store/id.ts';
+import { INLINE_MAX } from './blob.ts';
 
 /**
- * Content-defined chunking (docs/format.md §12): where a file is cut depends only on the bytes
+ * Content-defined chunking (docs/format.md §11): where a file is cut depends only on the bytes
  * near the cut, so an insert in the middle of a file changes the chunks around it and no
  * others, and the file's id depends only on its bytes, never on how they were sent.
  *
@@ -47,4 +50,60 @@ export function chunkEnd(b: Uint8Array, start: number, end: number, final: boole
     if ((h & MASK_L) === 0) return i + 2;
   }
   return stop;
+}
+
+/** One chunk of a file: its offset, its canonical value (bytes), and its blob id if it is one. */
+export interface Chunk {
+  offset: number;
+  value: Uint8Array;
+  /** The blob's id (sha2-256 of `value`); null for a chunk short enough to stay inline. */
+  id: Uint8Array | null;
+}
+
+/**
+ * Cuts a stream of pieces of any size into chunks, encodes and hashes each: the whole
+ * per-byte work of an upload, so it can run off the main thread (chunk-worker.ts).
+ */
+export class ChunkStream {
+  private buf = Buffer.allocUnsafe(2 * MAX_CHUNK);
+  private start = 0;
+  private end = 0;
+  /** File offset of buf[start]. */
+  private offset = 0;
+
+  push(piece: Uint8Array): Chunk[] {
+    this.make(piece.length);
+    this.buf.set(piece, this.end);
+    this.end += piece.length;
+    return this.cut(false);
+  }
+
+  finish(): Chunk[] {
+    return this.cut(true);
+  }
+
+  /** Room for `n` more bytes, keeping the unchunked tail at the front. */
+  private make(n: number): void {
+    if (this.end + n <= this.buf.length) return;
+    const tail = this.end - this.start;
+    const target = Math.max(2 * MAX_CHUNK, tail + n);
+    const next = target > this.buf.length ? Buffer.allocUnsafe(target) : this.buf;
+    this.buf.copy(next, 0, this.start, this.end);
+    this.buf = next;
+    this.start = 0;
+    this.end = tail;
+  }
+
+  private cut(final: boolean): Chunk[] {
+    const out: Chunk[] = [];
+    while (this.start < this.end) {
+      const at = chunkEnd(this.buf, this.start, this.end, final);
+      if (at < 0) break;
+      const value = encodeBytes(this.buf.subarray(this.start, at));
+      out.push({ offset: this.offset, value, id: value.length > INLINE_MAX ? idOf(value) : null });
+      this.offset += at - this.start;
+      this.start = at;
+    }
+    return out;
+  }
 }

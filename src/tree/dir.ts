@@ -6,7 +6,7 @@ import type { TreeNode } from './node.ts';
 import type { Trees } from './index.ts';
 
 /**
- * A directory is one tree of relative paths (docs/format.md §13): a file's path maps to
+ * A directory is one tree of relative paths (docs/format.md §12): a file's path maps to
  * tuple(link to the file's tree, its size), a directory's path, ending in '/', maps to nil.
  * Every directory on the way to a file has its entry too, so empty directories survive and a
  * listing needs no inference. One flat tree keeps `ls -R` a single range and a merge a single

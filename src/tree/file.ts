@@ -1,17 +1,18 @@
-import { encodeBytes, encodeValue } from '../codec/index.ts';
+import { encodeValue } from '../codec/index.ts';
 import { BIN8, BIN16, BIN32, RANK_NUMBER } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
 import { CrissError } from '../errors.ts';
 import type { Location } from '../store/segments.ts';
-import { type Id, idKey, idOf, idToText } from '../store/id.ts';
-import { INLINE_MAX, blobRef, isRefAt, refLength, refTag } from './blob.ts';
-import { MAX_CHUNK, chunkEnd } from './cdc.ts';
+import { type Id, idKey, idToText } from '../store/id.ts';
+import { blobRef, isRefAt, refLength, refTag } from './blob.ts';
+import type { Chunk } from './cdc.ts';
+import { type ChunkerSession, ChunkerThread } from './chunker-thread.ts';
 import type { Mutation } from './mutate.ts';
 import type { TreeNode } from './node.ts';
 import type { Trees } from './index.ts';
 
 /**
- * A file is a tree (docs/format.md §12): key = byte offset of a chunk (an integer), value = the
+ * A file is a tree (docs/format.md §11): key = byte offset of a chunk (an integer), value = the
  * chunk (bytes), chunks cut by content (cdc.ts). Offsets sort numerically, so a byte range is
  * one seek and a forward walk, and iterating the tree yields the file in order.
  */
@@ -23,23 +24,28 @@ export interface BlobAppender {
   release(at: Location): void;
 }
 
-/** Chunks being hashed and appended at once: overlaps the disk with the next chunk's hashing. */
+/** Chunks being appended at once: overlaps the disk with the chunker thread's next chunks. */
 const MAX_IN_FLIGHT = 8;
 
+let shared: ChunkerThread | undefined;
+
+/** The chunker thread all uploads share (started on first use). */
+export function sharedChunker(): ChunkerThread {
+  shared ??= new ChunkerThread();
+  return shared;
+}
+
 /**
- * One upload. Bytes arrive in pieces of any size; chunks are cut, hashed and appended to a
- * segment as soon as they are known, so memory stays at a few chunks whatever the file's size.
- * Nothing is visible until `end` commits the tree; an aborted upload leaves only unindexed
- * segment bytes, which the garbage collector reclaims.
+ * One upload. Bytes arrive in pieces of any size; the chunker thread cuts and hashes chunks,
+ * and each is appended to a segment as soon as it is known, so memory stays at a few chunks
+ * whatever the file's size. Nothing is visible until `finish` commits the tree; an aborted
+ * upload leaves only unindexed segment bytes, which the garbage collector reclaims.
  */
 export class FileWriter {
   private readonly trees: Trees;
   private readonly appender: BlobAppender;
-  private buf = Buffer.allocUnsafe(2 * MAX_CHUNK);
-  private start = 0;
-  private end = 0;
-  /** File offset of buf[start]. */
-  private offset = 0;
+  private readonly session: ChunkerSession;
+  private received = 0;
   private readonly muts: Mutation[] = [];
   private readonly appended: Array<{ id: Id; at: Location }> = [];
   private readonly reused: Array<{ id: Id; kind: 'blob' }> = [];
@@ -49,44 +55,48 @@ export class FileWriter {
   private done = false;
   private readonly since: number;
 
-  constructor(trees: Trees, appender: BlobAppender) {
+  constructor(trees: Trees, appender: BlobAppender, chunker: ChunkerThread = sharedChunker()) {
     this.trees = trees;
     this.appender = appender;
     this.since = trees.sink.sweepsDone;
+    this.session = chunker.open((chunks) => {
+      for (const c of chunks) this.emit(c);
+    });
   }
 
   /** Bytes received so far. */
   get size(): number {
-    return this.offset + (this.end - this.start);
+    return this.received;
   }
 
   async write(piece: Uint8Array): Promise<number> {
     this.check();
-    this.make(piece.length);
-    this.buf.set(piece, this.end);
-    this.end += piece.length;
-    this.cut(false);
+    this.received += piece.length;
+    await this.session.push(piece);
     while (this.inFlight.size > MAX_IN_FLIGHT) await Promise.race(this.inFlight);
     this.check();
-    return this.size;
+    return this.received;
   }
 
   /** Commits the file's tree, pinned for `ttlMs`; returns its id. */
   async finish(ttlMs: number): Promise<Id> {
     this.check();
-    this.cut(true);
+    await this.session.finish();
     await Promise.all(this.inFlight);
     this.check();
     this.done = true;
     try {
       return await this.trees.write(this.trees.emptyRoot, this.muts, ttlMs, { blobs: this.appended, uses: this.reused, since: this.since });
     } finally {
+      // Indexed now, or never will be: either way the segments may be compacted again.
+      for (const b of this.appended) this.appender.release(b.at);
       this.appended.length = 0;
     }
   }
 
   /** Drops the upload: its segment holds are released, nothing becomes visible. */
   close(): void {
+    if (!this.done) this.session.drop();
     this.done = true;
     for (const b of this.appended) this.appender.release(b.at);
     this.appended.length = 0;
@@ -97,40 +107,18 @@ export class FileWriter {
     if (this.done) throw new CrissError('ERR', 'this upload is finished');
   }
 
-  /** Room for `n` more bytes, keeping the unchunked tail at the front. */
-  private make(n: number): void {
-    if (this.end + n <= this.buf.length) return;
-    const tail = this.end - this.start;
-    const target = Math.max(2 * MAX_CHUNK, tail + n);
-    const next = target > this.buf.length ? Buffer.allocUnsafe(target) : this.buf;
-    this.buf.copy(next, 0, this.start, this.end);
-    this.buf = next;
-    this.start = 0;
-    this.end = tail;
-  }
-
-  private cut(final: boolean): void {
-    while (this.start < this.end) {
-      const at = chunkEnd(this.buf, this.start, this.end, final);
-      if (at < 0) return;
-      this.emit(encodeBytes(this.buf.subarray(this.start, at)), this.offset);
-      this.offset += at - this.start;
-      this.start = at;
-    }
-  }
-
-  private emit(value: Buffer, offset: number): void {
-    const key = encodeValue(offset);
-    if (value.length <= INLINE_MAX) {
-      this.muts.push({ key, val: value });
+  private emit(c: Chunk): void {
+    const key = encodeValue(c.offset);
+    if (c.id === null) {
+      this.muts.push({ key, val: c.value });
       return;
     }
-    const id = idOf(value);
-    this.muts.push({ key, val: blobRef(id, value) });
+    const id = Buffer.from(c.id.buffer, c.id.byteOffset, c.id.byteLength);
+    this.muts.push({ key, val: blobRef(id, c.value) });
     const k = idKey(id);
     if (this.seen.has(k)) return;
     this.seen.add(k);
-    const job = this.store(id, value).catch((e: unknown) => {
+    const job = this.store(id, c.value).catch((e: unknown) => {
       this.failure ??= e;
     });
     const tracked = job.finally(() => this.inFlight.delete(tracked));
@@ -151,7 +139,7 @@ export class FileWriter {
 const head = new Head();
 
 /** A chunk entry's offset and, for an inline chunk, its bytes; for a blob, its reference. */
-interface Chunk {
+interface StoredChunk {
   offset: number;
   length: number;
   inline: Uint8Array | null;
@@ -162,7 +150,7 @@ function notAFile(root: Id, why: string): CrissError {
   return new CrissError('WRONGTYPE', `tree ${idToText(root)} is not a file: ${why}`);
 }
 
-function chunkOf(root: Id, key: Uint8Array, val: Uint8Array): Chunk {
+function chunkOf(root: Id, key: Uint8Array, val: Uint8Array): StoredChunk {
   readHead(key, 0, head);
   if (head.rank !== RANK_NUMBER || head.isFloat || head.big !== null || head.num < 0) throw notAFile(root, 'a key is not a byte offset');
   const offset = head.num;
@@ -198,7 +186,7 @@ export async function readFile(trees: Trees, root: TreeNode, offset: number, len
     break;
   }
   const stop = offset + length;
-  const chunks: Chunk[] = [];
+  const chunks: StoredChunk[] = [];
   let expect: number | undefined;
   for await (const e of trees.entries(root, first === undefined ? {} : { min: { key: first, inclusive: true } })) {
     const c = chunkOf(root.id, e.key, e.val);

@@ -1,10 +1,11 @@
 import { linksIn } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
 import { FOREVER, type WriteSet } from '../store/blockstore.ts';
-import { type Id, idKey, idToText } from '../store/id.ts';
+import { type Id, idKey } from '../store/id.ts';
 import { type Blob, isRef, isRefAt, refId, refMayLink, separate, verifyBlob } from './blob.ts';
+import { loadChildren } from './child.ts';
 import { type DiffEntry, diff } from './diff.ts';
-import { type BlockReader, NodeLoader } from './loader.ts';
+import { type BlockReader, MissingBlockError, NodeLoader, type ReadOptions } from './loader.ts';
 import { type Mutation, mutate, normalize } from './mutate.ts';
 import { EMPTY_NODE, type Entry, TreeNode } from './node.ts';
 import { MISSING, get, getMany, getSync } from './read.ts';
@@ -19,7 +20,7 @@ export { INLINE_MAX, isRef } from './blob.ts';
 
 /** Where trees read blocks: nodes through the BlockReader, big values as blobs. */
 export interface BlockSource extends BlockReader {
-  getBlob(id: Id, opts?: { signal?: AbortSignal }): Promise<Uint8Array | undefined>;
+  getBlob(id: Id, opts?: ReadOptions): Promise<Uint8Array | undefined>;
 }
 
 /** Where trees write: one durable, atomic commit per write. */
@@ -108,7 +109,7 @@ export class Trees {
   /** The verified blob a reference names. */
   async blob(ref: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
     const bytes = await this.source.getBlob(refId(ref), signal === undefined ? undefined : { signal });
-    if (bytes === undefined) throw new CrissError('NOTFOUND', `blob ${idToText(refId(ref))} not found`);
+    if (bytes === undefined) throw new MissingBlockError(refId(ref));
     return verifyBlob(ref, bytes);
   }
 
@@ -176,7 +177,7 @@ export class Trees {
       if (node.level > 0) {
         const children = Array.from({ length: node.length }, (_, i) => node.child(i));
         // One batched read for the whole fan-out instead of one read per child.
-        await this.loader.getMany(children);
+        await loadChildren(this.loader, node);
         for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
       } else if (opts.followLinks === true) {
         for (let i = node.length - 1; i >= 0; i--) {

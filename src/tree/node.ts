@@ -1,9 +1,9 @@
 import { compareAt, skipValue } from '../codec/index.ts';
 import { ByteWriter, writeExt, writeInt } from '../codec/encode.ts';
-import { BIN8, EXT_LINK, RANK_NUMBER } from '../codec/format.ts';
+import { BIN8, EXT_LINK, RANK_LINK, RANK_NUMBER } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
 import { CrissError } from '../errors.ts';
-import { type Id, idOf, isId } from '../store/id.ts';
+import { ID_BYTES, type Id, LINK_BYTES, LINK_HEADER_BYTES, idOf } from '../store/id.ts';
 import { INLINE_MAX, checkRefAt, isRefAt, refLength } from './blob.ts';
 import { keyLevel } from './level.ts';
 
@@ -82,9 +82,8 @@ export class TreeNode {
 
   /** The child id of entry i of an internal node (the link's payload). */
   child(i: number): Id {
-    // A link is ext8: 0xc7, length, type, then the multihash.
-    const s = this.valStart[i] + 3;
-    return this.bytes.subarray(s, s + 34);
+    const s = this.valStart[i] + LINK_HEADER_BYTES;
+    return this.bytes.subarray(s, s + ID_BYTES);
   }
 
   /**
@@ -179,7 +178,8 @@ export class TreeNode {
 
 /** The `val` of an internal entry pointing at `child`. */
 export function childEntryVal(child: TreeNode): Uint8Array {
-  const w = new ByteWriter(48);
+  // Room for the link and two uint64s, the most a count and a size take.
+  const w = new ByteWriter(LINK_BYTES + 18);
   writeExt(w, EXT_LINK, child.id);
   writeInt(w, child.count);
   writeInt(w, child.size);
@@ -205,6 +205,7 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
   const per = level === 0 ? 2 : 4;
   if ((items - 2) % per !== 0) throw new Error('entry count does not fit the node kind');
   const n = (items - 2) / per;
+  if (n === 0 && level > 0) throw new Error('an internal node has no children');
   const keyStart = new Uint32Array(n + 1);
   const valStart = new Uint32Array(n);
   const counts = level === 0 ? null : new Float64Array(n);
@@ -224,7 +225,8 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
       continue;
     }
     readHead(b, p, head);
-    if (head.tag !== 0xc7 || head.len !== 34 || !isId(b.subarray(head.start, head.start + 34))) throw new Error('child is not a link');
+    // The strict pass above already proved a link canonical: LINK_HEADER, then a sha2-256 multihash.
+    if (head.rank !== RANK_LINK) throw new Error('child is not a link');
     p = head.start + head.len;
     const count = readUint(b, p);
     const size = readUint(b, count.end);
@@ -241,7 +243,7 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
 /** What the strict pass would check of a leaf's array header, version and level. */
 function checkLeafHead(b: Uint8Array, start: number, items: number): void {
   const canonical = items <= 15 ? 1 : items <= 0xffff ? 3 : 5;
-  if (start !== canonical) throw new Error('array header is not in its shortest form');
+  if (start !== canonical) throw new Error('malformed msgpack: the array header is not in its shortest form');
   if (b[start] !== NODE_VERSION) throw new Error('unknown node version');
 }
 

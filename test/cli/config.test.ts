@@ -25,7 +25,7 @@ describe('daemon configuration', () => {
   });
 
   it('reads every setting from its documented variable', () => {
-    const numeric: Record<string, string> = { CRISSCROSS_PORT: '1234', CRISSCROSS_GC_GRACE: '5000', CRISSCROSS_GC_INTERVAL: '0' };
+    const numeric: Record<string, string> = { CRISSCROSS_PORT: '1234', CRISSCROSS_GC_GRACE_MS: '5000', CRISSCROSS_GC_INTERVAL_MS: '0' };
     const env = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.env, numeric[s.env] ?? (s.env === 'CRISSCROSS_LOG_LEVEL' ? 'debug' : `v-${s.flag}`)]));
     expect(resolveDaemonConfig({}, env, cwd)).toEqual({
       host: 'v-host',
