@@ -357,9 +357,8 @@ async function cat(port: number, id: string): Promise<{ ms: number; bytes: numbe
 
 /**
  * No background collection (it would sweep part of the garbage before the timed GC) and the
- * short grace period of --grace-ms, so the bench need not wait a minute. Set through the
- * environment: on this commit `serve` lists --gc-grace and --gc-interval but does not read them
- * (commander names them gcGrace/gcInterval, the config looks up gcGraceMs/gcIntervalMs).
+ * short grace period of --grace-ms, so the bench need not wait a minute. Through the
+ * environment, by the names src/config.ts gives the settings, so a renamed flag cannot slip by.
  */
 const GC_ENV = { [SETTINGS.gcGraceMs.env]: String(cfg.graceMs), [SETTINGS.gcIntervalMs.env]: '0' };
 
@@ -609,9 +608,9 @@ async function partGc(): Promise<void> {
     // A background collection during the ingest would have swept part of the garbage already.
     notes.push(`GC: the random ingest ran at ${fmt(ing.pairs / (ing.ms / 1000))} pairs/s; before GC: ${fmt(diskBefore / ing.pairs)} B/pair on disk, store_blocks_written ${before.store_blocks_written ?? '?'}, gc_runs ${before.gc_runs ?? '?'} (background collections so far)`);
 
-    // GC first, writers alone after: a root handed out stays live while any root handed out in
-    // the same 4,096 (src/gc/recent.ts) is in its grace period, so writers running before the GC
-    // would keep every intermediate root of the ingest alive through it.
+    // GC first, writers alone after: the sweep then does not depend on how the collector buckets
+    // grace roots (when a bucket was 4,096 roots, writers running before the GC kept every
+    // intermediate root of the ingest alive through it).
     progress('GC: sweeping while the writers run');
     let done = (): void => {};
     const gcDone = new Promise<void>((r) => { done = r; });
