@@ -109,7 +109,8 @@ function checkSpace(): void {
   const free = st.bavail * st.bsize;
   // Peak: the file, one copy of it (dd, Helia's store or ours, each deleted after use), the two
   // dedup files with a store, and the ingest's LevelDB (~5 KB per pair before GC).
-  const need = 2.5 * cfg.size + 5 * cfg.dedupSize + cfg.keys * 6000 + 2 ** 30;
+  const has = (...parts: string[]) => parts.some((p) => cfg.parts.has(p));
+  const need = (has('disk', 'helia', 'crisscross') ? 2.5 * cfg.size : 0) + (has('dedup') ? 5 * cfg.dedupSize : 0) + (has('gc') ? cfg.keys * 6000 : 0) + 2 ** 30;
   progress(`disk: ${(free / 2 ** 30).toFixed(1)} GiB free under ${cfg.tmpRoot}, this run needs up to ${(need / 2 ** 30).toFixed(1)} GiB`);
   if (free < need) throw new Error(`not enough free disk under ${cfg.tmpRoot}: ${(free / 2 ** 30).toFixed(1)} GiB, need ${(need / 2 ** 30).toFixed(1)} GiB (use --size/--keys/--tmp)`);
 }
