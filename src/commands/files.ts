@@ -102,7 +102,7 @@ function readCommands(deps: FileDeps): CommandSpec[] {
         const offset = intArg(ctx.args[1], 'offset', 0, Number.MAX_SAFE_INTEGER);
         const length = intArg(ctx.args[2], 'length', 0, MAX_READ);
         const parts = await readFile(deps.trees, await rootOf(deps, ctx.args[0]), offset, length);
-        ctx.reply.bulk(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+        ctx.reply.bulkParts(parts);
       },
     },
   ];
@@ -120,6 +120,7 @@ function dirCommands(deps: FileDeps): CommandSpec[] {
         if ((a.length - 2) % 2 !== 0) throw new CrissError('ERR', "wrong number of arguments for 'dirput' command");
         const ttl = ttlArg(a[1]);
         const entries: DirEntry[] = [];
+        let since = Number.POSITIVE_INFINITY;
         for (let i = 2; i < a.length; i += 2) {
           const path = Buffer.from(a[i]).toString('utf8');
           if (!Buffer.from(path).equals(Buffer.from(a[i]))) throw new CrissError('ERR', 'a path must be valid UTF-8');
@@ -129,10 +130,12 @@ function dirCommands(deps: FileDeps): CommandSpec[] {
             continue;
           }
           if (a[i + 1].length === 0) throw new CrissError('ERR', `'${path}' needs a file id (a path ending in "/" is a directory)`);
-          const id = await treeArg(deps, a[i + 1]);
-          entries.push({ path, file: { id, size: await fileSize(deps.trees, await deps.trees.root(id)) } });
+          const file = await deps.trees.root(await treeArg(deps, a[i + 1]));
+          since = Math.min(since, file.epoch);
+          entries.push({ path, file: { id: file.id, size: await fileSize(deps.trees, file) } });
         }
-        ctx.reply.bulk(idToText(await putEntries(deps.trees, await rootOf(deps, a[0]), entries, ttl)));
+        const dir = await rootOf(deps, a[0]);
+        ctx.reply.bulk(idToText(await putEntries(deps.trees, dir, entries, ttl, Number.isFinite(since) ? since : undefined)));
       },
     },
     {

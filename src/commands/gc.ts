@@ -14,6 +14,7 @@ const FIELDS: Array<[string, keyof GcReport]> = [
   ['live_bytes', 'liveBytes'],
   ['freed_blocks', 'freedBlocks'],
   ['freed_bytes', 'freedBytes'],
+  ['freed_blob_bytes', 'freedBlobBytes'],
   ['freed_pins', 'freedPins'],
   ['segments_compacted', 'segmentsCompacted'],
   ['missing_blocks', 'missing'],

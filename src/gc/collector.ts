@@ -5,7 +5,7 @@ import { CrissError } from '../errors.ts';
 import type { BlockStore, CommitGuard, WriteSet } from '../store/blockstore.ts';
 import { type Id, idEquals, idToText, parseId } from '../store/id.ts';
 import type { Location } from '../store/segments.ts';
-import { isRefAt, refId, refMayLink } from '../tree/blob.ts';
+import { isRefAt, refId, refLength, refMayLink } from '../tree/blob.ts';
 import { EMPTY_NODE, TreeNode } from '../tree/node.ts';
 import { IdSet } from './idset.ts';
 import { RecentRoots } from './recent.ts';
@@ -26,15 +26,22 @@ export interface GcReport {
   markedBlocks: number;
   liveBytes: number;
   freedBlocks: number;
+  /** How much the data directory shrank. */
   freedBytes: number;
+  /** Bytes of dead blobs dropped from the index (returned to the disk as their segments are rewritten). */
+  freedBlobBytes: number;
   freedPins: number;
   segmentsCompacted: number;
   /** Blocks a live root needs that the store lacks (never expected: logged as errors). */
   missing: number;
 }
 
-/** Ids read from the store per batch, and the batch of deletions handed to the store at once. */
+/** Ids read from the store per batch while marking. */
 const BATCH = 512;
+/** Deletions handed to the store at once: large enough to be cheap, small enough not to stall writes. */
+const SWEEP_BATCH = 2048;
+/** How stale INFO's store_bytes_on_disk may be. */
+const DISK_REFRESH_MS = 2000;
 /** Blobs moved per index update while compacting segments. */
 const MOVE_BATCH = 64;
 /** A segment is rewritten once less than this share of it is live. */
@@ -64,8 +71,11 @@ export class Collector implements CommitGuard {
   private roots = new IdSet(1);
   private running: Promise<GcReport> | null = null;
   private timer: NodeJS.Timeout | undefined;
+  private diskTimer: NodeJS.Timeout | undefined;
   private stopping = false;
   private diskBytes = 0;
+  /** Bytes of the blocks marked so far in this collection. */
+  private markedBytes = 0;
   runs = 0;
   last: GcReport | null = null;
 
@@ -76,9 +86,14 @@ export class Collector implements CommitGuard {
     store.guard = this;
   }
 
-  /** Background collections; the first waits out the grace period, covering roots handed out before a restart. */
+  /**
+   * Background collections; the first waits out the grace period, covering roots handed out
+   * before a restart. The data directory's size is measured every few seconds for INFO.
+   */
   start(): void {
     void this.refreshDisk();
+    this.diskTimer = setInterval(() => void this.refreshDisk(), DISK_REFRESH_MS);
+    this.diskTimer.unref();
     if (this.opts.intervalMs > 0) this.schedule(Math.max(this.opts.graceMs, this.opts.intervalMs));
   }
 
@@ -111,6 +126,7 @@ export class Collector implements CommitGuard {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.timer);
+    clearInterval(this.diskTimer);
     await this.running?.catch(() => undefined);
   }
 
@@ -163,8 +179,9 @@ export class Collector implements CommitGuard {
     this.marked = new IdSet();
     this.fresh = new IdSet();
     this.roots = new IdSet();
+    this.markedBytes = 0;
     const report: GcReport = {
-      at: t0, durationMs: 0, roots: 0, markedBlocks: 0, liveBytes: 0, freedBlocks: 0, freedBytes: 0, freedPins: 0, segmentsCompacted: 0, missing: 0,
+      at: t0, durationMs: 0, roots: 0, markedBlocks: 0, liveBytes: 0, freedBlocks: 0, freedBytes: 0, freedBlobBytes: 0, freedPins: 0, segmentsCompacted: 0, missing: 0,
     };
     // The phase changes between two commit groups: every write from here on is checked.
     const start = await this.store.exclusive(async () => {
@@ -181,11 +198,15 @@ export class Collector implements CommitGuard {
         this.store.sweeps++;
       });
       report.markedBlocks = this.marked.size;
+      report.liveBytes = this.markedBytes;
+      const diskBefore = await this.store.diskBytes();
       const live = await this.sweep(report);
       report.freedPins = await this.sweepPins(t0);
       this.store.sweepsDone = this.store.sweeps;
       await this.store.compactIndex();
       report.segmentsCompacted = await this.compactSegments(live);
+      // What the data directory gave back (writes during the collection make this an underestimate).
+      report.freedBytes = Math.max(0, diskBefore - (await this.store.diskBytes()));
     } finally {
       await this.store.exclusive(async () => {
         this.phase = 'idle';
@@ -255,6 +276,7 @@ export class Collector implements CommitGuard {
           continue;
         }
         if (!this.marked.add(id)) continue;
+        this.markedBytes += bytes.length;
         await this.children(TreeNode.parse(id, bytes), push, opts.strict);
       }
       if (!opts.strict) await yieldToIo();
@@ -276,6 +298,7 @@ export class Collector implements CommitGuard {
       }
       const blob = refId(v);
       if (this.marked.has(blob)) continue;
+      this.markedBytes += refLength(v);
       if (!refMayLink(v)) {
         if (strict && !(await this.store.hasBlob(blob))) throw expired(blob);
         this.marked.add(blob);
@@ -294,6 +317,7 @@ export class Collector implements CommitGuard {
   /** Deletes unmarked blocks in batches; returns the live bytes per segment. */
   private async sweep(report: GcReport): Promise<Map<number, number>> {
     const live = new Map<number, number>();
+    const isLive = (id: Id): boolean => this.marked.has(id) || this.fresh.has(id);
     for (const kind of ['node', 'blob'] as const) {
       let batch: Array<{ id: Id; bytes: number }> = [];
       const flush = async (): Promise<void> => {
@@ -301,26 +325,36 @@ export class Collector implements CommitGuard {
         batch = [];
         await this.store.exclusive(async () => {
           // Decided here, between commits: a block rewritten since it was read is fresh now.
-          const dead = candidates.filter((c) => !this.marked.has(c.id) && !this.fresh.has(c.id));
-          await this.store.remove(kind === 'node' ? { nodes: dead.map((d) => d.id) } : { blobs: dead.map((d) => d.id) });
+          const dead = candidates.filter((c) => !isLive(c.id));
+          const ids = dead.map((d) => d.id);
+          await this.store.remove(kind === 'node' ? { nodes: ids } : { blobs: ids });
           report.freedBlocks += dead.length;
-          for (const d of dead) report.freedBytes += d.bytes;
+          for (const d of dead) report.freedBlobBytes += d.bytes;
         });
         await yieldToIo();
       };
-      for await (const b of this.store.blockIds(kind)) {
+      const ids = kind === 'node' ? this.nodeIds() : this.blobIds(live, isLive);
+      for await (const { id, bytes } of ids) {
         this.checkStopping();
-        if (this.marked.has(b.id) || this.fresh.has(b.id)) {
-          report.liveBytes += b.bytes;
-          if (b.at !== undefined) live.set(b.at.segment, (live.get(b.at.segment) ?? 0) + b.bytes);
-          continue;
-        }
-        batch.push({ id: Buffer.from(b.id), bytes: b.bytes });
-        if (batch.length >= BATCH) await flush();
+        if (isLive(id)) continue;
+        batch.push({ id: Buffer.from(id), bytes });
+        if (batch.length >= SWEEP_BATCH) await flush();
       }
       if (batch.length > 0) await flush();
     }
     return live;
+  }
+
+  private async *nodeIds(): AsyncGenerator<{ id: Id; bytes: number }> {
+    for await (const id of this.store.nodeIds()) yield { id, bytes: 0 };
+  }
+
+  /** Blob ids and sizes, counting the live bytes of each segment on the way. */
+  private async *blobIds(live: Map<number, number>, isLive: (id: Id) => boolean): AsyncGenerator<{ id: Id; bytes: number }> {
+    for await (const { id, at } of this.store.blobLocations()) {
+      if (isLive(id)) live.set(at.segment, (live.get(at.segment) ?? 0) + at.length);
+      yield { id, bytes: at.length };
+    }
   }
 
   /** Drops expired pin records and those a later pin of the same root supersedes. */
@@ -371,9 +405,9 @@ export class Collector implements CommitGuard {
       });
       for (const m of batch) this.store.release(m.at);
     };
-    for await (const b of this.store.blockIds('blob')) {
+    for await (const b of this.store.blobLocations()) {
       this.checkStopping();
-      if (b.at === undefined || !targets.has(b.at.segment)) continue;
+      if (!targets.has(b.at.segment)) continue;
       const bytes = await this.store.segments.read(b.at);
       moves.push({ id: Buffer.from(b.id), from: b.at, at: await this.store.appendBlob(Buffer.from(b.id), bytes) });
       if (moves.length >= MOVE_BATCH) await flush();
@@ -392,7 +426,6 @@ export class Collector implements CommitGuard {
   }
 
   info(): Array<[string, string | number]> {
-    void this.refreshDisk();
     const r = this.last;
     return [
       ['store_bytes_on_disk', this.diskBytes],
@@ -407,6 +440,7 @@ export class Collector implements CommitGuard {
       ['gc_last_duration_ms', r?.durationMs ?? -1],
       ['gc_last_freed_blocks', r?.freedBlocks ?? -1],
       ['gc_last_freed_bytes', r?.freedBytes ?? -1],
+      ['gc_last_freed_blob_bytes', r?.freedBlobBytes ?? -1],
       ['gc_last_freed_pins', r?.freedPins ?? -1],
       ['gc_last_segments_compacted', r?.segmentsCompacted ?? -1],
       ['gc_grace_ms', this.opts.graceMs],

@@ -182,15 +182,15 @@ export class BlockStore {
     }
   }
 
-  /** Ids and sizes of every stored block of a kind, in id order (for the sweep). */
-  async *blockIds(kind: BlockKind): AsyncGenerator<{ id: Id; bytes: number; at?: Location }> {
-    const prefix = kind === 'node' ? BLOCK : LOCATION;
-    for await (const [k, v] of this.db.iterator({ gt: Buffer.from([prefix]), lt: Buffer.from([prefix + 1]) })) {
-      if (kind === 'node') yield { id: k.subarray(1), bytes: v.length };
-      else {
-        const at = decodeLocation(v);
-        yield { id: k.subarray(1), bytes: at.length, at };
-      }
+  /** The id of every stored node, in id order (keys only: the sweep never reads node bytes). */
+  async *nodeIds(): AsyncGenerator<Id> {
+    for await (const k of this.db.keys({ gt: Buffer.from([BLOCK]), lt: Buffer.from([BLOCK + 1]) })) yield k.subarray(1);
+  }
+
+  /** Every stored blob with its location, in id order. */
+  async *blobLocations(): AsyncGenerator<{ id: Id; at: Location }> {
+    for await (const [k, v] of this.db.iterator({ gt: Buffer.from([LOCATION]), lt: Buffer.from([LOCATION + 1]) })) {
+      yield { id: k.subarray(1), at: decodeLocation(v) };
     }
   }
 

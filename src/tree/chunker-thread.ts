@@ -4,9 +4,9 @@ import type { Chunk } from './cdc.ts';
 import type { FromWorker, ToWorker } from './chunk-worker.ts';
 
 /** Bytes handed to the thread and not yet chunked, past which an upload waits. */
-const MAX_BACKLOG = 8 * 1024 * 1024;
+const MAX_BACKLOG = 4 * 1024 * 1024;
 /** Piece buffers kept for reuse, and the smallest one worth keeping. */
-const SPARES = 32;
+const SPARES = 8;
 const SPARE_BYTES = 1024 * 1024;
 
 interface Session {
@@ -29,7 +29,8 @@ export class ChunkerThread {
 
   private thread(): Worker {
     if (this.worker !== null) return this.worker;
-    const w = new Worker(new URL('./chunk-worker.ts', import.meta.url));
+    // A small young generation: the thread's garbage is chunk buffers, and RSS must stay flat.
+    const w = new Worker(new URL('./chunk-worker.ts', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     w.unref();
     w.on('message', (m: FromWorker) => this.received(m));
     w.on('error', (err) => this.failAll(new CrissError('ERR', `the chunker thread failed: ${err.message}`)));

@@ -59,9 +59,10 @@ function decodeEntry(dir: Id, key: Uint8Array, val: Uint8Array): DirEntry {
 
 /**
  * Adds (or replaces) entries and the directories above them. A path cannot be a file and a
- * directory at once: a file where a directory is (or the other way round) is refused.
+ * directory at once: a file where a directory is (or the other way round) is refused. `since`
+ * is the oldest TreeNode.epoch of the files' roots, so a file collected meanwhile is noticed.
  */
-export async function putEntries(trees: Trees, dir: TreeNode, entries: DirEntry[], ttlMs: number): Promise<Id> {
+export async function putEntries(trees: Trees, dir: TreeNode, entries: DirEntry[], ttlMs: number, since?: number): Promise<Id> {
   const batch = new Map<string, DirEntry>();
   for (const e of entries) {
     checkPath(e.path);
@@ -80,7 +81,7 @@ export async function putEntries(trees: Trees, dir: TreeNode, entries: DirEntry[
   });
   const muts: Mutation[] = [...batch.values()].map((e) => ({ key: encodeValue(e.path), val: entryValue(e) }));
   const uses = entries.flatMap((e) => (e.file === null ? [] : [{ id: e.file.id, kind: 'node' as const }]));
-  return trees.write(dir, muts, ttlMs, { uses });
+  return trees.write(dir, muts, ttlMs, since === undefined ? { uses } : { uses, since });
 }
 
 /** Entries in path order, optionally only those under `prefix`. */

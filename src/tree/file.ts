@@ -25,7 +25,7 @@ export interface BlobAppender {
 }
 
 /** Chunks being appended at once: overlaps the disk with the chunker thread's next chunks. */
-const MAX_IN_FLIGHT = 8;
+const MAX_IN_FLIGHT = 4;
 
 let shared: ChunkerThread | undefined;
 

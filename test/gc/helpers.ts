@@ -49,6 +49,7 @@ export async function reachable(env: Env, root: Id): Promise<Set<string>> {
 /** Ids of every node and blob in the store. */
 export async function stored(store: BlockStore): Promise<Set<string>> {
   const out = new Set<string>();
-  for (const kind of ['node', 'blob'] as const) for await (const b of store.blockIds(kind)) out.add(idKey(b.id));
+  for await (const id of store.nodeIds()) out.add(idKey(id));
+  for await (const b of store.blobLocations()) out.add(idKey(b.id));
   return out;
 }
