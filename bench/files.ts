@@ -89,9 +89,18 @@ function progress(msg: string): void {
 mkdirSync(cfg.tmpRoot, { recursive: true });
 const tmp = mkdtempSync(join(cfg.tmpRoot, 'files-'));
 const children = new Set<ChildProcess>();
+/** Daemons re-run by the bin live in a process group of their own: killing the bin leaves them. */
+const daemons = new Set<number>();
 
 function cleanup(): void {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const pid of daemons) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
   rmSync(tmp, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
@@ -367,10 +376,12 @@ async function startOurs(name: string): Promise<Daemon & { dataDir: string; redi
   const dataDir = join(tmp, name);
   const d = await startDaemon(dataDir, GC_ENV);
   track(d.child);
+  daemons.add(d.pid);
   const redis = new Redis({ host: '127.0.0.1', port: d.port, maxRetriesPerRequest: 0 });
   return { ...d, dataDir, redis, close: async () => {
     redis.disconnect();
     await d.close();
+    daemons.delete(d.pid);
     rmSync(dataDir, { recursive: true, force: true });
   } };
 }

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -9,17 +10,29 @@ export const NODE = join(ROOT, 'node_modules/.bin/node');
 
 export interface Daemon {
   port: number;
+  /** The process serving (bin/crisscross.js may re-run `serve` in a child of its own). */
   pid: number;
   child: ChildProcess;
   close: () => Promise<void>;
 }
 
+/** The serving process under the bin: its only child when it re-ran itself, else itself. */
+function servingPid(pid: number): number {
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((s) => s !== '');
+    return children.length === 1 ? Number(children[0]) : pid;
+  } catch {
+    return pid;
+  }
+}
+
 /**
- * `crisscross serve` as a child process on 127.0.0.1, a free port, and its own data directory;
- * `env` adds CRISSCROSS_* settings.
+ * `crisscross serve` through the bin, as users start it (it sets up the process, e.g. glibc's
+ * malloc, before the daemon runs), on 127.0.0.1, a free port and its own data directory; `env`
+ * adds CRISSCROSS_* settings.
  */
 export async function startDaemon(dataDir: string, env: Record<string, string> = {}): Promise<Daemon> {
-  const child = spawn(NODE, [join(ROOT, 'src/cli/main.ts'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir,
+  const child = spawn(NODE, [join(ROOT, 'bin/crisscross.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--data-dir', dataDir,
     '--clusters-dir', join(dataDir, 'clusters'), '--keys-dir', join(dataDir, 'keys')], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
@@ -39,11 +52,13 @@ export async function startDaemon(dataDir: string, env: Record<string, string> =
     child.kill('SIGKILL');
     throw e;
   });
+  const pid = servingPid(child.pid as number);
   return {
     port,
-    pid: child.pid as number,
+    pid,
     child,
     close: async () => {
+      // The bin forwards SIGTERM to the daemon it re-ran and exits with it.
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     },
