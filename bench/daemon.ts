@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { median } from './measure.ts';
 import { REDIS_BENCHMARK, REDIS_SERVER, redisBenchmark, startRedis } from './redis.ts';
+import { startDaemon } from './serve.ts';
 
 /**
  * `node bench/daemon.ts`: the real daemon (`crisscross serve`, a child process with its own
@@ -25,33 +23,9 @@ const reads = Number(process.env.DAEMON_BENCH_READS ?? 200_000);
 const writes = Number(process.env.DAEMON_BENCH_WRITES ?? 50_000);
 const rounds = Number(process.env.DAEMON_BENCH_ROUNDS ?? 3);
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
 /** redis-benchmark's `__rand_int__` is the number zero-padded to 12 digits. */
 const keyOf = (i: number): string => `key:${String(i).padStart(12, '0')}`;
 const VALUE = 'x'.repeat(32);
-
-async function startDaemon(dataDir: string): Promise<{ port: number; close: () => Promise<void> }> {
-  const child = spawn(join(ROOT, 'node_modules/.bin/node'), [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--data-dir', dataDir,
-    '--clusters-dir', join(dataDir, 'clusters'), '--keys-dir', join(dataDir, 'keys')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('daemon did not start')), 30_000);
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = /listening on redis:\/\/[^:]+:(\d+)/.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-  });
-  return {
-    port,
-    close: () => new Promise<void>((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
-  };
-}
 
 /** Chained PUTMULTIBIN calls; returns the final root and pairs per second. */
 async function ingest(port: number): Promise<{ root: string; rate: number }> {
