@@ -4,8 +4,8 @@ import type { BlockStore } from '../store/blockstore.ts';
 import { Vars } from '../store/vars.ts';
 import { Trees } from '../tree/index.ts';
 import { CommandRegistry } from './registry.ts';
-import { serverCommands } from './server.ts';
 import { SqlEngine } from '../sql/index.ts';
+import { serverCommands } from './server.ts';
 import { sqlCommands } from './sql.ts';
 import { treeCommands } from './tree.ts';
 
@@ -20,10 +20,11 @@ export function buildCommands(deps: { store: BlockStore; logger: Logger; cacheBy
   const trees = new Trees(deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
   const vars = new Vars(deps.store);
+  const sql = new SqlEngine(trees, deps.logger);
   registry.register(
     ...serverCommands({ registry, logger: deps.logger }),
     ...treeCommands({ trees, vars }),
-    ...sqlCommands({ trees, vars, sql: new SqlEngine(trees, deps.logger) }),
+    ...sqlCommands({ trees, vars, sql }),
   );
   const store: InfoSource = {
     section: 'store',
@@ -34,5 +35,5 @@ export function buildCommands(deps: { store: BlockStore; logger: Logger; cacheBy
       ['tree_cache_misses', trees.loader.misses],
     ],
   };
-  return { registry, info: [store] };
+  return { registry, info: [store, { section: 'sql', fields: () => sql.info() }] };
 }
