@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { pino } from 'pino';
+import { Dispatcher } from '../src/commands/dispatch.ts';
 import { CommandRegistry } from '../src/commands/registry.ts';
 import { serverCommands } from '../src/commands/server.ts';
 import { RespServer } from '../src/resp/server.ts';
@@ -55,7 +56,7 @@ async function startOurs(): Promise<{ port: number; close: () => Promise<void> }
       },
     },
   );
-  const server = new RespServer({ host: '127.0.0.1', port: 0, registry, logger });
+  const server = new RespServer({ host: '127.0.0.1', port: 0, dispatcher: new Dispatcher(registry, logger), logger });
   const { port } = await server.listen();
   return { port, close: () => server.close() };
 }

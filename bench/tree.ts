@@ -30,7 +30,7 @@ interface Engine {
 
 async function open(dir: string, cfg: BenchConfig): Promise<Engine> {
   const store = await BlockStore.open(dir, logger);
-  const trees = new Trees(store, { cacheBytes: cfg.cacheMiB * 1024 * 1024 });
+  const trees = new Trees(store, store, { cacheBytes: cfg.cacheMiB * 1024 * 1024 });
   return { dir, store, trees };
 }
 

@@ -10,12 +10,22 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 // Set in the re-run child, so a pinned Node that is somehow too old reports instead of looping.
 const REEXEC_ENV = 'CRISSCROSS_REEXEC';
 
+// glibc's malloc keeps freed large buffers (file pieces, chunks) in per-thread arenas and raises
+// its mmap threshold as they are freed, so a daemon moving a 1 GiB file held ~260 MB of RSS it
+// no longer used; with these, ~190 MB (docs/benchmarks.md). They only take effect at process
+// start, so `serve` re-runs itself once with them unless the caller set them.
+const MALLOC_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
+const serving = process.argv[2] === 'serve';
+const mallocMissing = serving && process.platform === 'linux' && Object.keys(MALLOC_ENV).some((k) => process.env[k] === undefined);
+
 // Resolve symlinks: npm links bins into node_modules/.bin, and the package root is what we need.
 const binFile = realpathSync(fileURLToPath(import.meta.url));
 const root = dirname(dirname(binFile));
 
-if (process.features.typescript) {
+if (process.features.typescript && !(mallocMissing && !process.env[REEXEC_ENV])) {
   await import(pathToFileURL(join(root, 'src', 'cli', 'main.ts')).href);
+} else if (process.features.typescript) {
+  reRun(process.execPath);
 } else {
   const pinned = [join(root, 'node_modules', 'node', 'bin', 'node'), join(root, 'node_modules', '.bin', 'node')]
     .find((p) => existsSync(p));
@@ -37,7 +47,7 @@ function reRun(node) {
   const child = spawn(node, [binFile, ...args], {
     stdio: 'inherit',
     detached: args[0] === 'serve',
-    env: { ...process.env, [REEXEC_ENV]: '1' },
+    env: { ...(serving ? MALLOC_ENV : {}), ...process.env, [REEXEC_ENV]: '1' },
   });
   const forward = (signal) => child.kill(signal);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, forward);

@@ -13,6 +13,10 @@ export interface DaemonConfig {
   clustersDir: string;
   keysDir: string;
   logLevel: LogLevel;
+  /** Roots handed out without a pin (TTL 0) are spared by garbage collection this long. */
+  gcGraceMs: number;
+  /** Pause between background garbage collections; 0: only on request (GC). */
+  gcIntervalMs: number;
   /** When set, clients must AUTH first. */
   password?: string;
 }
@@ -43,6 +47,8 @@ export const SETTINGS: Record<Setting, SettingDoc> = {
   clustersDir: { flag: 'clusters-dir', env: 'CRISSCROSS_CLUSTERS_DIR', default: './clusters', description: 'cluster definitions' },
   keysDir: { flag: 'keys-dir', env: 'CRISSCROSS_KEYS_DIR', default: './keys', description: 'key pairs (created mode 0700)' },
   logLevel: { flag: 'log-level', env: 'CRISSCROSS_LOG_LEVEL', default: 'warn', description: `log level: ${LOG_LEVELS.join(', ')}` },
+  gcGraceMs: { flag: 'gc-grace-ms', env: 'CRISSCROSS_GC_GRACE_MS', default: '60000', description: 'ms a root written with TTL 0 survives garbage collection' },
+  gcIntervalMs: { flag: 'gc-interval-ms', env: 'CRISSCROSS_GC_INTERVAL_MS', default: '600000', description: 'ms between background garbage collections (0: only GC)' },
   password: { flag: 'password', env: 'CRISSCROSS_PASSWORD', description: 'require AUTH with this password' },
 };
 
@@ -88,6 +94,12 @@ function parseDir(raw: Raw, cwd: string): string {
   return resolve(cwd, raw.value);
 }
 
+function parseMs(raw: Raw): number {
+  const n = /^\d{1,12}$/.test(raw.value) ? Number(raw.value) : NaN;
+  if (!Number.isSafeInteger(n)) throw invalid(raw, 'a duration in milliseconds');
+  return n;
+}
+
 function parseLogLevel(raw: Raw): LogLevel {
   const level = LOG_LEVELS.find((l) => l === raw.value.toLowerCase());
   if (!level) throw invalid(raw, `one of ${LOG_LEVELS.join(', ')}`);
@@ -114,6 +126,8 @@ export function resolveDaemonConfig(flags: Flags, env: Env = process.env, cwd = 
     clustersDir: parseDir(required('clustersDir', flags, env), cwd),
     keysDir: parseDir(required('keysDir', flags, env), cwd),
     logLevel: parseLogLevel(required('logLevel', flags, env)),
+    gcGraceMs: parseMs(required('gcGraceMs', flags, env)),
+    gcIntervalMs: parseMs(required('gcIntervalMs', flags, env)),
   };
   const pass = password(flags, env);
   if (pass !== undefined) config.password = pass;

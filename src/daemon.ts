@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import { pino, type Logger } from 'pino';
 import { buildCommands } from './commands/index.ts';
 import { packageVersion, type DaemonConfig } from './config.ts';
+import { Collector } from './gc/collector.ts';
 import { RespServer } from './resp/server.ts';
 import { openStore } from './store/index.ts';
 
@@ -26,20 +27,23 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
     mkdir(config.keysDir, { recursive: true, mode: 0o700 }),
   ]);
   const store = await openStore(config.dataDir, { logger: logger.child({ module: 'store' }) });
+  const collector = new Collector(store, { graceMs: config.gcGraceMs, intervalMs: config.gcIntervalMs, logger: logger.child({ module: 'gc' }) });
   let server: RespServer;
   let address: Daemon['address'];
   try {
-    const { registry, info } = buildCommands({ store, logger });
+    const { dispatcher, info } = buildCommands({ store, collector, logger });
     server = new RespServer({
       host: config.host,
       port: config.port,
       ...(config.password !== undefined ? { password: config.password } : {}),
-      registry,
+      dispatcher,
       logger: logger.child({ module: 'resp' }),
       info,
     });
     address = await server.listen();
+    collector.start();
   } catch (e) {
+    await collector.stop();
     await store.close();
     throw e;
   }
@@ -48,6 +52,8 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
     address,
     close() {
       closing ??= (async () => {
+        // A collection in progress stops at its next batch, so shutdown never waits for a sweep.
+        await collector.stop();
         await server.close();
         await store.close();
         logger.info('closed');

@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'ERR'
   | 'WRONGTYPE'
   | 'NOTFOUND'
+  | 'MISSINGBLOCK'
   | 'BADID'
   | 'BADVALUE'
   | 'BADBLOCK'

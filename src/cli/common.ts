@@ -6,7 +6,7 @@ import { CliFailure, EXIT } from './exit.ts';
 
 export const ID_HELP = 'a root id (base58), ^variable, *file.yaml#Field, or "" / nil for the empty tree';
 
-interface ConnectionFlags {
+export interface ConnectionFlags {
   host?: string;
   port?: string;
   password?: string;
@@ -25,6 +25,20 @@ export function clientCommand(cmd: Command): Command {
     .option('-a, --password <password>', settingHelp('password', 'daemon password'));
 }
 
+/**
+ * The connection flags given before the subcommand (`crisscross -p 6400 get …`, as with
+ * redis-cli) overlaid with those given after it, which win as the later ones on the line.
+ */
+export function connectionFlags(cmd: Command): ConnectionFlags {
+  const flags: ConnectionFlags = {};
+  for (const source of [cmd.parent?.opts<ConnectionFlags>() ?? {}, cmd.opts<ConnectionFlags>()]) {
+    if (source.host !== undefined) flags.host = source.host;
+    if (source.port !== undefined) flags.port = source.port;
+    if (source.password !== undefined) flags.password = source.password;
+  }
+  return flags;
+}
+
 export function examples(cmd: Command, lines: string[]): Command {
   return cmd.addHelpText('after', `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}\n`);
 }
@@ -33,7 +47,7 @@ export function examples(cmd: Command, lines: string[]): Command {
 export async function withDaemon<T>(cmd: Command, fn: (conn: Connection) => Promise<T>): Promise<T> {
   let config: ClientConfig;
   try {
-    config = resolveClientConfig(cmd.opts<ConnectionFlags>());
+    config = resolveClientConfig(connectionFlags(cmd));
   } catch (e) {
     if (isCrissError(e)) throw new CliFailure(EXIT.usage, e.message);
     throw e;

@@ -6,7 +6,7 @@ export const EXIT = {
   ok: 0,
   /** The answer is "no": a missing key or variable, `has_key` false, a failed `var_set --if`/`--nx`. */
   no: 1,
-  /** The command line was wrong: unknown option, missing argument, bad substitution file. */
+  /** The command line was wrong: unknown option, missing argument, bad substitution file, a local path unusable. */
   usage: 2,
   /** The daemon answered with an error (malformed id, unknown root, …) or could not start. */
   server: 3,
@@ -19,7 +19,7 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 export const EXIT_HELP = `Exit codes:
   0  success
   1  no: key or variable not found, has_key false, var_set --if/--nx did not hold
-  2  usage error (bad arguments or options, unreadable *file.yaml#Field)
+  2  usage error (bad arguments or options, unreadable *file.yaml#Field or local path)
   3  the daemon replied with an error, or serve could not start
   4  the daemon could not be reached (not running, wrong port, wrong password)`;
 

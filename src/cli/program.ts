@@ -1,6 +1,10 @@
 import { Command } from 'commander';
 import { packageVersion } from '../config.ts';
+import { clientCommand } from './common.ts';
 import { EXIT_HELP } from './exit.ts';
+import { dirCommands } from './dirs.ts';
+import { fileCommands } from './files.ts';
+import { lifetimeCommands } from './lifetime.ts';
 import { serveCommand } from './serve.ts';
 import { sqlCommands } from './sql.ts';
 import { treeCommands } from './trees.ts';
@@ -13,7 +17,8 @@ const OVERVIEW = `Arguments that name a tree or id accept:
   *file.yaml#Field  a field of a local YAML file
 
 Client commands reach the daemon with --host/--port/--password or
-CRISSCROSS_HOST, CRISSCROSS_PORT, CRISSCROSS_PASSWORD (default 127.0.0.1:11111).
+CRISSCROSS_HOST, CRISSCROSS_PORT, CRISSCROSS_PASSWORD (default 127.0.0.1:11111);
+the flags go before or after the subcommand: crisscross -p 6400 get … or get … -p 6400.
 
 ${EXIT_HELP}`;
 
@@ -25,8 +30,11 @@ export function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     // Usage errors must exit 2, not commander's 1: main.ts maps the thrown CommanderError.
     .exitOverride()
+    // Without positional options the program would also swallow a subcommand's own -p/--host.
+    .enablePositionalOptions()
     .addHelpText('after', `\n${OVERVIEW}\n`);
-  for (const cmd of [serveCommand(), ...treeCommands(), ...sqlCommands(), ...varCommands()]) {
+  clientCommand(program);
+  for (const cmd of [serveCommand(), ...treeCommands(), ...fileCommands(), ...dirCommands(), ...lifetimeCommands(), ...sqlCommands(), ...varCommands()]) {
     program.addCommand(cmd.copyInheritedSettings(program));
   }
   return program;

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { resolveDaemonConfig, SETTINGS, type DaemonConfig, type Flags } from '../config.ts';
 import { isCrissError } from '../errors.ts';
-import { examples } from './common.ts';
+import { connectionFlags, examples } from './common.ts';
 import { CliFailure, EXIT } from './exit.ts';
 
 const PLACEHOLDER: Record<keyof DaemonConfig, string> = {
@@ -11,6 +11,8 @@ const PLACEHOLDER: Record<keyof DaemonConfig, string> = {
   clustersDir: '<dir>',
   keysDir: '<dir>',
   logLevel: '<level>',
+  gcGraceMs: '<ms>',
+  gcIntervalMs: '<ms>',
   password: '<password>',
 };
 
@@ -27,10 +29,10 @@ export function serveCommand(): Command {
     const origin = s.default !== undefined ? `env ${s.env}, default ${s.default}` : `env ${s.env}`;
     cmd.option(`--${s.flag} ${PLACEHOLDER[key]}`, `${s.description} (${origin})`);
   }
-  cmd.action(async (flags: Flags) => {
+  cmd.action(async (flags: Flags, self: Command) => {
     let config: DaemonConfig;
     try {
-      config = resolveDaemonConfig(flags);
+      config = resolveDaemonConfig({ ...flags, ...connectionFlags(self) });
     } catch (e) {
       if (isCrissError(e)) throw new CliFailure(EXIT.usage, e.message);
       throw e;

@@ -54,3 +54,9 @@ export const CANONICAL_NAN_HI = 0x7ff80000;
 export const MAX_VALUE_BYTES = 64 * 1024 * 1024;
 /** Nesting depth limit: bounds recursion on hostile input. */
 export const MAX_DEPTH = 64;
+
+/**
+ * Ext type of a blob reference: not a value, only the form a large leaf value takes inside a
+ * node (docs/format.md §4). Clients can never send one; the codec rejects it as a value.
+ */
+export const EXT_BLOB = 4;

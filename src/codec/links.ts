@@ -1,13 +1,14 @@
+import { LINK_HEADER } from '../store/id.ts';
 import * as F from './format.ts';
 import { Head, readHead } from './head.ts';
 
-const LINK_HEADER = Buffer.from([F.EXT8, 34, F.EXT_LINK]);
+const HEADER = Buffer.from(LINK_HEADER);
 
 /** Every link inside a canonical value, however deeply nested (walks, GC and clones follow them). */
 export function linksIn(b: Uint8Array, start = 0): Uint8Array[] {
   const out: Uint8Array[] = [];
-  // Cheap pre-check: a link always starts with ext8, length 34, type 3.
-  if (Buffer.from(b.buffer, b.byteOffset, b.byteLength).indexOf(LINK_HEADER) < 0) return out;
+  // Cheap pre-check: every link starts with the same header.
+  if (Buffer.from(b.buffer, b.byteOffset, b.byteLength).indexOf(HEADER) < 0) return out;
   collect(b, start, out, new Head());
   return out;
 }

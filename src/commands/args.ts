@@ -4,7 +4,7 @@ import { MAX_VALUE_BYTES, RANK_BYTES, RANK_STRING } from '../codec/format.ts';
 import { CrissError } from '../errors.ts';
 import { type Id, parseId } from '../store/id.ts';
 import type { Vars } from '../store/vars.ts';
-import type { Trees } from '../tree/index.ts';
+import type { TreeNode, Trees } from '../tree/index.ts';
 import type { ReplyWriter } from '../resp/reply.ts';
 
 /** What every tree-family command needs. */
@@ -38,6 +38,25 @@ export function treeArg(deps: TreeDeps, arg: Uint8Array): Id | Promise<Id> {
     parsedIds.set(text, id);
   }
   return id;
+}
+
+/**
+ * The last root named by its id, kept as the argument's bytes: clients hammer one root, and
+ * a byte comparison is far cheaper than decoding base58 and looking the node up again. Nodes
+ * are immutable, so holding one is always safe. `^variables` never take this path.
+ */
+const lastRoot = new WeakMap<TreeDeps, { arg: Buffer; root: TreeNode }>();
+
+/** Resolves a tree argument to its root node, synchronously when everything is cached. */
+export function rootOf(deps: TreeDeps, arg: Uint8Array): TreeNode | Promise<TreeNode> {
+  const last = lastRoot.get(deps);
+  if (last !== undefined && last.arg.equals(arg)) return last.root;
+  const id = treeArg(deps, arg);
+  if (id instanceof Promise) return id.then((i) => deps.trees.root(i));
+  const root = deps.trees.root(id);
+  if (root instanceof Promise || arg.length < 2 || arg[0] === 0x5e) return root;
+  lastRoot.set(deps, { arg: Buffer.from(arg), root });
+  return root;
 }
 
 /** A variable's value is read like a tree argument itself (but one level only: no `^` chains). */

@@ -1,9 +1,8 @@
 import { decodeValue, encodeValue } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
 import type { Entry, RangeOptions } from '../tree/index.ts';
-import { type KeyCodec, type TreeDeps, binArg, boolArg, intArg, rawOf, typedArg } from './args.ts';
+import { type KeyCodec, type TreeDeps, binArg, boolArg, intArg, rawOf, rootOf, typedArg } from './args.ts';
 import type { CommandContext, CommandSpec } from './spec.ts';
-import { rootOf } from './tree.ts';
 
 const ITER = 'tree.iterator';
 const MAX_COUNT = 100_000;

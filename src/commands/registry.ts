@@ -16,6 +16,8 @@ export interface RegistryEntry {
   readonly blocking: boolean;
   /** Keyed by the upper-case subcommand word (`SETNAME`). */
   readonly subcommands: ReadonlyMap<string, RegistryEntry> | undefined;
+  /** Words that name it: 1, or 2 for a subcommand (`CLIENT SETNAME`); its arguments follow. */
+  readonly words: 1 | 2;
 }
 
 export const README_START = '<!-- commands:start -->';
@@ -207,6 +209,7 @@ function makeEntry(spec: CommandSpec, parent: CommandSpec | undefined): Registry
     noauth: spec.flags.includes('noauth'),
     blocking: spec.flags.includes('blocking'),
     subcommands,
+    words: parent === undefined ? 1 : 2,
   };
 }
 

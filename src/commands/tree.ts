@@ -1,32 +1,13 @@
 import { CrissError } from '../errors.ts';
 import { idToText } from '../store/id.ts';
 import { MISSING, type Mutation, type TreeNode } from '../tree/index.ts';
-import { type KeyCodec, type TreeDeps, binArg, rawOf, replyValue, treeArg, ttlArg, typedArg } from './args.ts';
+import { type KeyCodec, type TreeDeps, binArg, rawOf, replyValue, rootOf, ttlArg, typedArg } from './args.ts';
 import { iterCommands } from './iter.ts';
 import type { ArgumentDoc, CommandContext, CommandSpec } from './spec.ts';
-import { varCommands, varWithCommand } from './vars.ts';
+import { varCommands } from './vars.ts';
 
 const TREE: ArgumentDoc = { name: 'tree', type: 'key', display_text: 'tree' };
 const TTL: ArgumentDoc = { name: 'ttl', type: 'integer', display_text: 'ttl' };
-
-/**
- * The last root named by its id, kept as the argument's bytes: clients hammer one root, and
- * a byte comparison is far cheaper than decoding base58 and looking the node up again. Nodes
- * are immutable, so holding one is always safe. `^variables` never take this path.
- */
-const lastRoot = new WeakMap<TreeDeps, { arg: Buffer; root: TreeNode }>();
-
-/** Resolves a tree argument to its root node, synchronously when everything is cached. */
-export function rootOf(deps: TreeDeps, arg: Uint8Array): TreeNode | Promise<TreeNode> {
-  const last = lastRoot.get(deps);
-  if (last !== undefined && last.arg.equals(arg)) return last.root;
-  const id = treeArg(deps, arg);
-  if (id instanceof Promise) return id.then((i) => deps.trees.root(i));
-  const root = deps.trees.root(id);
-  if (root instanceof Promise || arg.length < 2 || arg[0] === 0x5e) return root;
-  lastRoot.set(deps, { arg: Buffer.from(arg), root });
-  return root;
-}
 
 function fetchCommand(deps: TreeDeps, name: string, codec: KeyCodec, bin: boolean): CommandSpec {
   const fetch = (ctx: CommandContext, root: TreeNode, key: Uint8Array): void | Promise<void> => {
@@ -162,9 +143,9 @@ function statCommands(deps: TreeDeps): CommandSpec[] {
   ];
 }
 
-/** Every tree and variable command. */
+/** Every tree and variable command but VARWITH, which runs the others through the Dispatcher. */
 export function treeCommands(d: TreeDeps): CommandSpec[] {
-  const specs = [
+  return [
     putMultiCommand(d, 'PUTMULTI', typedArg, typedArg),
     putMultiCommand(d, 'PUTMULTIBIN', binArg, binArg),
     delMultiCommand(d, 'DELMULTI', typedArg),
@@ -179,5 +160,4 @@ export function treeCommands(d: TreeDeps): CommandSpec[] {
     ...iterCommands(d),
     ...varCommands(d),
   ];
-  return [...specs, varWithCommand(specs)];
 }

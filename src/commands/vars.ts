@@ -1,5 +1,6 @@
 import { CrissError } from '../errors.ts';
 import type { TreeDeps } from './args.ts';
+import type { Dispatcher } from './dispatch.ts';
 import type { CommandSpec } from './spec.ts';
 
 const NAME = { name: 'name', type: 'string' } as const;
@@ -52,9 +53,10 @@ export function varCommands(deps: TreeDeps): CommandSpec[] {
   ];
 }
 
+const takesTree = (spec: CommandSpec): boolean => spec.arguments[0]?.type === 'key';
+
 /** VARWITH name CMD args… runs `CMD ^name args…` for any command whose first argument is a tree. */
-export function varWithCommand(treeSpecs: CommandSpec[]): CommandSpec {
-  const byName = new Map(treeSpecs.filter((s) => s.arguments[0]?.type === 'key').map((s) => [s.name, s]));
+export function varWithCommand(dispatcher: Dispatcher): CommandSpec {
   return {
     name: 'VARWITH', arity: -3, flags: [], group: 'variables', since: '0.1.0',
     summary: 'Runs a tree command with the tree held by a variable as its tree argument.',
@@ -62,15 +64,11 @@ export function varWithCommand(treeSpecs: CommandSpec[]): CommandSpec {
     reply: 'Whatever the command replies.',
     handler: (ctx) => {
       const [name, cmd, ...rest] = ctx.args;
-      const cmdName = Buffer.from(cmd).toString('latin1').toUpperCase();
-      const spec = byName.get(cmdName);
-      if (spec === undefined) throw new CrissError('ERR', `VARWITH cannot run '${cmdName.toLowerCase().slice(0, 64)}': it takes no tree argument`);
-      const args = [Buffer.concat([Buffer.from('^'), name]), ...rest];
-      const n = args.length + 1;
-      if (spec.arity > 0 ? n !== spec.arity : n < -spec.arity) {
-        throw new CrissError('ERR', `wrong number of arguments for '${cmdName.toLowerCase()}' command`);
-      }
-      return spec.handler({ args, client: ctx.client, reply: ctx.reply });
+      const refused = (): CrissError => {
+        const cmdName = Buffer.from(cmd).toString('latin1').toUpperCase();
+        return new CrissError('ERR', `VARWITH cannot run '${cmdName.toLowerCase().slice(0, 64)}': it takes no tree argument`);
+      };
+      return dispatcher.invoke([cmd, Buffer.concat([Buffer.from('^'), name]), ...rest], ctx, takesTree, refused);
     },
   };
 }

@@ -1,9 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { isCrissError } from '../errors.ts';
-import type { CommandRegistry, RegistryEntry } from '../commands/registry.ts';
-import { arityAccepts, unknownCommandText, unknownSubcommandText } from '../commands/registry.ts';
-import type { ClientSession } from '../commands/spec.ts';
+import type { DispatchSession, Dispatcher, Running } from '../commands/dispatch.ts';
 import { RespDecoder, RespProtocolError, type DecoderLimits } from './decoder.ts';
 import { ReplyBuffer } from './writer.ts';
 
@@ -26,7 +23,7 @@ export interface ServerStats {
 
 /** What a connection needs from the server that owns it. */
 export interface ConnectionHost {
-  readonly registry: CommandRegistry;
+  readonly dispatcher: Dispatcher;
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
   readonly stats: ServerStats;
@@ -40,13 +37,14 @@ export interface ConnectionHost {
 const FLUSH_AT = 64 * 1024;
 
 /**
- * One client. Commands run strictly in order: a command's promise settles before the next
+ * One client's transport: framing, batching, back-pressure; what a command means is the
+ * Dispatcher's. Commands run strictly in order: a command's promise settles before the next
  * command is even decoded (the next may depend on its effects, and AUTH changes the decoder's
  * limits). Replies accumulate in one buffer that is written once per decoded batch, or earlier
  * when it grows past FLUSH_AT or before awaiting a `blocking` command. When the socket pushes
  * back, decoding stops and the socket is paused until it drains.
  */
-export class Connection implements ClientSession {
+export class Connection implements DispatchSession {
   readonly id: number;
   name = '';
   readonly state = new Map<string, unknown>();
@@ -73,8 +71,6 @@ export class Connection implements ClientSession {
   private ending = false;
   private peerEnded = false;
   private isClosed = false;
-  private inflight: RegistryEntry | undefined;
-  private inflightMark = 0;
   private closeTimer: NodeJS.Timeout | undefined;
   private readonly closedPromise: Promise<void>;
   private resolveClosed!: () => void;
@@ -128,6 +124,14 @@ export class Connection implements ClientSession {
     return this.busy;
   }
 
+  get connected(): boolean {
+    return !this.socket.destroyed;
+  }
+
+  drop(): void {
+    this.destroy();
+  }
+
   closeAfterReply(): void {
     this.stopping = true;
   }
@@ -177,13 +181,6 @@ export class Connection implements ClientSession {
 
   private readonly onSettled = (): void => {
     this.busy = false;
-    if (this.writer.mark() === this.inflightMark) this.noReply(this.inflight!);
-    this.afterAsync();
-  };
-
-  private readonly onFailed = (err: unknown): void => {
-    this.busy = false;
-    this.failed(err, this.inflight!, this.inflightMark);
     this.afterAsync();
   };
 
@@ -201,11 +198,11 @@ export class Connection implements ClientSession {
         if (this.peerEnded) this.stopping = true;
         break;
       }
-      const pending = this.execute(argv);
-      if (pending !== undefined) {
+      const running = this.execute(argv);
+      if (running !== undefined) {
         this.busy = true;
-        if (this.inflight!.blocking) this.flush();
-        pending.then(this.onSettled, this.onFailed);
+        if (running.blocking) this.flush();
+        running.done.then(this.onSettled);
         return;
       }
       if (this.writer.length >= FLUSH_AT && !this.flush()) return;
@@ -235,77 +232,10 @@ export class Connection implements ClientSession {
     }
   }
 
-  private execute(argv: Buffer[]): Promise<void> | undefined {
+  private execute(argv: Buffer[]): Running | undefined {
     this.host.stats.commandsProcessed++;
-    const writer = this.writer;
-    if (argv.length === 3 && isHttpRequestLine(argv)) return this.http();
-    let entry = this.host.registry.resolve(argv[0].toString('latin1'));
-    if (entry === undefined) {
-      if (isHttpHeader(argv[0])) return this.http();
-      writer.errorLatin1(unknownCommandText(argv));
-      return undefined;
-    }
-    if (!arityAccepts(entry.spec.arity, argv.length)) {
-      writer.error('ERR', `wrong number of arguments for '${entry.fullName}' command`);
-      return undefined;
-    }
-    let args: Buffer[];
-    if (entry.subcommands !== undefined && argv.length > 1) {
-      const sub = entry.subcommands.get(argv[1].toString('latin1').toUpperCase());
-      if (sub === undefined) {
-        writer.errorLatin1(unknownSubcommandText(entry.spec.name, argv[1]));
-        return undefined;
-      }
-      entry = sub;
-      if (!arityAccepts(entry.spec.arity, argv.length)) {
-        writer.error('ERR', `wrong number of arguments for '${entry.fullName}' command`);
-        return undefined;
-      }
-      args = argv.slice(2);
-    } else {
-      args = argv.slice(1);
-    }
-    if (!this.authed && !entry.noauth) {
-      writer.error('NOAUTH', 'Authentication required.');
-      return undefined;
-    }
-    this.lastCommand = entry.fullName;
-    const mark = writer.mark();
-    let result: void | Promise<void>;
-    try {
-      result = entry.spec.handler({ args, client: this, reply: writer });
-    } catch (e) {
-      this.failed(e, entry, mark);
-      return undefined;
-    }
-    if (result === undefined) {
-      if (writer.mark() === mark) this.noReply(entry);
-      return undefined;
-    }
-    this.inflight = entry;
-    this.inflightMark = mark;
-    return result;
-  }
-
-  private failed(err: unknown, entry: RegistryEntry, mark: number): void {
-    if (this.socket.destroyed) return;
-    if (!this.writer.rewind(mark)) {
-      // Part of this reply already left: the client cannot be resynchronised.
-      this.host.logger.error({ err, client: this.id, command: entry.fullName }, 'command failed mid-reply');
-      this.destroy();
-      return;
-    }
-    if (isCrissError(err)) {
-      this.writer.error(err.code, err.message);
-      return;
-    }
-    this.host.logger.error({ err, client: this.id, command: entry.fullName }, 'command failed');
-    this.writer.error('ERR', 'internal error');
-  }
-
-  private noReply(entry: RegistryEntry): void {
-    this.host.logger.error({ client: this.id, command: entry.fullName }, 'command handler wrote no reply');
-    this.writer.error('ERR', 'internal error');
+    if ((argv.length === 3 && isHttpRequestLine(argv)) || isHttpHeader(argv[0])) return this.http();
+    return this.host.dispatcher.dispatch(argv, this, this.writer);
   }
 
   private protocolError(e: unknown): void {
@@ -392,9 +322,11 @@ function isHttpRequestLine(argv: Buffer[]): boolean {
   return method.length === 3 && (method[0] | 0x20) === 103 && argv[1][0] === 47 && argv[2].toString('latin1', 0, 5) === 'HTTP/';
 }
 
-/** Redis closes silently on `POST` and `Host:`: cross-protocol scripting from a browser. */
+/**
+ * Redis closes silently on `POST` and `Host:`: cross-protocol scripting from a browser. No
+ * command has either name, so this runs before dispatch, on bytes, without a lookup.
+ */
 function isHttpHeader(name: Buffer): boolean {
-  if (name.length !== 4 && name.length !== 5) return false;
-  const upper = name.toString('latin1').toUpperCase();
-  return upper === 'POST' || upper === 'HOST:';
+  if (name.length === 4) return (name[0] | 0x20) === 0x70 && (name[1] | 0x20) === 0x6f && (name[2] | 0x20) === 0x73 && (name[3] | 0x20) === 0x74;
+  return name.length === 5 && (name[0] | 0x20) === 0x68 && (name[1] | 0x20) === 0x6f && (name[2] | 0x20) === 0x73 && (name[3] | 0x20) === 0x74 && name[4] === 0x3a;
 }

@@ -59,6 +59,11 @@ const LF = 10;
 const EMPTY = Buffer.alloc(0);
 /** Past this size a buffer that is mostly consumed is not kept just for its tail. */
 const RETAIN_LIMIT = 1024 * 1024;
+/** Bytes of a bulk received before its buffer may be sized for more than twice that. */
+const EAGER_AFTER = 64 * 1024;
+/** The most a bulk's buffer grows to in one step once it qualifies. */
+const EAGER_BYTES = 2 * 1024 * 1024;
+
 /** Lengths with more digits cannot fit in a signed 64-bit integer (Redis's string2ll). */
 const INT64_DIGITS = 19;
 const INT32_MAX = 2_147_483_647;
@@ -111,10 +116,12 @@ export class RespDecoder {
       return;
     }
     // A frame spans chunks. Grow geometrically (never past what a declared bulk needs) so a
-    // frame arriving byte by byte costs linear time, and never preallocate a declared length.
+    // frame arriving byte by byte costs linear time, and never preallocate a declared length
+    // on trust: only once a client has sent EAGER_AFTER bytes of it does the buffer jump to
+    // up to EAGER_BYTES at once, so a 1 MiB piece is one allocation, not five copies.
     const need = pending + chunk.length;
     let capacity = need;
-    if (this.want > need) capacity = Math.min(this.want, need * 2);
+    if (this.want > need) capacity = Math.min(this.want, need >= EAGER_AFTER ? Math.max(need * 2, EAGER_BYTES) : need * 2);
     else if (this.owned) capacity = need * 2;
     const next = Buffer.allocUnsafe(capacity);
     // Never compact in place: arguments already returned may be views into the old buffer.

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { CommandRegistry } from '../commands/registry.ts';
+import type { Dispatcher } from '../commands/dispatch.ts';
 import type { ClientSession } from '../commands/spec.ts';
 import { CrissError } from '../errors.ts';
 import { Connection, type ConnectionHost, type ConnectionLimits, type ServerStats } from './connection.ts';
@@ -52,7 +52,7 @@ export interface RespServerOptions {
   host: string;
   port: number;
   password?: string;
-  registry: CommandRegistry;
+  dispatcher: Dispatcher;
   logger: Logger;
   limits?: Partial<ConnectionLimits>;
   info?: InfoSource[];
@@ -81,7 +81,7 @@ export function serverOf(client: ClientSession): ServerView {
 
 /** The RESP front-end: accepts connections on one TCP address and runs their commands. */
 export class RespServer implements ServerView, ConnectionHost {
-  readonly registry: CommandRegistry;
+  readonly dispatcher: Dispatcher;
   readonly logger: Logger;
   readonly limits: ConnectionLimits;
   readonly stats: ServerStats = {
@@ -107,7 +107,7 @@ export class RespServer implements ServerView, ConnectionHost {
   constructor(options: RespServerOptions) {
     this.host = options.host;
     this.requestedPort = options.port;
-    this.registry = options.registry;
+    this.dispatcher = options.dispatcher;
     this.logger = options.logger;
     this.limits = { ...DEFAULT_SERVER_LIMITS, ...options.limits };
     this.passwordDigest = options.password === undefined || options.password === '' ? undefined : digest(options.password);

@@ -102,18 +102,30 @@ export class ReplyBuffer implements ReplyWriter {
       this.crlf();
       return;
     }
-    const len = value.length;
+    this.line(36, String(value.length));
+    this.payload(value);
+    this.crlf();
+  }
+
+  bulkParts(parts: readonly Uint8Array[]): void {
+    let len = 0;
+    for (const p of parts) len += p.length;
     this.line(36, String(len));
+    for (const p of parts) this.payload(p);
+    this.crlf();
+  }
+
+  private payload(value: Uint8Array): void {
+    const len = value.length;
     if (len >= ZERO_COPY_BULK) {
       this.cut();
       this.segments.push(value);
       this.segmentBytes += len;
     } else {
-      this.ensure(len + 2);
+      this.ensure(len);
       this.buf.set(value, this.pos);
       this.pos += len;
     }
-    this.crlf();
   }
 
   nil(): void {

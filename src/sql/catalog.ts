@@ -3,7 +3,7 @@ import { CrissError } from '../errors.ts';
 import { type Affinity, affinityOf } from './affinity.ts';
 import { type Api, queryAll } from './sqlite.ts';
 
-/** A table's schema, in the canonical form stored in the database tree (docs/format.md §11). */
+/** A table's schema, in the canonical form stored in the database tree (docs/format.md §14). */
 export interface Column {
   name: string;
   /** The declared type as written (`VARCHAR(40)`), from which the affinity follows. */

@@ -32,7 +32,7 @@ const READ_ACTIONS = new Set([20 /* READ */, 21 /* SELECT */, 31 /* FUNCTION */,
 const WRITE_ACTIONS = new Set([9 /* DELETE */, 18 /* INSERT */, 23 /* UPDATE */]);
 
 /**
- * SQL over trees: a database is a tree of tables (docs/format.md §11); SQLite plans and runs
+ * SQL over trees: a database is a tree of tables (docs/format.md §14); SQLite plans and runs
  * each statement over virtual tables backed by the trees; writes collect in the session and
  * become one batch of tree writes when every statement of the call succeeded.
  */

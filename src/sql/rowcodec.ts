@@ -5,7 +5,7 @@ import { type TableDef, affinities, columnIndex, fingerprint } from './catalog.t
 import type { SqlValue } from './sqlite.ts';
 
 /**
- * How one table's rows and index entries become tree keys and values (docs/format.md §11).
+ * How one table's rows and index entries become tree keys and values (docs/format.md §14).
  * Keys are compared by the codec's order, so key values are normalized: SQLite holds 1 and 1.0
  * equal, the codec does not, and an integral real in a key is written as the integer.
  */

@@ -1,33 +1,61 @@
+import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
 import type { Id } from './id.ts';
+import { type Location, SegmentFiles, decodeLocation, diskUsage, encodeLocation } from './segments.ts';
 
 /**
- * Blocks, pins and variables in one LevelDB (docs/format.md §8), each under a one-byte prefix.
+ * Blocks, pins and variables in one LevelDB (docs/format.md §8), each under a one-byte prefix;
+ * big blocks (separated values, file chunks) in segment files with their locations in LevelDB.
  * Every write goes through `commit`: its operations land atomically in one batch, and the
- * promise resolves only once that batch is synced to disk. Writers that arrive while a sync is
- * running share the next one (group commit), so 50 concurrent writers cost a handful of syncs.
+ * promise resolves only once that batch is synced to disk (segments first, then LevelDB).
+ * Writers that arrive while a sync is running share the next one (group commit), so 50
+ * concurrent writers cost a handful of syncs.
  */
 const BLOCK = 0x62; // 'b'
+const LOCATION = 0x6c; // 'l'
 const PIN = 0x70; // 'p'
 const VAR = 0x76; // 'v'
 const META = 0x6d; // 'm'
 
-/** Stored format version; a store written by a newer layout is refused, not misread. */
-const STORE_VERSION = 1;
+/** Stored layout version; a store written by a newer layout is refused, not misread. */
+const STORE_VERSION = 2;
 export const FOREVER = Number.MAX_SAFE_INTEGER;
 
+export type BlockKind = 'node' | 'blob';
+
 export interface WriteSet {
+  /** Tree nodes: small, kept in LevelDB. */
   blocks?: Array<{ id: Id; bytes: Uint8Array }>;
+  /** Big blocks: their bytes (appended at commit) or where `appendBlob` already put them. */
+  blobs?: Array<{ id: Id; bytes: Uint8Array } | { id: Id; at: Location }>;
   /** Pin `root` until `until` (epoch ms, FOREVER for no expiry); an existing later pin stays. */
   pins?: Array<{ root: Id; until: number }>;
   vars?: Array<{ name: Uint8Array; value: Uint8Array | null }>;
+  /** Existing blocks the write builds on without rewriting them (base roots, deduplicated blobs). */
+  uses?: Array<{ id: Id; kind: BlockKind }>;
+  /** New roots handed out without a pin: the collector spares them for its grace period. */
+  fresh?: Id[];
+  /**
+   * `sweepsDone` when what the write uses was last seen in the store: if a sweep has started
+   * since (`since < sweeps`), the collector checks it is still there before admitting the write.
+   */
+  since?: number;
+}
+
+/**
+ * The garbage collector's view of commits: it sees every write set before it lands, in the
+ * order they land, and may refuse one (the write built on blocks that are being swept).
+ */
+export interface CommitGuard {
+  admit(set: WriteSet): void | Promise<void>;
 }
 
 interface Pending {
-  set: WriteSet;
-  resolve: () => void;
+  set: WriteSet | null;
+  job: (() => Promise<unknown>) | null;
+  resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
 
@@ -36,13 +64,22 @@ type Batch = Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; 
 export class BlockStore {
   private readonly db: ClassicLevel<Buffer, Buffer>;
   private readonly logger: Logger;
+  readonly segments: SegmentFiles;
+  readonly dir: string;
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
   private closed = false;
-  readonly stats = { commits: 0, syncs: 0, blocksWritten: 0, bytesWritten: 0 };
+  /** Set by the garbage collector while it runs. */
+  guard: CommitGuard | null = null;
+  /** Sweeps of the garbage collector started and finished so far (see WriteSet.since). */
+  sweeps = 0;
+  sweepsDone = 0;
+  readonly stats = { commits: 0, syncs: 0, blocksWritten: 0, bytesWritten: 0, blobsWritten: 0, blobBytesWritten: 0 };
 
-  private constructor(db: ClassicLevel<Buffer, Buffer>, logger: Logger) {
+  private constructor(db: ClassicLevel<Buffer, Buffer>, segments: SegmentFiles, dir: string, logger: Logger) {
     this.db = db;
+    this.segments = segments;
+    this.dir = dir;
     this.logger = logger;
   }
 
@@ -60,15 +97,16 @@ export class BlockStore {
     } catch (e) {
       throw new CrissError('ERR', `cannot open the store at ${dir}: ${(e as Error).message}`, { cause: e });
     }
-    const store = new BlockStore(db, logger);
     const metaKey = Buffer.from([META, 0x76]);
     const version = await db.get(metaKey);
-    if (version === undefined) await db.put(metaKey, Buffer.from([STORE_VERSION]), { sync: true });
+    // Layout 2 only adds segments and the `l` prefix to layout 1: an old store is upgraded in place.
+    if (version === undefined || version[0] === 1) await db.put(metaKey, Buffer.from([STORE_VERSION]), { sync: true });
     else if (version[0] !== STORE_VERSION) {
       await db.close();
       throw new CrissError('ERR', `the store at ${dir} has layout version ${version[0]}; this build reads ${STORE_VERSION}`);
     }
-    return store;
+    const segments = await SegmentFiles.open(join(dir, 'segments'));
+    return new BlockStore(db, segments, dir, logger);
   }
 
   async getBlock(id: Id): Promise<Uint8Array | undefined> {
@@ -83,6 +121,34 @@ export class BlockStore {
     return (await this.db.get(key(BLOCK, id))) !== undefined;
   }
 
+  async hasBlob(id: Id): Promise<boolean> {
+    return (await this.db.get(key(LOCATION, id))) !== undefined;
+  }
+
+  /** A big block's bytes, or undefined when the store has none. */
+  async getBlob(id: Id): Promise<Uint8Array | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const at = await this.db.get(key(LOCATION, id));
+      if (at === undefined) return undefined;
+      try {
+        return await this.segments.read(decodeLocation(at));
+      } catch (e) {
+        // The collector moved it between the lookup and the read: look it up again.
+        if (attempt > 0) throw e;
+      }
+    }
+  }
+
+  /** Appends a big block before its commit (uploads); the segment is held until `release`. */
+  appendBlob(id: Id, bytes: Uint8Array): Promise<Location> {
+    if (this.closed) return Promise.reject(new CrissError('CLOSED', 'the store is closing'));
+    return this.segments.append(id, bytes, true);
+  }
+
+  release(at: Location): void {
+    this.segments.release(at.segment);
+  }
+
   /** Pin expiry of a root in epoch ms (FOREVER), or undefined when it is not pinned. */
   async pinOf(root: Id): Promise<number | undefined> {
     const prefix = key(PIN, root);
@@ -93,14 +159,19 @@ export class BlockStore {
     return undefined;
   }
 
+  /** Every pin record in key order: per root, by ascending expiry (the last is in force). */
+  async *pinRecords(): AsyncGenerator<{ root: Id; until: number }> {
+    for await (const k of this.db.keys({ gt: Buffer.from([PIN]), lt: Buffer.from([PIN + 1]) })) {
+      yield { root: k.subarray(1, k.length - 8), until: Number(k.readBigUint64BE(k.length - 8)) };
+    }
+  }
+
   /** Every pinned root with its pin in force, in root order. */
   async *pins(): AsyncGenerator<{ root: Id; until: number }> {
     let last: { root: Id; until: number } | undefined;
-    for await (const k of this.db.keys({ gt: Buffer.from([PIN]), lt: Buffer.from([PIN + 1]) })) {
-      const root = k.subarray(1, k.length - 8);
-      const until = Number(k.readBigUint64BE(k.length - 8));
-      if (last !== undefined && Buffer.compare(last.root, root) !== 0) yield last;
-      last = { root, until };
+    for await (const rec of this.pinRecords()) {
+      if (last !== undefined && Buffer.compare(last.root, rec.root) !== 0) yield last;
+      last = rec;
     }
     if (last !== undefined) yield last;
   }
@@ -111,41 +182,94 @@ export class BlockStore {
     }
   }
 
+  /** The id of every stored node, in id order (keys only: the sweep never reads node bytes). */
+  async *nodeIds(): AsyncGenerator<Id> {
+    for await (const k of this.db.keys({ gt: Buffer.from([BLOCK]), lt: Buffer.from([BLOCK + 1]) })) yield k.subarray(1);
+  }
+
+  /** Every stored blob with its location, in id order. */
+  async *blobLocations(): AsyncGenerator<{ id: Id; at: Location }> {
+    for await (const [k, v] of this.db.iterator({ gt: Buffer.from([LOCATION]), lt: Buffer.from([LOCATION + 1]) })) {
+      yield { id: k.subarray(1), at: decodeLocation(v) };
+    }
+  }
+
   /** Applies the write set atomically; resolves once it is durable. */
   commit(set: WriteSet): Promise<void> {
+    return this.enqueue(set, null) as Promise<void>;
+  }
+
+  /**
+   * Runs `job` between two commit groups, with no commit in flight: the collector uses it to
+   * change phase and to delete, so that no commit interleaves with its decisions.
+   */
+  exclusive<T>(job: () => Promise<T>): Promise<T> {
+    return this.enqueue(null, job) as Promise<T>;
+  }
+
+  private enqueue(set: WriteSet | null, job: (() => Promise<unknown>) | null): Promise<unknown> {
     if (this.closed) return Promise.reject(new CrissError('CLOSED', 'the store is closing'));
-    const { promise, resolve, reject } = Promise.withResolvers<void>();
-    this.queue.push({ set, resolve, reject });
+    const { promise, resolve, reject } = Promise.withResolvers<unknown>();
+    this.queue.push({ set, job, resolve, reject });
     this.flushing ??= this.flushLoop();
     return promise;
   }
 
   private async flushLoop(): Promise<void> {
     while (this.queue.length > 0) {
-      const group = this.queue;
-      this.queue = [];
-      try {
-        await this.db.batch(this.batchOf(group), { sync: true });
-        this.stats.syncs++;
-        this.stats.commits += group.length;
-        for (const p of group) p.resolve();
-      } catch (e) {
-        this.logger.error({ err: e }, 'store write failed');
-        const err = new CrissError('ERR', `store write failed: ${(e as Error).message}`, { cause: e });
-        for (const p of group) p.reject(err);
+      const jobAt = this.queue.findIndex((p) => p.job !== null);
+      if (jobAt === 0) {
+        const p = this.queue.shift() as Pending;
+        await (p.job as () => Promise<unknown>)().then(p.resolve, p.reject);
+        continue;
       }
+      const group = jobAt < 0 ? this.queue : this.queue.slice(0, jobAt);
+      this.queue = jobAt < 0 ? [] : this.queue.slice(jobAt);
+      await this.writeGroup(group);
     }
     this.flushing = null;
   }
 
+  private async writeGroup(all: Pending[]): Promise<void> {
+    const group: Pending[] = [];
+    for (const p of all) {
+      try {
+        if (this.guard !== null) await this.guard.admit(p.set as WriteSet);
+        group.push(p);
+      } catch (e) {
+        p.reject(e);
+      }
+    }
+    if (group.length === 0) return;
+    try {
+      const ops = await this.batchOf(group);
+      await this.segments.sync();
+      await this.db.batch(ops, { sync: true });
+      this.stats.syncs++;
+      this.stats.commits += group.length;
+      for (const p of group) p.resolve(undefined);
+    } catch (e) {
+      this.logger.error({ err: e }, 'store write failed');
+      const err = new CrissError('ERR', `store write failed: ${(e as Error).message}`, { cause: e });
+      for (const p of group) p.reject(err);
+    }
+  }
+
   /** One batch for a whole group of writers. */
-  private batchOf(group: Pending[]): Batch {
+  private async batchOf(group: Pending[]): Promise<Batch> {
     const ops: Batch = [];
     for (const { set } of group) {
+      if (set === null) continue;
       for (const b of set.blocks ?? []) {
         ops.push({ type: 'put', key: key(BLOCK, b.id), value: b.bytes as Buffer });
         this.stats.blocksWritten++;
         this.stats.bytesWritten += b.bytes.length;
+      }
+      for (const b of set.blobs ?? []) {
+        const at = 'at' in b ? b.at : await this.segments.append(b.id, b.bytes);
+        ops.push({ type: 'put', key: key(LOCATION, b.id), value: encodeLocation(at) });
+        this.stats.blobsWritten++;
+        this.stats.blobBytesWritten += at.length;
       }
       for (const v of set.vars ?? []) {
         if (v.value === null) ops.push({ type: 'del', key: key(VAR, v.name) });
@@ -158,20 +282,58 @@ export class BlockStore {
     return ops;
   }
 
+  /** Deletes blocks and pin records (collector only, inside `exclusive`). */
+  async remove(items: { nodes?: Id[]; blobs?: Id[]; pins?: Array<{ root: Id; until: number }> }, sync = false): Promise<void> {
+    const ops: Batch = [];
+    for (const id of items.nodes ?? []) ops.push({ type: 'del', key: key(BLOCK, id) });
+    for (const id of items.blobs ?? []) ops.push({ type: 'del', key: key(LOCATION, id) });
+    for (const p of items.pins ?? []) ops.push({ type: 'del', key: pinKey(p.root, p.until) });
+    if (ops.length > 0) await this.db.batch(ops, { sync });
+  }
+
+  /** Points blobs at new locations (segment compaction, inside `exclusive`); durable on return. */
+  async relocate(moves: Array<{ id: Id; at: Location }>): Promise<void> {
+    await this.segments.sync();
+    await this.db.batch(moves.map((m) => ({ type: 'put' as const, key: key(LOCATION, m.id), value: encodeLocation(m.at) })), { sync: true });
+  }
+
+  /** Where a blob is now, or undefined. */
+  async locate(id: Id): Promise<Location | undefined> {
+    const at = await this.db.get(key(LOCATION, id));
+    return at === undefined ? undefined : decodeLocation(at);
+  }
+
+  /** Hands deleted ranges back to the filesystem: LevelDB only drops tombstoned data when it compacts. */
+  async compactIndex(): Promise<void> {
+    await this.db.compactRange(Buffer.from([BLOCK]), Buffer.from([BLOCK + 1]));
+    await this.db.compactRange(Buffer.from([LOCATION]), Buffer.from([LOCATION + 1]));
+    await this.db.compactRange(Buffer.from([PIN]), Buffer.from([PIN + 1]));
+  }
+
+  /** Bytes of the data directory: LevelDB's files and the segments. */
+  diskBytes(): Promise<number> {
+    return diskUsage(this.dir);
+  }
+
   info(): Array<[string, string | number]> {
     return [
       ['store_commits', this.stats.commits],
       ['store_syncs', this.stats.syncs],
       ['store_blocks_written', this.stats.blocksWritten],
       ['store_bytes_written', this.stats.bytesWritten],
+      ['store_blobs_written', this.stats.blobsWritten],
+      ['store_blob_bytes_written', this.stats.blobBytesWritten],
+      ['store_segments', this.segments.count],
+      ['store_segment_bytes', this.segments.bytesOnDisk],
       ['store_queue', this.queue.length],
     ];
   }
 
-  /** Waits for queued writes to land, then closes LevelDB. */
+  /** Waits for queued writes to land, then closes the segments and LevelDB. */
   async close(): Promise<void> {
     this.closed = true;
     while (this.flushing !== null) await this.flushing;
+    await this.segments.close();
     await this.db.close();
     this.logger.debug('store closed');
   }

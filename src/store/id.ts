@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto';
 import { base58 } from '@scure/base';
+import { EXT8, EXT_LINK } from '../codec/format.ts';
 import { CrissError } from '../errors.ts';
 
 /**
@@ -11,7 +12,18 @@ export type Id = Uint8Array;
 
 export const SHA2_256 = 0x12;
 export const DIGEST_BYTES = 32;
-export const ID_BYTES = 2 + DIGEST_BYTES;
+/** The multihash prefix (hash code, digest length): two bytes every id shares. */
+export const ID_PREFIX_BYTES = 2;
+export const ID_BYTES = ID_PREFIX_BYTES + DIGEST_BYTES;
+
+/**
+ * How an id sits inside encoded values (docs/format.md §2): a link is always ext8, length 34,
+ * extension type 3, then the id. The header never varies, so code reading encoded nodes finds
+ * a child's id at a fixed offset from its value's start without decoding anything.
+ */
+export const LINK_HEADER: readonly number[] = [EXT8, ID_BYTES, EXT_LINK];
+export const LINK_HEADER_BYTES = LINK_HEADER.length;
+export const LINK_BYTES = LINK_HEADER_BYTES + ID_BYTES;
 /** Base58 of a sha2-256 multihash is always 46 characters starting with "Qm". */
 const TEXT_LENGTH = 46;
 
@@ -51,7 +63,7 @@ export function idEquals(a: Id, b: Id): boolean {
   return Buffer.compare(a, b) === 0;
 }
 
-/** A compact Map key for an id (two bytes of prefix carry no information). */
+/** A compact Map key for an id (the prefix carries no information). */
 export function idKey(id: Id): string {
-  return (Buffer.isBuffer(id) ? id : Buffer.from(id)).toString('latin1', 2, ID_BYTES);
+  return (Buffer.isBuffer(id) ? id : Buffer.from(id)).toString('latin1', ID_PREFIX_BYTES, ID_BYTES);
 }

@@ -1,5 +1,5 @@
 import { ByteWriter } from '../codec/encode.ts';
-import { idOf } from '../store/id.ts';
+import { LINK_BYTES, idOf } from '../store/id.ts';
 import { keyLevel } from './level.ts';
 import { MAX_NODE_BYTES, NODE_VERSION, TreeNode, childEntryVal, readUint } from './node.ts';
 import { CrissError } from '../errors.ts';
@@ -157,8 +157,8 @@ export class Chunker {
       counts = new Float64Array(n);
       sizes = new Float64Array(n);
       for (let i = 0; i < n; i++) {
-        // A child's value is its link (3-byte ext8 header + 34-byte id), count and size.
-        const p = valStart[i] + 37;
+        // A child's value is its link, then its count and size.
+        const p = valStart[i] + LINK_BYTES;
         counts[i] = uintAt(bytes, p);
         sizes[i] = uintAt(bytes, p + uintBytes(bytes[p]));
       }

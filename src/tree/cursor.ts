@@ -1,4 +1,4 @@
-import { CrissError } from '../errors.ts';
+import { checkChild, checkStartsAfter } from './child.ts';
 import type { NodeLoader } from './loader.ts';
 import type { TreeNode } from './node.ts';
 
@@ -25,14 +25,17 @@ export class LevelCursor {
   async seek(key: Uint8Array | null, fromEnd = false): Promise<void> {
     this.path = [];
     let node = this.root;
+    let left: Uint8Array | null = null;
     while (node.level > this.level) {
       let idx: number;
       if (key === null) idx = fromEnd ? node.length - 1 : 0;
       else idx = Math.min(node.lowerBound(key), node.length - 1);
+      if (idx > 0) left = node.key(idx - 1);
       this.path.push({ node, idx });
       const next = this.child(node, idx);
       node = next instanceof Promise ? await next : next;
     }
+    if (left !== null) checkStartsAfter(left, node);
     this.node = node;
   }
 
@@ -61,6 +64,8 @@ export class LevelCursor {
       const next = this.child(node, idx);
       node = next instanceof Promise ? await next : next;
     }
+    if (dir === 1) checkStartsAfter(this.node.key(this.node.length - 1), node);
+    else checkStartsAfter(node.key(node.length - 1), this.node);
     this.node = node;
     return true;
   }
@@ -69,22 +74,12 @@ export class LevelCursor {
   private child(parent: TreeNode, idx: number): TreeNode | Promise<TreeNode> {
     const known = parent.knownChild(idx);
     if (known !== undefined) return known;
-    const got = this.loader.get(parent.child(idx));
+    const got = this.loader.child(parent.child(idx));
     const accept = (child: TreeNode): TreeNode => {
       checkChild(parent, idx, child);
       parent.rememberChild(idx, child);
       return child;
     };
     return got instanceof Promise ? got.then(accept) : accept(got);
-  }
-}
-
-/** A parent's facts about a child must match the child: a lying block is caught on the way down. */
-export function checkChild(parent: TreeNode, idx: number, child: TreeNode): void {
-  const counts = parent.counts as Float64Array;
-  const sizes = parent.sizes as Float64Array;
-  if (child.level !== parent.level - 1 || child.count !== counts[idx] || child.size !== sizes[idx]
-    || child.length === 0 || parent.compareKey(child.key(child.length - 1), idx) !== 0) {
-    throw new CrissError('BADBLOCK', `child ${idx} of a level-${parent.level} node does not match its parent's entry`);
   }
 }

@@ -1,5 +1,5 @@
 import { compareEncoded } from '../codec/index.ts';
-import { checkChild } from './cursor.ts';
+import { checkStartsAfter, loadChildren } from './child.ts';
 import type { NodeLoader } from './loader.ts';
 import type { TreeNode } from './node.ts';
 
@@ -14,9 +14,17 @@ export interface DiffEntry {
 /** A subtree not yet opened, or one leaf entry. Stacks hold them last-key-descending. */
 type Item = { node: TreeNode; key?: undefined; val?: undefined } | { node?: undefined; key: Uint8Array; val: Uint8Array };
 
-function open(stack: Item[], node: TreeNode, loader: NodeLoader): Promise<void> | void {
+/** One side's last key of the last leaf it opened: leaves open in key order, so the next starts after it. */
+interface Order {
+  left: Uint8Array | null;
+}
+
+function open(stack: Item[], node: TreeNode, loader: NodeLoader, order: Order): Promise<void> | void {
   stack.pop();
   if (node.level === 0) {
+    if (node.length === 0) return;
+    if (order.left !== null) checkStartsAfter(order.left, node);
+    order.left = node.key(node.length - 1);
     for (let i = node.length - 1; i >= 0; i--) stack.push({ key: node.key(i), val: node.val(i) });
     return;
   }
@@ -25,14 +33,7 @@ function open(stack: Item[], node: TreeNode, loader: NodeLoader): Promise<void> 
     for (let i = children.length - 1; i >= 0; i--) stack.push({ node: children[i] as TreeNode });
   };
   if (known.every((c) => c !== undefined)) return push(known);
-  return (async () => {
-    const children = await loader.getMany(Array.from({ length: node.length }, (_, i) => node.child(i)));
-    children.forEach((child, i) => {
-      checkChild(node, i, child);
-      node.rememberChild(i, child);
-    });
-    push(children);
-  })();
+  return loadChildren(loader, node).then(push);
 }
 
 /**
@@ -43,6 +44,8 @@ function open(stack: Item[], node: TreeNode, loader: NodeLoader): Promise<void> 
 export async function* diff(loader: NodeLoader, a: TreeNode, b: TreeNode): AsyncGenerator<DiffEntry> {
   const sa: Item[] = [{ node: a }];
   const sb: Item[] = [{ node: b }];
+  const oa: Order = { left: null };
+  const ob: Order = { left: null };
   for (;;) {
     const x = sa[sa.length - 1];
     const y = sb[sb.length - 1];
@@ -56,11 +59,11 @@ export async function* diff(loader: NodeLoader, a: TreeNode, b: TreeNode): Async
     const lx = x?.node?.level ?? -1;
     const ly = y?.node?.level ?? -1;
     if (x?.node !== undefined && lx >= ly) {
-      await open(sa, x.node, loader);
+      await open(sa, x.node, loader, oa);
       continue;
     }
     if (y?.node !== undefined) {
-      await open(sb, y.node, loader);
+      await open(sb, y.node, loader, ob);
       continue;
     }
     if (x === undefined) {

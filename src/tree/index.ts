@@ -1,9 +1,11 @@
 import { linksIn } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
-import { type BlockStore, FOREVER } from '../store/blockstore.ts';
+import { FOREVER, type WriteSet } from '../store/blockstore.ts';
 import { type Id, idKey } from '../store/id.ts';
+import { type Blob, isRef, isRefAt, refId, refMayLink, separate, verifyBlob } from './blob.ts';
+import { loadChildren } from './child.ts';
 import { type DiffEntry, diff } from './diff.ts';
-import { NodeLoader } from './loader.ts';
+import { type BlockReader, MissingBlockError, NodeLoader, type ReadOptions } from './loader.ts';
 import { type Mutation, mutate, normalize } from './mutate.ts';
 import { EMPTY_NODE, type Entry, TreeNode } from './node.ts';
 import { MISSING, get, getMany, getSync } from './read.ts';
@@ -14,6 +16,19 @@ export type { DiffEntry } from './diff.ts';
 export type { Mutation } from './mutate.ts';
 export type { Bound, RangeOptions } from './range.ts';
 export { MISSING } from './read.ts';
+export { INLINE_MAX, isRef } from './blob.ts';
+
+/** Where trees read blocks: nodes through the BlockReader, big values as blobs. */
+export interface BlockSource extends BlockReader {
+  getBlob(id: Id, opts?: ReadOptions): Promise<Uint8Array | undefined>;
+}
+
+/** Where trees write: one durable, atomic commit per write. */
+export interface BlockSink {
+  commit(set: WriteSet): Promise<void>;
+  /** Sweeps of the garbage collector finished so far: what a node read now is stamped with (WriteSet.since). */
+  readonly sweepsDone: number;
+}
 
 /** A tree by its root id, or by its root node once resolved (saves a second lookup). */
 export type TreeRef = Id | TreeNode;
@@ -30,13 +45,15 @@ export function pinUntil(ttlMs: number, now = Date.now()): number | null {
  * write returns a new root and leaves old roots untouched.
  */
 export class Trees {
-  readonly store: BlockStore;
+  readonly source: BlockSource;
+  readonly sink: BlockSink;
   readonly loader: NodeLoader;
 
   /** The empty tree needs no block on disk: every node knows it (see NodeLoader). */
-  constructor(store: BlockStore, opts: { cacheBytes?: number } = {}) {
-    this.store = store;
-    this.loader = new NodeLoader(store, opts.cacheBytes ?? 256 * 1024 * 1024);
+  constructor(source: BlockSource, sink: BlockSink, opts: { cacheBytes?: number } = {}) {
+    this.source = source;
+    this.sink = sink;
+    this.loader = new NodeLoader(source, opts.cacheBytes ?? 256 * 1024 * 1024, () => sink.sweepsDone);
   }
 
   get emptyRoot(): Id {
@@ -54,13 +71,25 @@ export class Trees {
   }
 
   /** Applies mutations (in order; the last one for a key wins), stores and pins the new root. */
-  async write(tree: TreeRef, muts: Mutation[], ttlMs: number): Promise<Id> {
+  async write(tree: TreeRef, muts: Mutation[], ttlMs: number, extra: Pick<WriteSet, 'blobs' | 'uses' | 'since'> = {}): Promise<Id> {
     const until = pinUntil(ttlMs);
     const root = await this.node(tree);
-    const { root: next, created } = await mutate(this.loader, root, normalize(muts));
-    await this.store.commit({
+    const since = Math.min(extra.since ?? root.epoch, root.epoch);
+    const blobs: Blob[] = [];
+    const leafMuts = muts.map((m) => {
+      if (m.val === null || isRef(m.val)) return m;
+      const { val, blob } = separate(m.val);
+      if (blob !== null) blobs.push(blob);
+      return blob === null ? m : { key: m.key, val };
+    });
+    const { root: next, created } = await mutate(this.loader, root, normalize(leafMuts));
+    await this.sink.commit({
       blocks: created.map((n) => ({ id: n.id, bytes: n.bytes })),
+      blobs: [...blobs, ...(extra.blobs ?? [])],
       pins: until === null ? [] : [{ root: next.id, until }],
+      uses: [{ id: root.id, kind: 'node' }, ...(extra.uses ?? [])],
+      fresh: until === null ? [next.id] : [],
+      since,
     });
     return next.id;
   }
@@ -69,32 +98,60 @@ export class Trees {
   async persist(tree: TreeRef, ttlMs: number): Promise<void> {
     const until = pinUntil(ttlMs);
     const root = await this.node(tree);
-    if (until !== null) await this.store.commit({ pins: [{ root: root.id, until }] });
+    if (until !== null) await this.sink.commit({ pins: [{ root: root.id, until }], uses: [{ id: root.id, kind: 'node' }], since: root.epoch });
   }
 
-  /** A value by key, synchronously when every node on the path is cached. */
+  /** A leaf value as stored: inline canonical bytes stay, a blob reference becomes its blob. */
+  resolve(val: Uint8Array): Uint8Array | Promise<Uint8Array> {
+    return isRef(val) ? this.blob(val) : val;
+  }
+
+  /** The verified blob a reference names. */
+  async blob(ref: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+    const bytes = await this.source.getBlob(refId(ref), signal === undefined ? undefined : { signal });
+    if (bytes === undefined) throw new MissingBlockError(refId(ref));
+    return verifyBlob(ref, bytes);
+  }
+
+  /** A value by key, synchronously when every node on the path is cached and it is inline. */
   getSync(root: TreeNode, key: Uint8Array): Uint8Array | undefined | typeof MISSING {
-    return getSync(this.loader, root, key);
+    const v = getSync(this.loader, root, key);
+    return v !== undefined && v !== MISSING && isRef(v) ? MISSING : v;
   }
 
   async get(tree: TreeRef, key: Uint8Array): Promise<Uint8Array | undefined> {
-    return get(this.loader, await this.node(tree), key);
+    const v = await get(this.loader, await this.node(tree), key);
+    return v === undefined ? v : this.resolve(v);
   }
 
   async getMany(tree: TreeRef, keys: Uint8Array[]): Promise<Array<Uint8Array | undefined>> {
-    return getMany(this.loader, await this.node(tree), keys);
+    const vals = await getMany(this.loader, await this.node(tree), keys);
+    return Promise.all(vals.map((v) => (v === undefined ? v : this.resolve(v))));
   }
 
   async has(tree: TreeRef, key: Uint8Array): Promise<boolean> {
-    return (await this.get(tree, key)) !== undefined;
+    return (await get(this.loader, await this.node(tree), key)) !== undefined;
   }
 
+  /** Entries in key order, values resolved. */
   async *range(tree: TreeRef, opts: RangeOptions = {}): AsyncGenerator<Entry> {
+    for await (const e of range(this.loader, await this.node(tree), opts)) yield isRef(e.val) ? { key: e.key, val: await this.blob(e.val) } : e;
+  }
+
+  /** Entries as stored: large values stay blob references (file reads fetch them themselves). */
+  async *entries(tree: TreeRef, opts: RangeOptions = {}): AsyncGenerator<Entry> {
     yield* range(this.loader, await this.node(tree), opts);
   }
 
   async *diff(a: TreeRef, b: TreeRef): AsyncGenerator<DiffEntry> {
-    yield* diff(this.loader, await this.node(a), await this.node(b));
+    // Equal values have equal references, so the diff itself never needs a blob.
+    for await (const d of diff(this.loader, await this.node(a), await this.node(b))) {
+      yield {
+        key: d.key,
+        before: d.before === undefined ? undefined : await this.resolve(d.before),
+        after: d.after === undefined ? undefined : await this.resolve(d.after),
+      };
+    }
   }
 
   /** Entry count and the bytes of every block of the tree, from the root alone. */
@@ -120,10 +177,14 @@ export class Trees {
       if (node.level > 0) {
         const children = Array.from({ length: node.length }, (_, i) => node.child(i));
         // One batched read for the whole fan-out instead of one read per child.
-        await this.loader.getMany(children);
+        await loadChildren(this.loader, node);
         for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]);
       } else if (opts.followLinks === true) {
-        for (let i = node.length - 1; i >= 0; i--) stack.push(...linksIn(node.val(i)));
+        for (let i = node.length - 1; i >= 0; i--) {
+          const v = node.val(i);
+          if (!isRefAt(v, 0)) stack.push(...linksIn(v));
+          else if (refMayLink(v)) stack.push(...linksIn(await this.blob(v)));
+        }
       }
     }
   }

@@ -1,15 +1,35 @@
 import { CrissError } from '../errors.ts';
-import { ID_BYTES, type Id, idEquals, idKey, idOf, idToText } from '../store/id.ts';
+import { ID_BYTES, ID_PREFIX_BYTES, type Id, idEquals, idKey, idOf, idToText } from '../store/id.ts';
 import { EMPTY_NODE, TreeNode } from './node.ts';
 
 /**
  * The narrow interface the tree reads blocks through: the local block store today, blocks
  * fetched from peers later. A reader returns the exact bytes that were hashed.
  */
+export interface ReadOptions {
+  signal?: AbortSignal;
+}
+
 export interface BlockReader {
-  getBlock(id: Id): Promise<Uint8Array | undefined>;
+  /** A reader that goes to the network honours `signal`; a local one may ignore it. */
+  getBlock(id: Id, opts?: ReadOptions): Promise<Uint8Array | undefined>;
   /** Many blocks in one round trip (LevelDB getMany); optional for readers that cannot batch. */
-  getBlocks?(ids: Id[]): Promise<Array<Uint8Array | undefined>>;
+  getBlocks?(ids: Id[], opts?: ReadOptions): Promise<Array<Uint8Array | undefined>>;
+}
+
+/**
+ * A block a tree links to is not there: the tree is held only in part (a clone in progress,
+ * a reader that cannot reach every peer). Distinct from an unknown root (NOTFOUND), and it
+ * carries the id so a caller can fetch that block elsewhere and retry.
+ */
+export class MissingBlockError extends CrissError {
+  readonly id: Id;
+
+  constructor(id: Id) {
+    super('MISSINGBLOCK', `block ${idToText(id)} is missing: the tree is stored here only in part`);
+    this.name = 'MissingBlockError';
+    this.id = id;
+  }
 }
 
 interface Cached {
@@ -27,12 +47,13 @@ function verified(id: Id, bytes: Uint8Array): TreeNode {
 
 /** A Map slot from 30 bits of the digest: a number key hashes far faster than a string. */
 function slotAt(b: Uint8Array, o: number): number {
-  return ((b[o + 2] << 22) | (b[o + 3] << 14) | (b[o + 4] << 6) | (b[o + 5] & 0x3f)) >>> 0;
+  const d = o + ID_PREFIX_BYTES;
+  return ((b[d] << 22) | (b[d + 1] << 14) | (b[d + 2] << 6) | (b[d + 3] & 0x3f)) >>> 0;
 }
 
 function idAt(node: TreeNode, b: Uint8Array, o: number): boolean {
   const id = node.id;
-  for (let i = ID_BYTES - 1; i >= 2; i--) if (id[i] !== b[o + i]) return false;
+  for (let i = ID_BYTES - 1; i >= ID_PREFIX_BYTES; i--) if (id[i] !== b[o + i]) return false;
   return true;
 }
 
@@ -46,14 +67,17 @@ export class NodeLoader {
   private readonly maxBytes: number;
   private readonly nodes = new Map<number, Cached>();
   private readonly loading = new Map<string, Promise<TreeNode>>();
+  private readonly epoch: () => number;
   private bytes = 0;
   private inserted = 0;
   hits = 0;
   misses = 0;
 
-  constructor(reader: BlockReader, maxBytes = 256 * 1024 * 1024) {
+  /** `epoch` stamps every node read or added (TreeNode.epoch); the empty node keeps 0. */
+  constructor(reader: BlockReader, maxBytes = 256 * 1024 * 1024, epoch: () => number = () => 0) {
     this.reader = reader;
     this.maxBytes = maxBytes;
+    this.epoch = epoch;
     this.add(EMPTY_NODE);
   }
 
@@ -65,7 +89,7 @@ export class NodeLoader {
     return this.peekAt(id, 0);
   }
 
-  /** The cached node whose id is the 34 bytes at `b[o]`, without slicing them out. */
+  /** The cached node whose id is the ID_BYTES at `b[o]`, without slicing them out. */
   peekAt(b: Uint8Array, o: number): TreeNode | undefined {
     const slot = slotAt(b, o);
     const head = this.nodes.get(slot);
@@ -81,25 +105,33 @@ export class NodeLoader {
     return c.node;
   }
 
-  /** The node, synchronously when cached. Rejects NOTFOUND when no reader has the block. */
+  /** A tree's root node, synchronously when cached. Rejects NOTFOUND when no reader has it. */
   get(id: Id): TreeNode | Promise<TreeNode> {
+    return this.peek(id) ?? this.load(id).catch((e: unknown) => {
+      throw e instanceof MissingBlockError && idEquals(e.id, id) ? new CrissError('NOTFOUND', `tree ${idToText(id)} not found`) : e;
+    });
+  }
+
+  /** A node a parent links to, synchronously when cached. Rejects MissingBlockError when no reader has it. */
+  child(id: Id): TreeNode | Promise<TreeNode> {
     return this.peek(id) ?? this.load(id);
   }
 
-  /** Several nodes at once: cached ones directly, the rest in one batched read. */
+  /** Several children at once: cached ones directly, the rest in one batched read. */
   async getMany(ids: Id[]): Promise<TreeNode[]> {
     const out: Array<TreeNode | undefined> = ids.map((id) => this.peek(id));
     const missing = ids.filter((_, i) => out[i] === undefined);
     if (missing.length > 1 && this.reader.getBlocks !== undefined) {
       this.misses += missing.length;
+      const epoch = this.epoch();
       const blocks = await this.reader.getBlocks(missing);
       missing.forEach((id, i) => {
         const bytes = blocks[i];
-        if (bytes === undefined) throw new CrissError('NOTFOUND', `tree ${idToText(id)} not found`);
-        this.add(verified(id, bytes));
+        if (bytes === undefined) throw new MissingBlockError(id);
+        this.add(verified(id, bytes), epoch);
       });
     }
-    return Promise.all(ids.map((id, i) => out[i] ?? this.get(id)));
+    return Promise.all(ids.map((id, i) => out[i] ?? this.child(id)));
   }
 
   private load(id: Id): Promise<TreeNode> {
@@ -107,18 +139,22 @@ export class NodeLoader {
     let p = this.loading.get(key);
     if (p !== undefined) return p;
     this.misses++;
+    const epoch = this.epoch();
     p = this.reader.getBlock(id).then((bytes) => {
-      if (bytes === undefined) throw new CrissError('NOTFOUND', `tree ${idToText(id)} not found`);
+      if (bytes === undefined) throw new MissingBlockError(id);
       const node = verified(id, bytes);
-      this.add(node);
+      this.add(node, epoch);
       return node;
     }).finally(() => this.loading.delete(key));
     this.loading.set(key, p);
     return p;
   }
 
-  add(node: TreeNode): void {
-    if (this.peekAt(node.id, 0) !== undefined) return;
+  /** Caches a node known to be in the store as of `epoch` (by default: now). */
+  add(node: TreeNode, epoch = this.epoch()): void {
+    const known = this.peekAt(node.id, 0);
+    if (node !== EMPTY_NODE) (known ?? node).epoch = epoch;
+    if (known !== undefined) return;
     const slot = slotAt(node.id, 0);
     this.nodes.set(slot, { node, stamp: this.inserted, next: this.nodes.get(slot) });
     const size = node.bytes.length + 64;

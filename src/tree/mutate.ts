@@ -66,7 +66,7 @@ export async function mutate(loader: NodeLoader, root: TreeNode, sorted: Mutatio
   const dropped = new Set<TreeNode>();
   while (newRoot.level > 0 && newRoot.length === 1) {
     dropped.add(newRoot);
-    newRoot = await loader.get(newRoot.child(0));
+    newRoot = await loader.child(newRoot.child(0));
   }
   return { root: newRoot, created: dropped.size === 0 ? created : created.filter((n) => !dropped.has(n)) };
 }

@@ -1,9 +1,10 @@
 import { compareAt, skipValue } from '../codec/index.ts';
 import { ByteWriter, writeExt, writeInt } from '../codec/encode.ts';
-import { BIN8, EXT_LINK, RANK_NUMBER } from '../codec/format.ts';
+import { BIN8, EXT_LINK, RANK_LINK, RANK_NUMBER } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
 import { CrissError } from '../errors.ts';
-import { type Id, idOf, isId } from '../store/id.ts';
+import { ID_BYTES, type Id, LINK_BYTES, LINK_HEADER_BYTES, idOf } from '../store/id.ts';
+import { INLINE_MAX, checkRefAt, isRefAt, refLength } from './blob.ts';
 import { keyLevel } from './level.ts';
 
 /** Largest block a node may take (docs/format.md §7). */
@@ -33,7 +34,7 @@ export class TreeNode {
   /** Internal nodes: per child, its entry count and the byte size of its subtree. */
   readonly counts: Float64Array | null;
   readonly sizes: Float64Array | null;
-  /** Entries in this subtree and bytes of every block in it. */
+  /** Entries in this subtree and bytes of every block in it, blobs included. */
   readonly count: number;
   readonly size: number;
 
@@ -56,6 +57,8 @@ export class TreeNode {
         count += counts[i];
         size += sizes[i];
       }
+    } else {
+      for (let i = 0; i < n; i++) if (isRefAt(bytes, valStart[i])) size += refLength(bytes, valStart[i]);
     }
     this.count = count;
     this.size = size;
@@ -79,10 +82,15 @@ export class TreeNode {
 
   /** The child id of entry i of an internal node (the link's payload). */
   child(i: number): Id {
-    // A link is ext8: 0xc7, length, type, then the multihash.
-    const s = this.valStart[i] + 3;
-    return this.bytes.subarray(s, s + 34);
+    const s = this.valStart[i] + LINK_HEADER_BYTES;
+    return this.bytes.subarray(s, s + ID_BYTES);
   }
+
+  /**
+   * Garbage-collection sweeps finished when this node was last known to be in the store (read
+   * from it, or created): a write building on it after a later sweep has it checked first.
+   */
+  epoch = 0;
 
   private lastKeyLevel = -1;
   /**
@@ -170,7 +178,8 @@ export class TreeNode {
 
 /** The `val` of an internal entry pointing at `child`. */
 export function childEntryVal(child: TreeNode): Uint8Array {
-  const w = new ByteWriter(48);
+  // Room for the link and two uint64s, the most a count and a size take.
+  const w = new ByteWriter(LINK_BYTES + 18);
   writeExt(w, EXT_LINK, child.id);
   writeInt(w, child.count);
   writeInt(w, child.size);
@@ -183,7 +192,10 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
   readHead(b, 0, head);
   if (head.tag !== 0x92 && head.tag !== 0xdc && head.tag !== 0xdd && (head.tag & 0xf0) !== 0x90) throw new Error('not an array');
   const items = head.len;
-  if (skipValue(b, 0) !== b.length) throw new Error('trailing bytes');
+  // Leaves may hold blob references, which are not values: they are checked entry by entry
+  // below; the strict pass over the whole node covers everything else.
+  if (b[head.start + 1] === 0) checkLeafHead(b, head.start, items);
+  else if (skipValue(b, 0) !== b.length) throw new Error('trailing bytes');
   const version = readUint(b, head.start);
   if (version.value !== NODE_VERSION) throw new Error('unknown node version');
   const lvl = readUint(b, version.end);
@@ -193,6 +205,7 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
   const per = level === 0 ? 2 : 4;
   if ((items - 2) % per !== 0) throw new Error('entry count does not fit the node kind');
   const n = (items - 2) / per;
+  if (n === 0 && level > 0) throw new Error('an internal node has no children');
   const keyStart = new Uint32Array(n + 1);
   const valStart = new Uint32Array(n);
   const counts = level === 0 ? null : new Float64Array(n);
@@ -204,11 +217,16 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
     if (i < n - 1 && keyLevel(b, keyStart[i], p) > level) throw new Error('a boundary key is not last');
     valStart[i] = p;
     if (counts === null || sizes === null) {
-      p = skipValue(b, p);
+      if (isRefAt(b, p)) p = checkRefAt(b, p);
+      else {
+        p = skipValue(b, p);
+        if (p - valStart[i] > INLINE_MAX) throw new Error('a value too large to be inline');
+      }
       continue;
     }
     readHead(b, p, head);
-    if (head.tag !== 0xc7 || head.len !== 34 || !isId(b.subarray(head.start, head.start + 34))) throw new Error('child is not a link');
+    // The strict pass above already proved a link canonical: LINK_HEADER, then a sha2-256 multihash.
+    if (head.rank !== RANK_LINK) throw new Error('child is not a link');
     p = head.start + head.len;
     const count = readUint(b, p);
     const size = readUint(b, count.end);
@@ -218,7 +236,15 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
     p = size.end;
   }
   keyStart[n] = p;
+  if (p !== b.length) throw new Error('trailing bytes');
   return new TreeNode(id, b, level, keyStart, valStart, counts, sizes);
+}
+
+/** What the strict pass would check of a leaf's array header, version and level. */
+function checkLeafHead(b: Uint8Array, start: number, items: number): void {
+  const canonical = items <= 15 ? 1 : items <= 0xffff ? 3 : 5;
+  if (start !== canonical) throw new Error('malformed msgpack: the array header is not in its shortest form');
+  if (b[start] !== NODE_VERSION) throw new Error('unknown node version');
 }
 
 function comparePayload(a: Uint8Array, as: number, al: number, b: Uint8Array, bs: number, bl: number): number {

@@ -1,4 +1,5 @@
-import { checkChild } from './cursor.ts';
+import { LINK_HEADER_BYTES } from '../store/id.ts';
+import { checkChild } from './child.ts';
 import type { NodeLoader } from './loader.ts';
 import type { TreeNode } from './node.ts';
 
@@ -10,8 +11,8 @@ export function getSync(loader: NodeLoader, root: TreeNode, key: Uint8Array): Ui
     if (idx === node.length) return undefined;
     let child = node.knownChild(idx);
     if (child === undefined) {
-      // A link is ext8 (c7 22 03) then the id: look it up in place.
-      child = loader.peekAt(node.bytes, node.valStart[idx] + 3);
+      // The id sits right after the link header: look it up in place.
+      child = loader.peekAt(node.bytes, node.valStart[idx] + LINK_HEADER_BYTES);
       if (child === undefined) return MISSING;
       checkChild(node, idx, child);
       node.rememberChild(idx, child);
@@ -29,7 +30,7 @@ export async function get(loader: NodeLoader, root: TreeNode, key: Uint8Array): 
   while (node.level > 0) {
     const idx = node.lowerBound(key);
     if (idx === node.length) return undefined;
-    const child = await loader.get(node.child(idx));
+    const child = await loader.child(node.child(idx));
     checkChild(node, idx, child);
     node = child;
   }

@@ -13,6 +13,8 @@ describe('daemon configuration', () => {
       clustersDir: '/srv/app/clusters',
       keysDir: '/srv/app/keys',
       logLevel: 'warn',
+      gcGraceMs: 60000,
+      gcIntervalMs: 600000,
     });
   });
 
@@ -23,7 +25,8 @@ describe('daemon configuration', () => {
   });
 
   it('reads every setting from its documented variable', () => {
-    const env = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.env, s.env === 'CRISSCROSS_PORT' ? '1234' : s.env === 'CRISSCROSS_LOG_LEVEL' ? 'debug' : `v-${s.flag}`]));
+    const numeric: Record<string, string> = { CRISSCROSS_PORT: '1234', CRISSCROSS_GC_GRACE_MS: '5000', CRISSCROSS_GC_INTERVAL_MS: '0' };
+    const env = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.env, numeric[s.env] ?? (s.env === 'CRISSCROSS_LOG_LEVEL' ? 'debug' : `v-${s.flag}`)]));
     expect(resolveDaemonConfig({}, env, cwd)).toEqual({
       host: 'v-host',
       port: 1234,
@@ -31,6 +34,8 @@ describe('daemon configuration', () => {
       clustersDir: resolve(cwd, 'v-clusters-dir'),
       keysDir: resolve(cwd, 'v-keys-dir'),
       logLevel: 'debug',
+      gcGraceMs: 5000,
+      gcIntervalMs: 0,
       password: 'v-password',
     });
   });

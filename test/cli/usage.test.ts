@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { SETTINGS } from '../../src/config.ts';
 import { cli } from '../harness/run.ts';
 
-const SUBCOMMANDS = ['serve', 'put', 'get', 'delete', 'has_key', 'bytes_written', 'diff', 'range', 'var_set', 'var_get', 'var_delete', 'info'];
+const SUBCOMMANDS = [
+  'serve', 'put', 'get', 'delete', 'has_key', 'bytes_written', 'diff', 'range',
+  'upload', 'cat', 'download', 'upload_dir', 'ls', 'download_dir', 'persist', 'gc', 'compact',
+  'var_set', 'var_get', 'var_delete', 'info',
+];
 
 /** A loopback port nobody listens on: bound, then released. */
 async function closedPort(): Promise<number> {
@@ -63,8 +67,18 @@ describe('crisscross --help and usage errors', { timeout: 60_000, concurrent: tr
     [['put', 'tree', 'k', 'v', '--ttl', '-2'], /is invalid/],
     [['range', 'tree', '--count', '0'], /is invalid/],
     [['get', 'tree', 'k', '--port', 'http'], /invalid value "http" for --port/],
+    [['-p', 'http', 'get', 'tree', 'k'], /invalid value "http" for --port/],
+    [['--port', 'http', 'serve'], /invalid value "http" for --port/],
     [['get', '*does-not-exist.yaml#Root', 'k'], /cannot read .*does-not-exist\.yaml/],
     [['serve', '--log-level', 'loud'], /invalid value "loud" for --log-level/],
+    [['upload', '/does/not/exist'], /cannot read \/does\/not\/exist: ENOENT/],
+    [['upload', '/tmp'], /\/tmp is not a regular file \(use upload_dir for a directory\)/],
+    [['upload', '/dev/null'], /\/dev\/null is not a regular file/],
+    [['upload', 'f', '--ttl', 'forever'], /is invalid/],
+    [['upload_dir', '/does/not/exist'], /cannot read \/does\/not\/exist: ENOENT/],
+    [['upload_dir', '/dev/null'], /\/dev\/null is a device, not a directory/],
+    [['download_dir', 'id', '/tmp'], /\/tmp already exists: download_dir creates the target/],
+    [['persist', 'tree', '--ttl', '-5'], /is invalid/],
   ])('exits 2 on the usage error %j, before contacting any daemon', async (args, message) => {
     const r = await cli(args, { env: { CRISSCROSS_PORT: String(await closedPort()) } });
     expect(r.stderr).toMatch(message);

@@ -21,7 +21,7 @@ afterAll(async () => {
 });
 
 it('README.md lists every command as the registry describes it', async () => {
-  const { registry } = buildCommands({ store: s.store, logger: pino({ level: 'silent' }) });
+  const { registry } = buildCommands({ store: s.store, collector: s.collector, logger: pino({ level: 'silent' }) });
   const readme = await readFile(README, 'utf8');
   const { text, changed } = updateReadmeCommands(readme, registry.renderMarkdown());
   if (changed && process.env.UPDATE_README === '1') await writeFile(README, text);

@@ -1,6 +1,8 @@
 import { pack, unpack } from 'msgpackr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TreeServer, startTreeServer } from './tree-server.ts';
+import { Link, encodeValue } from '../../src/codec/index.ts';
+import { idOf, idToText } from '../../src/store/id.ts';
+import { type TreeServer, startTreeServer, text } from './tree-server.ts';
 
 const HELLO_ROOT = 'QmbTz9LGYAJ7JAuWP3qwmJ47S8q4zuoRYJFBVqRWWt8Jes';
 const EMPTY_ROOT = 'QmSKXjKE3PxPabmvpaTpdpsLCL3sBdm9vU2SM4hQSMDPVj';
@@ -13,16 +15,7 @@ afterAll(async () => {
   await s?.close();
 });
 
-/** Sends a raw command; resolves to the reply or to the error text. */
-async function call(...args: Array<string | Buffer | number>): Promise<unknown> {
-  try {
-    return await s.redis.callBuffer(String(args[0]), ...args.slice(1).map((a) => (typeof a === 'number' ? String(a) : a)));
-  } catch (e) {
-    return `ERROR ${(e as Error).message}`;
-  }
-}
-
-const text = (v: unknown): unknown => (Buffer.isBuffer(v) ? v.toString() : Array.isArray(v) ? v.map(text) : v);
+const call = (...args: Array<string | Buffer | number>): Promise<unknown> => s.call(...args);
 
 describe('tree commands', () => {
   it('runs the README transcript: PUTMULTIBIN then FETCHBIN', async () => {
@@ -35,6 +28,17 @@ describe('tree commands', () => {
   it('accepts an id as raw multihash bytes', async () => {
     const raw = Buffer.from('1220' + '00'.repeat(32), 'hex');
     expect(text(await call('FETCHBIN', raw, 'x'))).toMatch(/^ERROR NOTFOUND/);
+  });
+
+  it('tells a tree held only in part (MISSINGBLOCK, with the id) from an unknown one', async () => {
+    const absent = idOf(Buffer.from('a leaf this store never received'));
+    // A valid level-1 root whose only child is not in the store.
+    const root = encodeValue([1, 1, Buffer.from('k'), new Link(absent), 1, 20]);
+    await s.store.commit({ blocks: [{ id: idOf(root), bytes: root }] });
+    const rootText = idToText(idOf(root));
+    expect(text(await call('KEYCOUNT', rootText))).toBe(1);
+    expect(text(await call('FETCHBIN', rootText, 'k'))).toBe(`ERROR MISSINGBLOCK block ${idToText(absent)} is missing: the tree is stored here only in part`);
+    expect(text(await call('FETCHBIN', idToText(absent), 'k'))).toBe(`ERROR NOTFOUND tree ${idToText(absent)} not found`);
   });
 
   it('typed and *BIN commands share one key space', async () => {

@@ -36,6 +36,8 @@ export function run(file: string, args: string[], options: RunOptions = {}): Pro
       clearTimeout(timer);
       resolve({ code, signal, stdout: Buffer.concat(out), stderr: err });
     });
+    // A program that exits without reading its input (redis-cli with arguments) makes this EPIPE.
+    child.stdin.on('error', () => {});
     child.stdin.end(options.input ?? '');
   });
 }

@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { pino } from 'pino';
+import { Dispatcher } from '../../src/commands/dispatch.ts';
 import { CommandRegistry } from '../../src/commands/registry.ts';
 import { serverCommands } from '../../src/commands/server.ts';
 import type { CommandSpec } from '../../src/commands/spec.ts';
@@ -109,12 +110,12 @@ export interface TestServer {
 }
 
 export async function startServer(
-  options: Partial<Omit<RespServerOptions, 'registry' | 'host' | 'port'>> & { gates?: Gate[] } = {},
+  options: Partial<Omit<RespServerOptions, 'dispatcher' | 'host' | 'port'>> & { gates?: Gate[] } = {},
 ): Promise<TestServer> {
   const { gates, logger = silent, ...rest } = options;
   const registry = new CommandRegistry();
   registry.register(...serverCommands({ registry, logger, version: '0.1.0-test' }), ...testCommands(gates));
-  const server = new RespServer({ host: '127.0.0.1', port: 0, registry, logger, ...rest });
+  const server = new RespServer({ host: '127.0.0.1', port: 0, dispatcher: new Dispatcher(registry, logger), logger, ...rest });
   const { port } = await server.listen();
   return { server, port, registry, close: () => server.close() };
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Dispatcher } from '../../src/commands/dispatch.ts';
 import { CommandRegistry } from '../../src/commands/registry.ts';
 import { serverCommands } from '../../src/commands/server.ts';
 import { RespServer } from '../../src/resp/server.ts';
@@ -123,7 +124,7 @@ describe.skipIf(!existsSync(REDIS_CLI))('redis-cli against the server', () => {
             },
       );
       registry.register(...broken);
-      const server = new RespServer({ host: '127.0.0.1', port: 0, registry, logger: silent });
+      const server = new RespServer({ host: '127.0.0.1', port: 0, dispatcher: new Dispatcher(registry, silent), logger: silent });
       const { port } = await server.listen();
       try {
         const r = await interactive(port, ['PING', 'quit']);

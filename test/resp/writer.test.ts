@@ -114,6 +114,17 @@ describe('ReplyBuffer flushing', () => {
     expect(s.text()).toBe(`+before\r\n$100000\r\n${'a'.repeat(100_000)}\r\n+after\r\n`);
   });
 
+  it('writes one bulk from pieces, large ones by reference, small ones copied', () => {
+    const big = Buffer.alloc(100_000, 98);
+    const w = new ReplyBuffer();
+    w.bulkParts([Buffer.from('xy'), big, Buffer.from('z')]);
+    w.bulkParts([]);
+    const s = sink();
+    w.flush(s);
+    expect(s.chunks).toContain(big);
+    expect(s.text()).toBe(`$100003\r\nxy${'b'.repeat(100_000)}z\r\n$0\r\n\r\n`);
+  });
+
   it('does not let a flushed chunk change when the buffer is reused', () => {
     const w = new ReplyBuffer();
     w.simple('first');

@@ -13,7 +13,7 @@ let trees: Trees;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'crisscross-sql-'));
   store = await openStore(dir, { logger: pino({ level: 'silent' }) });
-  trees = new Trees(store);
+  trees = new Trees(store, store);
 });
 afterAll(async () => {
   await store?.close();

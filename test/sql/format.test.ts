@@ -4,7 +4,7 @@ import { idToText } from '../../src/store/id.ts';
 import { type TreeServer, startTreeServer } from '../commands/tree-server.ts';
 import { sql } from './helpers.ts';
 
-/** The golden vector of docs/format.md §11: a database's bytes must never drift. */
+/** The golden vector of docs/format.md §14: a database's bytes must never drift. */
 let s: TreeServer;
 beforeAll(async () => {
   s = await startTreeServer();

@@ -106,7 +106,7 @@ function runOnce(run: number, heads: Array<{ c: number; root: string; n: number 
 async function verify(acks: Ack[]): Promise<void> {
   const store = await BlockStore.open(dir, logger);
   try {
-    const trees = new Trees(store);
+    const trees = new Trees(store, store);
     // Every acknowledged root: present, pinned, holding its key with the right value.
     for (const a of acks) {
       const root = parseId(a.root);

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CrissError } from '../../src/errors.ts';
-import { ID_BYTES, idEquals, idKey, idOf, idToText, isId, parseId } from '../../src/store/id.ts';
+import { Link, encodeValue } from '../../src/codec/index.ts';
+import { ID_BYTES, LINK_BYTES, LINK_HEADER, LINK_HEADER_BYTES, idEquals, idKey, idOf, idToText, isId, parseId } from '../../src/store/id.ts';
 
 const ALPHABET = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 
@@ -139,5 +140,16 @@ describe('ids', () => {
     expect(idKey(new Uint8Array(a))).toBe(idKey(a));
     expect(idEquals(a, new Uint8Array(a))).toBe(true);
     expect(idEquals(a, b)).toBe(false);
+  });
+});
+
+describe('the link layout', () => {
+  it('is what the codec writes for a link: a fixed header, then the id', () => {
+    const id = idOf(Buffer.from('a root'));
+    const link = encodeValue(new Link(id));
+    expect(link.length).toBe(LINK_BYTES);
+    expect([...link.subarray(0, LINK_HEADER_BYTES)]).toEqual([...LINK_HEADER]);
+    expect(Buffer.from(link.subarray(LINK_HEADER_BYTES)).equals(Buffer.from(id))).toBe(true);
+    expect(LINK_BYTES).toBe(3 + ID_BYTES);
   });
 });

@@ -27,12 +27,12 @@ afterEach(async () => {
 async function reopen(): Promise<Trees> {
   await store.close();
   store = await BlockStore.open(dir, logger);
-  return new Trees(store);
+  return new Trees(store, store);
 }
 
 describe('Trees on LevelDB', () => {
   it('reads everything back from disk after a reopen, cold', async () => {
-    let trees = new Trees(store);
+    let trees = new Trees(store, store);
     const muts = Array.from({ length: 3000 }, (_, i) => put(i, `v${i}`));
     const root = await trees.write(trees.emptyRoot, muts, -1);
     const next = await trees.write(root, [put(5, 'five'), put(9999, 'new')], -1);
@@ -54,7 +54,7 @@ describe('Trees on LevelDB', () => {
   });
 
   it('pins the new root of every write (ttl) and PERSIST extends it', async () => {
-    const trees = new Trees(store);
+    const trees = new Trees(store, store);
     const before = Date.now();
     const a = await trees.write(trees.emptyRoot, [put('k', 1)], 60_000);
     const pin = (await store.pinOf(a)) as number;
@@ -69,7 +69,7 @@ describe('Trees on LevelDB', () => {
   });
 
   it('walks every node once, and the trees that values link to when asked', async () => {
-    const trees = new Trees(store);
+    const trees = new Trees(store, store);
     const file = await trees.write(trees.emptyRoot, Array.from({ length: 500 }, (_, i) => put(i * 4096, new Uint8Array(64))), -1);
     const dirRoot = await trees.write(trees.emptyRoot, [put('a.bin', new Link(file)), put('nested', [new Link(file), 'x'])], -1);
     const plain: string[] = [];
@@ -86,7 +86,7 @@ describe('Trees on LevelDB', () => {
   });
 
   it('refuses a corrupted block with BADBLOCK instead of using it', async () => {
-    let trees = new Trees(store);
+    let trees = new Trees(store, store);
     const root = await trees.write(trees.emptyRoot, Array.from({ length: 2000 }, (_, i) => put(i, i)), -1);
     const rootNode = await trees.root(root);
     const victim = rootNode.child(0);
@@ -98,7 +98,7 @@ describe('Trees on LevelDB', () => {
     await db.put(key, bytes);
     await db.close();
     store = await BlockStore.open(dir, logger);
-    trees = new Trees(store);
+    trees = new Trees(store, store);
     await expect(trees.get(root, encodeValue(0))).rejects.toMatchObject({ code: 'BADBLOCK' });
     expect(decodeValue((await trees.get(root, encodeValue(1999))) as Uint8Array)).toBe(1999);
   });

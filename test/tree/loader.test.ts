@@ -1,0 +1,90 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeValue } from '../../src/codec/index.ts';
+import { BlockStore } from '../../src/store/blockstore.ts';
+import { type Id, idOf, idToText } from '../../src/store/id.ts';
+import { Trees } from '../../src/tree/index.ts';
+import { MissingBlockError } from '../../src/tree/loader.ts';
+import { put } from './helpers.ts';
+
+const logger = pino({ level: 'silent' });
+let dir: string;
+let full: BlockStore;
+let partial: BlockStore;
+let root: Id;
+let firstChild: Id;
+
+/** One store holds a whole tree; the other only its root block, as a clone that stopped early would. */
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'crisscross-loader-'));
+  full = await BlockStore.open(join(dir, 'full'), logger);
+  partial = await BlockStore.open(join(dir, 'partial'), logger);
+  const trees = new Trees(full, full);
+  root = await trees.write(trees.emptyRoot, Array.from({ length: 2000 }, (_, i) => put(i, `v${i}`)), -1);
+  const rootNode = await trees.root(root);
+  expect(rootNode.level).toBeGreaterThan(0);
+  firstChild = rootNode.child(0);
+  await partial.commit({ blocks: [{ id: root, bytes: rootNode.bytes }] });
+});
+
+afterAll(async () => {
+  await full.close();
+  await partial.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function drain(it: AsyncIterable<unknown>): Promise<void> {
+  for await (const _ of it) void _;
+}
+
+describe('a missing block', () => {
+  it('is a MissingBlockError carrying its id on every read path, not an unknown tree', async () => {
+    const reads: Array<[string, (t: Trees) => Promise<unknown>]> = [
+      ['get', (t) => t.get(root, encodeValue(0))],
+      ['getMany', (t) => t.getMany(root, [encodeValue(0)])],
+      ['range', (t) => drain(t.range(root))],
+      ['diff', (t) => drain(t.diff(root, t.emptyRoot))],
+      ['walk', (t) => drain(t.walk(root))],
+      ['write', (t) => t.write(root, [put(0, 'x')], 0)],
+    ];
+    for (const [what, read] of reads) {
+      const err = await read(new Trees(partial, partial)).then(() => undefined, (e: unknown) => e);
+      expect(err, what).toBeInstanceOf(MissingBlockError);
+      expect((err as MissingBlockError).code, what).toBe('MISSINGBLOCK');
+      expect(idToText((err as MissingBlockError).id), what).toBe(idToText(firstChild));
+      expect((err as MissingBlockError).message, what).toContain(idToText(firstChild));
+    }
+  });
+
+  it('as the root is an unknown tree: NOTFOUND, as before', async () => {
+    const unknown = idOf(Buffer.from('no such tree'));
+    const trees = new Trees(partial, partial);
+    const reads: Array<() => unknown> = [() => trees.root(unknown), () => trees.get(unknown, encodeValue(0)), () => drain(trees.walk(unknown))];
+    for (const read of reads) {
+      const err = await Promise.resolve().then(read).then(() => undefined, (e: unknown) => e);
+      expect(err).not.toBeInstanceOf(MissingBlockError);
+      expect(err).toMatchObject({ code: 'NOTFOUND', message: `tree ${idToText(unknown)} not found` });
+    }
+  });
+
+  it('is told apart per caller when a root read and a child read share one fetch', async () => {
+    const trees = new Trees(partial, partial);
+    await trees.root(root);
+    const asRoot = Promise.resolve(trees.root(firstChild));
+    const asChild = trees.get(root, encodeValue(0));
+    await expect(asRoot).rejects.toMatchObject({ code: 'NOTFOUND' });
+    await expect(asChild).rejects.toBeInstanceOf(MissingBlockError);
+  });
+
+  it('reads on once the block arrives: the error is not cached', async () => {
+    const trees = new Trees(partial, partial);
+    await expect(trees.get(root, encodeValue(0))).rejects.toBeInstanceOf(MissingBlockError);
+    const subtree: Array<{ id: Id; bytes: Uint8Array }> = [];
+    for await (const node of new Trees(full, full).walk(firstChild)) subtree.push({ id: node.id, bytes: node.bytes });
+    await partial.commit({ blocks: subtree });
+    expect(await trees.get(root, encodeValue(0))).toEqual(encodeValue('v0'));
+  });
+});
