@@ -41,7 +41,7 @@ export async function replaceAtomically<T>(temp: string, target: string, fn: () 
 }
 
 /** Make a rename or a new entry durable: the directory holding it is synced too. */
-export async function syncDir(dir: string): Promise<void> {
+async function syncDir(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();

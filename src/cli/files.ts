@@ -9,7 +9,7 @@ import { startProgress } from './progress.ts';
 import { substituteId } from './substitute.ts';
 import { fileBytes, fileSize, sendFile, UPLOAD_IN_FLIGHT } from './transfer.ts';
 
-export const FILE_ID_HELP = 'a file id (base58), ^variable or *file.yaml#Field';
+const FILE_ID_HELP = 'a file id (base58), ^variable or *file.yaml#Field';
 export const TTL_HELP = 'pin the new root for this many milliseconds (-1: forever, 0: not pinned)';
 
 /** The size of a local file to upload; anything but a regular file is a usage error. */

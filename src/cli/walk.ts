@@ -11,7 +11,7 @@ export type LocalEntry =
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** A local filesystem call whose failure (missing, unreadable) is the user's to fix: exit 2. */
-export async function local<T>(path: string, fn: () => Promise<T>): Promise<T> {
+async function local<T>(path: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (e) {
