@@ -4,12 +4,12 @@ import type { InfoSource } from '../resp/server.ts';
 import type { BlockStore } from '../store/blockstore.ts';
 import { Vars } from '../store/vars.ts';
 import { Trees } from '../tree/index.ts';
+import { SqlEngine } from '../sql/index.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
 import { Dispatcher } from './dispatch.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
-import { SqlEngine } from '../sql/index.ts';
 import { sqlCommands } from './sql.ts';
 import { treeCommands } from './tree.ts';
 import { varWithCommand } from './vars.ts';
@@ -27,6 +27,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
   const trees = new Trees(deps.store, deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
   const vars = new Vars(deps.store);
+  const sql = new SqlEngine(trees, deps.logger);
   const dispatcher = new Dispatcher(registry, deps.logger.child({ module: 'commands' }));
   registry.register(
     ...serverCommands({ registry, logger: deps.logger }),
@@ -34,7 +35,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     varWithCommand(dispatcher),
     ...fileCommands({ trees, vars, blobs: deps.store }),
     ...gcCommands({ trees, vars, collector: deps.collector }),
-    ...sqlCommands({ trees, vars, sql: new SqlEngine(trees, deps.logger) }),
+    ...sqlCommands({ trees, vars, sql }),
   );
   const store: InfoSource = {
     section: 'store',
@@ -46,5 +47,5 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
       ['tree_cache_misses', trees.loader.misses],
     ],
   };
-  return { registry, dispatcher, info: [store] };
+  return { registry, dispatcher, info: [store, { section: 'sql', fields: () => sql.info() }] };
 }

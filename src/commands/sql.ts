@@ -1,8 +1,7 @@
 import { type SqlEngine, encodeResult } from '../sql/index.ts';
 import { idToText } from '../store/id.ts';
-import { type TreeDeps, ttlArg } from './args.ts';
+import { type TreeDeps, rootOf, ttlArg } from './args.ts';
 import type { ArgumentDoc, CommandContext, CommandSpec } from './spec.ts';
-import { rootOf } from './args.ts';
 
 export interface SqlDeps extends TreeDeps {
   sql: SqlEngine;
@@ -15,7 +14,7 @@ const RESULT =
 
 const statements = (ctx: CommandContext, from: number): string[] => ctx.args.slice(from).map((a) => Buffer.from(a).toString('utf8'));
 
-/** SQL and SQLREAD: SQLite's language over the tables of a database tree (docs/format.md §11). */
+/** SQL and SQLREAD: SQLite's language over the tables of a database tree (docs/format.md §14). */
 export function sqlCommands(deps: SqlDeps): CommandSpec[] {
   return [
     {

@@ -49,6 +49,9 @@ export class SqlEngine {
 
   private readonly timeoutMs: number;
   private deadline = Infinity;
+  private calls = 0;
+  private failed = 0;
+  private statementsRun = 0;
 
   constructor(trees: Trees, logger: Logger, opts: SqlEngineOptions = {}) {
     this.trees = trees;
@@ -102,7 +105,19 @@ export class SqlEngine {
     await c.api.close(c.schema);
   }
 
+  /** The INFO section: what SQL the node has been doing. */
+  info(): Array<[string, number]> {
+    return [
+      ['sql_calls', this.calls],
+      ['sql_calls_failed', this.failed],
+      ['sql_statements', this.statementsRun],
+      ['sql_prepared_statements', this.conn?.statements.size ?? 0],
+      ['sql_scan_cache_entries', this.scans.entries],
+    ];
+  }
+
   async run(root: TreeNode, sqls: string[], opts: { write: boolean; ttl: number }): Promise<{ root: Id; results: SqlResult[] }> {
+    this.calls++;
     return exclusive(async () => {
       const c = await this.open();
       const session = new Session(this.trees, this.scans, opts.write);
@@ -117,6 +132,7 @@ export class SqlEngine {
           const st = statements[i];
           try {
             ddl ||= st.kind === 'ddl';
+            this.statementsRun++;
             results.push(await this.exec(c, session, st));
           } catch (e) {
             throw this.named(e, i, st);
@@ -125,6 +141,7 @@ export class SqlEngine {
         const next = opts.write ? await this.commit(session, root, opts.ttl) : root.id;
         return { root: next, results };
       } catch (e) {
+        this.failed++;
         if (isWasmAbort(e) || (e instanceof CrissError && isWasmAbort(e.cause))) {
           // The instance aborted (out of memory, say): later calls get a new one.
           this.logger.error({ err: e }, 'SQLite WebAssembly instance aborted; starting a new one');

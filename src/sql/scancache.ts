@@ -20,6 +20,11 @@ export class ScanCache {
     this.maxTree = maxTree;
   }
 
+  /** Entries held, over every cached tree (for INFO). */
+  get entries(): number {
+    return this.held;
+  }
+
   get(id: Id): Entry[] | undefined {
     const k = idKey(id);
     const hit = this.trees.get(k);

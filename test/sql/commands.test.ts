@@ -123,4 +123,12 @@ describe('SQL and SQLREAD', () => {
     expect(await failure(sqlRead(s.redis, plain, 'SELECT 1'))).toMatch(/^BADVALUE not a SQL database/);
     expect(await failure(sqlRead(s.redis, 'QmSKXjKE3PxPabmvpaTpdpsLCL3sBdm9vU2SM4hQSMDPVz', 'SELECT 1'))).toMatch(/^(NOTFOUND|BADID)/);
   });
+
+  it('reports its work in INFO sql', async () => {
+    await sql(s.redis, '', 'SELECT 1', 'SELECT 2');
+    const info = (await s.redis.call('INFO', 'sql')) as string;
+    expect(info).toMatch(/^# Sql\r\n/);
+    expect(Number(/sql_statements:(\d+)/.exec(info)?.[1])).toBeGreaterThanOrEqual(2);
+    expect(info).toMatch(/sql_calls_failed:\d+/);
+  });
 });
