@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'WRONGPASS'
   | 'NOPROTO'
   | 'CONFLICT'
-  | 'CLOSED';
+  | 'CLOSED'
+  | 'NOCLUSTER';
 
 export class CrissError extends Error {
   readonly code: ErrorCode;

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { packageVersion } from '../config.ts';
+import { clusterCommands } from './clusters.ts';
 import { EXIT_HELP } from './exit.ts';
 import { serveCommand } from './serve.ts';
 import { treeCommands } from './trees.ts';
@@ -25,7 +26,7 @@ export function buildProgram(): Command {
     // Usage errors must exit 2, not commander's 1: main.ts maps the thrown CommanderError.
     .exitOverride()
     .addHelpText('after', `\n${OVERVIEW}\n`);
-  for (const cmd of [serveCommand(), ...treeCommands(), ...varCommands()]) {
+  for (const cmd of [serveCommand(), ...treeCommands(), ...varCommands(), ...clusterCommands()]) {
     program.addCommand(cmd.copyInheritedSettings(program));
   }
   return program;

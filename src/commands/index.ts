@@ -1,9 +1,11 @@
 import type { Logger } from 'pino';
 import type { Collector } from '../gc/collector.ts';
+import type { Network } from '../net/network.ts';
 import type { InfoSource } from '../resp/server.ts';
 import type { BlockStore } from '../store/blockstore.ts';
 import { Vars } from '../store/vars.ts';
 import { Trees } from '../tree/index.ts';
+import { clusterFileCommands } from './cluster.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
 import { Dispatcher } from './dispatch.ts';
@@ -21,7 +23,7 @@ export interface Commands {
 }
 
 /** The daemon's whole command set: what dispatch, COMMAND DOCS and the README reference share. */
-export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number }): Commands {
+export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network }): Commands {
   const trees = new Trees(deps.store, deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
   const vars = new Vars(deps.store);
@@ -32,6 +34,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     varWithCommand(dispatcher),
     ...fileCommands({ trees, vars, blobs: deps.store }),
     ...gcCommands({ trees, vars, collector: deps.collector }),
+    ...clusterFileCommands(),
   );
   const store: InfoSource = {
     section: 'store',
@@ -43,5 +46,8 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
       ['tree_cache_misses', trees.loader.misses],
     ],
   };
-  return { registry, dispatcher, info: [store] };
+  const info = [store];
+  const net = deps.net;
+  if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() });
+  return { registry, dispatcher, info };
 }
