@@ -5,6 +5,7 @@ import type { InfoSource } from '../resp/server.ts';
 import type { BlockStore } from '../store/blockstore.ts';
 import { Vars } from '../store/vars.ts';
 import { Trees } from '../tree/index.ts';
+import { clusterNetCommands } from './cluster-net.ts';
 import { clusterFileCommands } from './cluster.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
@@ -35,6 +36,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...fileCommands({ trees, vars, blobs: deps.store }),
     ...gcCommands({ trees, vars, collector: deps.collector }),
     ...clusterFileCommands(),
+    ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) }),
   );
   const store: InfoSource = {
     section: 'store',
