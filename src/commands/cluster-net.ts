@@ -82,7 +82,7 @@ export function clusterNetCommands(deps: ClusterNetDeps): CommandSpec[] {
       },
     },
     {
-      name: 'REMOTE', arity: -5, flags: ['readonly', 'blocking'], group: 'cluster', since: '0.3.0',
+      name: 'REMOTE', arity: -5, flags: ['blocking'], group: 'cluster', since: '0.3.0',
       summary: 'Runs a read command on a tree of the cluster, fetching only the blocks it needs from up to num providers at once; REMOTE … PERSIST tree ttl clones it.',
       arguments: [CLUSTER, { name: 'num', type: 'integer' }, { name: 'command', type: 'string' }, TREE, { name: 'arg', type: 'string', optional: true, multiple: true }],
       reply: `Whatever the command replies (${[...REMOTE_READS].join(', ')}); for PERSIST, a map of blocks, fetched, bytes. MISSINGBLOCK when no provider has a block the read needs.`,

@@ -23,6 +23,7 @@ const ENTRY_BYTES = 1 + ID_BYTES;
 const IDLE_MS = 60_000;
 /** A client stream idle this long is replaced rather than reused: the server may be closing it. */
 const REUSE_MS = IDLE_MS / 2;
+const WRITE_RUN = 4 * 1024 * 1024;
 const MAX_REQUESTS_PER_STREAM = 1_000_000;
 
 export type BlockKind = 'node' | 'blob';
@@ -176,7 +177,9 @@ export class BlockService {
           stream.abort(err as Error);
           return;
         }
-        const out: Uint8Array[] = [];
+        // Frames go out in runs of at most WRITE_RUN bytes: 256 big blobs must not sit in memory at once.
+        let out: Uint8Array[] = [];
+        let pending = 0;
         for (const w of wants) {
           const bytes = await this.lookup(w);
           if (bytes === undefined) out.push(Buffer.of(NONE));
@@ -185,8 +188,13 @@ export class BlockService {
             this.served++;
             this.servedBytes += bytes.length;
           }
+          pending += (bytes?.length ?? 0) + 1;
+          if (pending < WRITE_RUN) continue;
+          await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
+          out = [];
+          pending = 0;
         }
-        await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
+        if (out.length > 0) await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
       }
       await stream.close({ signal: AbortSignal.timeout(IDLE_MS) });
     } catch (err) {

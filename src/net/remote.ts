@@ -64,11 +64,15 @@ export class Providers {
   }
 
   private live(): Promise<BlockClient[]> {
-    this.clients ??= this.net.providers(this.cluster, this.root, this.num, AbortSignal.timeout(FIND_TIMEOUT_MS)).then((peers: PeerId[]) => {
-      const blocks = this.net.node(this.cluster).libp2p.services.blocks;
+    this.clients ??= this.net.providers(this.cluster, this.root, this.num, AbortSignal.timeout(FIND_TIMEOUT_MS)).catch(() => []).then((found: PeerId[]) => {
+      const node = this.net.node(this.cluster);
+      const blocks = node.libp2p.services.blocks;
+      // A tree reached only through a link (a file of an announced directory) has no provider
+      // record of its own: the members at hand may still serve it.
+      const peers = found.length > 0 ? found : node.libp2p.getPeers().slice(0, this.num);
       this.logger.info({ cluster: this.cluster, root: idToText(this.root), providers: peers.map((p) => p.toString()) }, 'found providers');
       return peers.map((p) => blocks.client(p));
-    }, () => []);
+    });
     return this.clients;
   }
 

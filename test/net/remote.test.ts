@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newCluster } from '../../src/net/cluster-file.ts';
+import { join } from 'node:path';
 import { type TestDaemon, cleanupDaemons, startDaemons } from '../harness/daemon.ts';
+import { cli, daemonEnv } from '../harness/run.ts';
 import { clusterInfo, joinCluster, poll } from './cluster-daemons.ts';
 
 describe('announce and remote reads between daemons', { timeout: 180_000 }, () => {
@@ -68,5 +70,20 @@ describe('announce and remote reads between daemons', { timeout: 180_000 }, () =
     expect(await a.redis().call('HASANNOUNCED', cluster.name, fresh)).toBe(1);
     const v = await poll(async () => (await b.redis().call('REMOTE', cluster.name, '1', 'FETCHBIN', fresh, 'after')) ?? undefined);
     expect(String(v)).toBe('restart');
+  });
+
+  it('the CLI announces, reads remotely and clones, naming the cluster by *file#Name', async () => {
+    const tree = String(await a.redis().call('PUTMULTIBIN', '', '-1', 'cli', 'works'));
+    const name = `*${join(a.clustersDir, 'test.yaml')}#Name`;
+    expect((await cli(['announce', name, tree], { env: daemonEnv(a) })).code).toBe(0);
+    const got = await poll(async () => {
+      const r = await cli(['remote_get', name, tree, 'cli'], { env: daemonEnv(b) });
+      return r.code === 0 ? r.stdout.toString() : undefined;
+    });
+    expect(got).toBe('works');
+    const cloned = await cli(['remote_persist', '--num', '2', name, tree], { env: daemonEnv(b) });
+    expect(cloned.stderr).toBe('');
+    expect(cloned.stdout.toString()).toMatch(new RegExp(`^${tree}: 1 blocks, 1 fetched \\(\\d+ bytes\\)\n$`));
+    expect(String(await b.redis().call('FETCHBIN', tree, 'cli'))).toBe('works');
   });
 });
