@@ -19,6 +19,10 @@ export interface DaemonConfig {
   gcIntervalMs: number;
   /** When set, clients must AUTH first. */
   password?: string;
+  /** Where cluster nodes listen (libp2p over TCP). */
+  p2pHost: string;
+  /** Port of a cluster whose file has no Port and that has none kept in the data dir yet; 0: the OS picks. */
+  p2pPort: number;
 }
 
 /** What a client command needs to reach a running daemon. */
@@ -50,6 +54,8 @@ export const SETTINGS: Record<Setting, SettingDoc> = {
   gcGraceMs: { flag: 'gc-grace-ms', env: 'CRISSCROSS_GC_GRACE_MS', default: '60000', description: 'ms a root written with TTL 0 survives garbage collection' },
   gcIntervalMs: { flag: 'gc-interval-ms', env: 'CRISSCROSS_GC_INTERVAL_MS', default: '600000', description: 'ms between background garbage collections (0: only GC)' },
   password: { flag: 'password', env: 'CRISSCROSS_PASSWORD', description: 'require AUTH with this password' },
+  p2pHost: { flag: 'p2p-host', env: 'CRISSCROSS_P2P_HOST', default: '127.0.0.1', description: 'address cluster nodes listen on (libp2p, TCP)' },
+  p2pPort: { flag: 'p2p-port', env: 'CRISSCROSS_P2P_PORT', default: '0', description: 'port for a cluster without Port: and none kept yet (0: any free one; kept in the data dir)' },
 };
 
 /** Values as given on the command line; absent means "not given". */
@@ -128,6 +134,8 @@ export function resolveDaemonConfig(flags: Flags, env: Env = process.env, cwd = 
     logLevel: parseLogLevel(required('logLevel', flags, env)),
     gcGraceMs: parseMs(required('gcGraceMs', flags, env)),
     gcIntervalMs: parseMs(required('gcIntervalMs', flags, env)),
+    p2pHost: parseHost(required('p2pHost', flags, env)),
+    p2pPort: parsePort(required('p2pPort', flags, env)),
   };
   const pass = password(flags, env);
   if (pass !== undefined) config.password = pass;

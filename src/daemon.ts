@@ -4,6 +4,7 @@ import { pino, type Logger } from 'pino';
 import { buildCommands } from './commands/index.ts';
 import { packageVersion, type DaemonConfig } from './config.ts';
 import { Collector } from './gc/collector.ts';
+import { Network } from './net/network.ts';
 import { RespServer } from './resp/server.ts';
 import { openStore } from './store/index.ts';
 
@@ -30,8 +31,10 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
   const collector = new Collector(store, { graceMs: config.gcGraceMs, intervalMs: config.gcIntervalMs, logger: logger.child({ module: 'gc' }) });
   let server: RespServer;
   let address: Daemon['address'];
+  let net: Network | undefined;
   try {
-    const { dispatcher, info } = buildCommands({ store, collector, logger });
+    net = await Network.start({ dataDir: config.dataDir, clustersDir: config.clustersDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort, store, logger: logger.child({ module: 'net' }) });
+    const { dispatcher, info } = buildCommands({ store, collector, logger, net });
     server = new RespServer({
       host: config.host,
       port: config.port,
@@ -43,10 +46,12 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
     address = await server.listen();
     collector.start();
   } catch (e) {
+    await net?.stop();
     await collector.stop();
     await store.close();
     throw e;
   }
+  const network = net;
   let closing: Promise<void> | undefined;
   return {
     address,
@@ -55,6 +60,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
         // A collection in progress stops at its next batch, so shutdown never waits for a sweep.
         await collector.stop();
         await server.close();
+        await network.stop();
         await store.close();
         logger.info('closed');
       })();

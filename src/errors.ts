@@ -21,7 +21,8 @@ export type ErrorCode =
   /** SQL: a PRIMARY KEY, UNIQUE or NOT NULL constraint failed. */
   | 'CONSTRAINT'
   /** SQL: a write statement sent to SQLREAD (Redis's code for writes refused). */
-  | 'READONLY';
+  | 'READONLY'
+  | 'NOCLUSTER';
 
 export class CrissError extends Error {
   readonly code: ErrorCode;

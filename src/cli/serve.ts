@@ -14,6 +14,8 @@ const PLACEHOLDER: Record<keyof DaemonConfig, string> = {
   gcGraceMs: '<ms>',
   gcIntervalMs: '<ms>',
   password: '<password>',
+  p2pHost: '<host>',
+  p2pPort: '<port>',
 };
 
 export function serveCommand(): Command {

@@ -1,10 +1,13 @@
 import type { Logger } from 'pino';
 import type { Collector } from '../gc/collector.ts';
+import type { Network } from '../net/network.ts';
 import type { InfoSource } from '../resp/server.ts';
 import type { BlockStore } from '../store/blockstore.ts';
 import { Vars } from '../store/vars.ts';
 import { Trees } from '../tree/index.ts';
 import { SqlEngine } from '../sql/index.ts';
+import { clusterNetCommands } from './cluster-net.ts';
+import { clusterFileCommands } from './cluster.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
 import { Dispatcher } from './dispatch.ts';
@@ -23,7 +26,7 @@ export interface Commands {
 }
 
 /** The daemon's whole command set: what dispatch, COMMAND DOCS and the README reference share. */
-export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number }): Commands {
+export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network }): Commands {
   const trees = new Trees(deps.store, deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
   const vars = new Vars(deps.store);
@@ -36,6 +39,8 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...fileCommands({ trees, vars, blobs: deps.store }),
     ...gcCommands({ trees, vars, collector: deps.collector }),
     ...sqlCommands({ trees, vars, sql }),
+    ...clusterFileCommands(),
+    ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) }),
   );
   const store: InfoSource = {
     section: 'store',
@@ -47,5 +52,8 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
       ['tree_cache_misses', trees.loader.misses],
     ],
   };
-  return { registry, dispatcher, info: [store, { section: 'sql', fields: () => sql.info() }] };
+  const info = [store, { section: 'sql', fields: () => sql.info() }];
+  const net = deps.net;
+  if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() });
+  return { registry, dispatcher, info };
 }

@@ -35,6 +35,8 @@ export interface TestDaemon {
   /** Stays the same across restarts. */
   readonly port: number;
   readonly dataDir: string;
+  /** Where it reads cluster files (picked up while it runs). */
+  readonly clustersDir: string;
   /** The current process (changes on restart). */
   readonly child: ChildProcess;
   /** Resolves when the current process exits. */
@@ -62,6 +64,7 @@ class Handle implements TestDaemon {
   host = '127.0.0.1';
   port = 0;
   readonly dataDir: string;
+  readonly clustersDir: string;
   child!: ChildProcess;
   exited!: Promise<Exit>;
   private out = '';
@@ -72,6 +75,7 @@ class Handle implements TestDaemon {
 
   constructor(base: string, dataDir: string, options: DaemonOptions) {
     this.base = base;
+    this.clustersDir = join(base, 'clusters');
     this.dataDir = dataDir;
     this.options = options;
   }
@@ -93,7 +97,7 @@ class Handle implements TestDaemon {
     const settings: Array<[flag: string, variable: string, value: string]> = [
       ['--port', 'CRISSCROSS_PORT', String(this.port)],
       ['--data-dir', 'CRISSCROSS_DATA_DIR', this.dataDir],
-      ['--clusters-dir', 'CRISSCROSS_CLUSTERS_DIR', join(this.base, 'clusters')],
+      ['--clusters-dir', 'CRISSCROSS_CLUSTERS_DIR', this.clustersDir],
       ['--keys-dir', 'CRISSCROSS_KEYS_DIR', join(this.base, 'keys')],
     ];
     const flags = settings.filter(([, variable]) => env[variable] === undefined).flatMap(([flag, , value]) => [flag, value]);

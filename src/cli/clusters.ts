@@ -1,0 +1,92 @@
+import { Command } from 'commander';
+import { newCluster, renderCluster, renderKeyPair } from '../net/cluster-file.ts';
+import { keyText, newKeyPair, newSecret } from '../net/identity.ts';
+import { bytes, clientCommand, examples, ID_HELP, integer, list, parseCount, parseTtl, withDaemon, write } from './common.ts';
+import { CliFailure, EXIT } from './exit.ts';
+import { substituteId } from './substitute.ts';
+
+const CLUSTER_HELP = 'a cluster Name, or *clusters/file.yaml#Name';
+
+/** Generated locally, like the daemon's CLUSTER and KEYPAIR: making keys needs no running daemon. */
+function cluster(): Command {
+  const cmd = new Command('cluster')
+    .summary('print a new cluster definition (YAML)')
+    .description(
+      'Print a new cluster: a Cypher and an Ed25519 key pair from the CSPRNG, the derived Name, MaxTTL and MaxAcceptedSize. ' +
+        'Save it in the clusters dir of every member (the daemon picks it up without a restart); members that must not push get it without PrivateKey. ' +
+        'Add Bootstrap: (multiaddrs of members) and Port: as needed.',
+    )
+    .action(() => write(renderCluster(newCluster())));
+  return examples(cmd, ['crisscross cluster > clusters/my_cluster.yaml']);
+}
+
+function keypair(): Command {
+  const cmd = new Command('keypair')
+    .summary('print a new Ed25519 key pair (YAML)')
+    .description('Print a new Ed25519 key pair from the CSPRNG: Name (its pointer name), PublicKey and PrivateKey, base58.')
+    .action(() => write(renderKeyPair(newKeyPair())));
+  return examples(cmd, ['crisscross keypair > keys/me.yaml']);
+}
+
+function nodeSecret(): Command {
+  const cmd = new Command('node_secret')
+    .summary('print a new node secret (YAML)')
+    .description(
+      'Print a new node secret. The daemon derives its peer identity in every cluster from it; it makes one on first start ' +
+        '(DATA_DIR/node_secret, mode 0600) unless NODE_SECRET is set to such a value.',
+    )
+    .action(() => write(`NodeSecret: ${keyText(newSecret())}\n`));
+  return examples(cmd, ['NODE_SECRET=$(crisscross node_secret | cut -d" " -f2) crisscross serve']);
+}
+
+function announce(): Command {
+  const cmd = new Command('announce')
+    .summary('serve a local tree to a cluster')
+    .description('Provide a tree on the cluster\'s DHT and serve it (links included) to its members for --ttl ms; the tree is pinned here as long.')
+    .argument('<cluster>', CLUSTER_HELP)
+    .argument('<tree>', ID_HELP)
+    .option('--ttl <ms>', 'how long to announce and pin (-1: forever)', parseTtl, -1)
+    .action(async (clusterArg: string, tree: string, opts: { ttl: number }, self: Command) => {
+      const [name, root] = [await substituteId(clusterArg), await substituteId(tree)];
+      await withDaemon(self, (c) => c.call('ANNOUNCE', name, root, String(opts.ttl)));
+    });
+  return examples(clientCommand(cmd), ['crisscross announce "*clusters/my_cluster.yaml#Name" QmbTz9…']);
+}
+
+function remoteGet(): Command {
+  const cmd = new Command('remote_get')
+    .summary('print a key of a tree another member serves')
+    .description('Read one key of a tree announced in the cluster, fetching only the blocks on its path from up to --num providers. Exits 1 if the key is missing.')
+    .argument('<cluster>', CLUSTER_HELP)
+    .argument('<tree>', ID_HELP)
+    .argument('<key>', 'the key')
+    .option('--num <n>', 'providers to use at once', parseCount, 1)
+    .action(async (clusterArg: string, tree: string, key: string, opts: { num: number }, self: Command) => {
+      const [name, root] = [await substituteId(clusterArg), await substituteId(tree)];
+      const value = await withDaemon(self, (c) => c.call('REMOTE', name, String(opts.num), 'FETCHBIN', root, key));
+      if (value === null) throw new CliFailure(EXIT.no, `key not found: ${key}`);
+      await write(bytes(value, 'REMOTE FETCHBIN'));
+    });
+  return examples(clientCommand(cmd), ['crisscross remote_get "*clusters/my_cluster.yaml#Name" QmbTz9… hello']);
+}
+
+function remotePersist(): Command {
+  const cmd = new Command('remote_persist')
+    .summary('clone a tree from the cluster')
+    .description('Fetch every block of a tree announced in the cluster (links included) from up to --num providers at once, store it here and pin it for --ttl ms. What is already here is not fetched again.')
+    .argument('<cluster>', CLUSTER_HELP)
+    .argument('<tree>', ID_HELP)
+    .option('--num <n>', 'providers to use at once', parseCount, 4)
+    .option('--ttl <ms>', 'pin the clone this long (-1: forever)', parseTtl, -1)
+    .action(async (clusterArg: string, tree: string, opts: { num: number; ttl: number }, self: Command) => {
+      const [name, root] = [await substituteId(clusterArg), await substituteId(tree)];
+      const report = await withDaemon(self, async (c) => list(await c.call('REMOTE', name, String(opts.num), 'PERSIST', root, String(opts.ttl)), 'REMOTE PERSIST'));
+      const field = (k: string): number => integer(report[report.findIndex((r) => Buffer.isBuffer(r) && r.toString() === k) + 1], 'REMOTE PERSIST');
+      await write(`${root}: ${field('blocks')} blocks, ${field('fetched')} fetched (${field('bytes')} bytes)\n`);
+    });
+  return examples(clientCommand(cmd), ['crisscross remote_persist --num 4 "*clusters/my_cluster.yaml#Name" QmbTz9…']);
+}
+
+export function clusterCommands(): Command[] {
+  return [cluster(), keypair(), nodeSecret(), announce(), remoteGet(), remotePersist()];
+}

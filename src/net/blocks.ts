@@ -1,0 +1,284 @@
+import type { Connection, PeerId, Stream } from '@libp2p/interface';
+import type { ConnectionManager, Registrar } from '@libp2p/interface-internal';
+import { type LengthPrefixedStream, lpStream } from '@libp2p/utils';
+import type { Logger } from 'pino';
+import { linksIn } from '../codec/index.ts';
+import { MAX_VALUE_BYTES } from '../codec/format.ts';
+import { CrissError } from '../errors.ts';
+import { ID_BYTES, type Id, idEquals, idOf, idToText } from '../store/id.ts';
+import { isRefAt, refId } from '../tree/blob.ts';
+import { TreeNode } from '../tree/node.ts';
+
+/** docs/blocks-protocol.md */
+export const BLOCKS_PROTOCOL = '/crisscross/blocks/1.0.0';
+export const MAX_WANTS = 256;
+/** A frame holds one block at most: the largest blob plus its type byte. */
+export const MAX_FRAME = MAX_VALUE_BYTES + 1;
+const WANT = 0x01;
+const BLOCK = 0x02;
+const NONE = 0x03;
+const KIND_NODE = 0;
+const KIND_BLOB = 1;
+const ENTRY_BYTES = 1 + ID_BYTES;
+const IDLE_MS = 60_000;
+/** A client stream idle this long is replaced rather than reused: the server may be closing it. */
+const REUSE_MS = IDLE_MS / 2;
+const WRITE_RUN = 4 * 1024 * 1024;
+const MAX_REQUESTS_PER_STREAM = 1_000_000;
+
+export type BlockKind = 'node' | 'blob';
+
+export interface Want {
+  kind: BlockKind;
+  id: Id;
+}
+
+/** What a block links to: a node's children, blob references and linked trees; a blob's links. */
+export function reachedFrom(kind: BlockKind, bytes: Uint8Array, id: Id): Want[] {
+  const out: Want[] = [];
+  if (kind === 'blob') {
+    for (const l of linksIn(bytes)) out.push({ kind: 'node', id: l });
+    return out;
+  }
+  const node = TreeNode.parse(Buffer.from(id), bytes);
+  for (let i = 0; i < node.length; i++) {
+    if (node.level > 0) {
+      out.push({ kind: 'node', id: node.child(i) });
+      continue;
+    }
+    const v = node.val(i);
+    if (isRefAt(v, 0)) {
+      out.push({ kind: 'blob', id: refId(v) });
+    } else {
+      for (const l of linksIn(v)) out.push({ kind: 'node', id: l });
+    }
+  }
+  return out;
+}
+
+/** The local blocks this node serves. */
+export interface BlockStoreReader {
+  getBlock(id: Id): Promise<Uint8Array | undefined>;
+  getBlob(id: Id): Promise<Uint8Array | undefined>;
+}
+
+export interface BlockServiceInit {
+  store: BlockStoreReader;
+  /** Whether a live announcement of this cluster reaches the block (links included). */
+  isServed(id: Id): boolean;
+  logger: Logger;
+}
+
+export interface BlockServiceComponents {
+  registrar: Registrar;
+  connectionManager: ConnectionManager;
+}
+
+function encodeWant(wants: Want[]): Buffer {
+  const out = Buffer.allocUnsafe(3 + wants.length * ENTRY_BYTES);
+  out[0] = WANT;
+  out.writeUInt16BE(wants.length, 1);
+  wants.forEach((w, i) => {
+    out[3 + i * ENTRY_BYTES] = w.kind === 'node' ? KIND_NODE : KIND_BLOB;
+    out.set(w.id, 4 + i * ENTRY_BYTES);
+  });
+  return out;
+}
+
+function decodeWant(frame: Uint8Array): Want[] {
+  if (frame.length < 3 || frame[0] !== WANT) throw new Error('not a want-list');
+  const n = (frame[1] << 8) | frame[2];
+  if (n < 1 || n > MAX_WANTS || frame.length !== 3 + n * ENTRY_BYTES) throw new Error(`bad want-list of ${n} entries`);
+  return Array.from({ length: n }, (_, i) => {
+    const k = frame[3 + i * ENTRY_BYTES];
+    if (k !== KIND_NODE && k !== KIND_BLOB) throw new Error('bad block kind');
+    const o = 4 + i * ENTRY_BYTES;
+    return { kind: k === KIND_NODE ? 'node' : 'blob', id: Buffer.from(frame.subarray(o, o + ID_BYTES)) };
+  });
+}
+
+/** A peer sent a block that does not hash to the id asked for: it is dropped. */
+export class LyingPeerError extends CrissError {
+  readonly peer: string;
+
+  constructor(peer: string, id: Id) {
+    super('BADBLOCK', `peer ${peer} sent a block that does not match ${idToText(id)}`);
+    this.name = 'LyingPeerError';
+    this.peer = peer;
+  }
+}
+
+/**
+ * The block exchange of one cluster node (docs/blocks-protocol.md), as a libp2p service. It
+ * serves only blocks that a live announcement of the cluster reaches: a peer asking for
+ * anything else gets NONE, as if the block did not exist.
+ */
+export class BlockService {
+  private readonly components: BlockServiceComponents;
+  private readonly init: BlockServiceInit;
+  private readonly clients = new Map<string, BlockClient>();
+  served = 0;
+  servedBytes = 0;
+  fetched = 0;
+  fetchedBytes = 0;
+
+  constructor(components: BlockServiceComponents, init: BlockServiceInit) {
+    this.components = components;
+    this.init = init;
+  }
+
+  readonly [Symbol.toStringTag] = 'crisscross/blocks';
+
+  async start(): Promise<void> {
+    await this.components.registrar.handle(BLOCKS_PROTOCOL, (stream, connection) => this.serve(stream, connection), { maxInboundStreams: 8, maxOutboundStreams: 8 });
+  }
+
+  async stop(): Promise<void> {
+    await this.components.registrar.unhandle(BLOCKS_PROTOCOL);
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+
+  /** A client for `peer` (one stream, want-lists in turn), reused until it fails. */
+  client(peer: PeerId): BlockClient {
+    const key = peer.toString();
+    let c = this.clients.get(key);
+    if (c === undefined || c.closed) {
+      c = new BlockClient(peer, this.components.connectionManager, this.init.logger, (n, bytes) => {
+        this.fetched += n;
+        this.fetchedBytes += bytes;
+      });
+      this.clients.set(key, c);
+    }
+    return c;
+  }
+
+  private lookup(w: Want): Promise<Uint8Array | undefined> {
+    if (!this.init.isServed(w.id)) return Promise.resolve(undefined);
+    return w.kind === 'node' ? this.init.store.getBlock(w.id) : this.init.store.getBlob(w.id);
+  }
+
+  private async serve(stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer.toString();
+    const lp = lpStream(stream, { maxDataLength: 3 + MAX_WANTS * ENTRY_BYTES });
+    try {
+      for (let n = 0; n < MAX_REQUESTS_PER_STREAM; n++) {
+        let frame: Uint8Array;
+        try {
+          frame = (await lp.read({ signal: AbortSignal.timeout(IDLE_MS) })).subarray();
+        } catch {
+          break;
+        }
+        let wants: Want[];
+        try {
+          wants = decodeWant(frame);
+        } catch (err) {
+          this.init.logger.info({ remote: peer, err: (err as Error).message }, 'refused a malformed request');
+          stream.abort(err as Error);
+          return;
+        }
+        // Frames go out in runs of at most WRITE_RUN bytes: 256 big blobs must not sit in memory at once.
+        let out: Uint8Array[] = [];
+        let pending = 0;
+        for (const w of wants) {
+          const bytes = await this.lookup(w);
+          if (bytes === undefined) out.push(Buffer.of(NONE));
+          else {
+            out.push(Buffer.concat([Buffer.of(BLOCK), bytes]));
+            this.served++;
+            this.servedBytes += bytes.length;
+          }
+          pending += (bytes?.length ?? 0) + 1;
+          if (pending < WRITE_RUN) continue;
+          await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
+          out = [];
+          pending = 0;
+        }
+        if (out.length > 0) await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
+      }
+      await stream.close({ signal: AbortSignal.timeout(IDLE_MS) });
+    } catch (err) {
+      this.init.logger.info({ remote: peer, err: (err as Error).message }, 'block stream ended');
+      stream.abort(err as Error);
+    }
+  }
+}
+
+/** Fetches blocks from one peer: want-lists of at most MAX_WANTS, one at a time on one stream. */
+export class BlockClient {
+  readonly peer: PeerId;
+  closed = false;
+  private readonly cm: ConnectionManager;
+  private readonly logger: Logger;
+  private readonly count: (n: number, bytes: number) => void;
+  private stream: Promise<{ s: Stream; lp: LengthPrefixedStream<Stream> }> | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private lastUsed = 0;
+
+  constructor(peer: PeerId, cm: ConnectionManager, logger: Logger, count: (n: number, bytes: number) => void) {
+    this.peer = peer;
+    this.cm = cm;
+    this.logger = logger;
+    this.count = count;
+  }
+
+  /** The blocks in order; undefined for one the peer does not serve. Throws LyingPeerError on a bad block. */
+  fetch(wants: Want[], signal: AbortSignal): Promise<Array<Uint8Array | undefined>> {
+    const run = this.queue.then(() => this.exchange(wants, signal));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private open(signal: AbortSignal): Promise<{ s: Stream; lp: LengthPrefixedStream<Stream> }> {
+    if (this.stream !== undefined && Date.now() - this.lastUsed > REUSE_MS) {
+      void this.stream.then(({ s }) => s.abort(new Error('idle')), () => undefined);
+      this.stream = undefined;
+    }
+    this.lastUsed = Date.now();
+    this.stream ??= this.cm.openStream(this.peer, BLOCKS_PROTOCOL, { signal }).then((s) => ({
+      s,
+      lp: lpStream(s, { maxDataLength: MAX_FRAME, maxBufferSize: MAX_FRAME + 1024 }),
+    }));
+    return this.stream;
+  }
+
+  private async exchange(wants: Want[], signal: AbortSignal): Promise<Array<Uint8Array | undefined>> {
+    if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
+    const out: Array<Uint8Array | undefined> = [];
+    try {
+      const { lp } = await this.open(signal);
+      for (let i = 0; i < wants.length; i += MAX_WANTS) {
+        const batch = wants.slice(i, i + MAX_WANTS);
+        await lp.write(encodeWant(batch), { signal });
+        let bytes = 0;
+        for (const w of batch) {
+          const frame = (await lp.read({ signal })).subarray();
+          if (frame[0] === NONE && frame.length === 1) {
+            out.push(undefined);
+            continue;
+          }
+          const block = frame.subarray(1);
+          if (frame[0] !== BLOCK || !idEquals(idOf(block), w.id)) throw new LyingPeerError(this.peer.toString(), w.id);
+          bytes += block.length;
+          out.push(block);
+        }
+        this.count(batch.length, bytes);
+      }
+      return out;
+    } catch (err) {
+      this.close();
+      if (err instanceof LyingPeerError) this.logger.info({ remote: this.peer.toString(), err: err.message }, 'dropped a peer that sent a bad block');
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    void this.stream?.then(({ s }) => s.abort(new Error('closed')), () => undefined);
+  }
+}
+
+/** As a libp2p `services` entry. */
+export function blockService(init: BlockServiceInit): (components: BlockServiceComponents) => BlockService {
+  return (components) => new BlockService(components, init);
+}

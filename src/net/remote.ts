@@ -1,0 +1,205 @@
+import type { PeerId } from '@libp2p/interface';
+import type { Logger } from 'pino';
+import { CrissError } from '../errors.ts';
+import type { BlockStore } from '../store/blockstore.ts';
+import { type Id, idKey, idToText } from '../store/id.ts';
+import type { BlockSource } from '../tree/index.ts';
+import { TreeNode } from '../tree/node.ts';
+import { type BlockClient, type BlockKind, type Want, reachedFrom } from './blocks.ts';
+import type { Network } from './network.ts';
+
+const FIND_TIMEOUT_MS = 20_000;
+const FETCH_TIMEOUT_MS = 60_000;
+/** Blocks fetched for remote reads, kept across commands (bytes). */
+const CACHE_BYTES = 64 * 1024 * 1024;
+/** Wants per round of a clone: several want-lists per provider in flight. */
+const CLONE_ROUND = 4096;
+
+/** Recently fetched blocks by kind and id, bounded by bytes, oldest dropped first. */
+export class BlockCache {
+  private readonly map = new Map<string, Uint8Array>();
+  private bytes = 0;
+  private readonly max: number;
+
+  constructor(max = CACHE_BYTES) {
+    this.max = max;
+  }
+
+  get(kind: BlockKind, id: Id): Uint8Array | undefined {
+    return this.map.get(`${kind}:${idKey(id)}`);
+  }
+
+  set(kind: BlockKind, id: Id, bytes: Uint8Array): void {
+    const key = `${kind}:${idKey(id)}`;
+    if (this.map.has(key) || bytes.length > this.max) return;
+    this.map.set(key, bytes);
+    this.bytes += bytes.length;
+    for (const [k, v] of this.map) {
+      if (this.bytes <= this.max) break;
+      this.map.delete(k);
+      this.bytes -= v.length;
+    }
+  }
+}
+
+/**
+ * Fetches from up to `num` providers of one root at once: each batch is split among the live
+ * providers; a provider that sends a bad block or fails is dropped and its share goes to the
+ * others; a block one provider lacks is asked of the next.
+ */
+export class Providers {
+  private readonly net: Network;
+  private readonly cluster: string;
+  private readonly root: Id;
+  private readonly num: number;
+  private readonly logger: Logger;
+  private clients: Promise<BlockClient[]> | undefined;
+
+  constructor(net: Network, cluster: string, root: Id, num: number, logger: Logger) {
+    this.net = net;
+    this.cluster = cluster;
+    this.root = root;
+    this.num = num;
+    this.logger = logger;
+  }
+
+  private live(): Promise<BlockClient[]> {
+    this.clients ??= this.net.providers(this.cluster, this.root, this.num, AbortSignal.timeout(FIND_TIMEOUT_MS)).catch(() => []).then((found: PeerId[]) => {
+      const node = this.net.node(this.cluster);
+      const blocks = node.libp2p.services.blocks;
+      // A tree reached only through a link (a file of an announced directory) has no provider
+      // record of its own: the members at hand may still serve it.
+      const peers = found.length > 0 ? found : node.libp2p.getPeers().slice(0, this.num);
+      this.logger.info({ cluster: this.cluster, root: idToText(this.root), providers: peers.map((p) => p.toString()) }, 'found providers');
+      return peers.map((p) => blocks.client(p));
+    });
+    return this.clients;
+  }
+
+  async fetch(wants: Want[]): Promise<Array<Uint8Array | undefined>> {
+    const out: Array<Uint8Array | undefined> = new Array(wants.length).fill(undefined);
+    let pending = wants.map((_, i) => i);
+    const tried = new Map<number, Set<BlockClient>>();
+    // Each round either answers wants or drops a provider, so rounds are bounded by both.
+    for (let round = 0; round <= this.num + 1 && pending.length > 0; round++) {
+      const clients = (await this.live()).filter((c) => !c.closed);
+      if (clients.length === 0) break;
+      const shares = new Map<BlockClient, number[]>();
+      pending.forEach((i, n) => {
+        const fresh = clients.filter((c) => !tried.get(i)?.has(c));
+        if (fresh.length === 0) return;
+        const c = fresh[n % fresh.length];
+        shares.set(c, [...(shares.get(c) ?? []), i]);
+        tried.set(i, (tried.get(i) ?? new Set()).add(c));
+      });
+      if (shares.size === 0) break;
+      await Promise.all([...shares].map(async ([c, idx]) => {
+        try {
+          const got = await c.fetch(idx.map((i) => wants[i]), AbortSignal.timeout(FETCH_TIMEOUT_MS));
+          idx.forEach((i, k) => (out[i] = got[k]));
+        } catch (err) {
+          // The client closed itself: the next round leaves it out.
+          this.logger.info({ remote: c.peer.toString(), err: (err as Error).message }, 'provider dropped; its share goes to the others');
+        }
+      }));
+      pending = pending.filter((i) => out[i] === undefined);
+    }
+    return out;
+  }
+}
+
+/** Local blocks first, then recently fetched ones, then the providers. */
+export class RemoteSource implements BlockSource {
+  private readonly local: BlockStore;
+  private readonly providers: Providers;
+  private readonly cache: BlockCache;
+
+  constructor(local: BlockStore, providers: Providers, cache: BlockCache) {
+    this.local = local;
+    this.providers = providers;
+    this.cache = cache;
+  }
+
+  async getBlock(id: Id): Promise<Uint8Array | undefined> {
+    return (await this.getMany([{ kind: 'node', id }]))[0];
+  }
+
+  getBlocks(ids: Id[]): Promise<Array<Uint8Array | undefined>> {
+    return this.getMany(ids.map((id) => ({ kind: 'node', id })));
+  }
+
+  async getBlob(id: Id): Promise<Uint8Array | undefined> {
+    return (await this.getMany([{ kind: 'blob', id }]))[0];
+  }
+
+  async getMany(wants: Want[]): Promise<Array<Uint8Array | undefined>> {
+    const out = await Promise.all(wants.map(async (w) => (await this.localBlock(w)) ?? this.cache.get(w.kind, w.id)));
+    const missing = wants.map((_, i) => i).filter((i) => out[i] === undefined);
+    if (missing.length === 0) return out;
+    const got = await this.providers.fetch(missing.map((i) => wants[i]));
+    missing.forEach((i, k) => {
+      const b = got[k];
+      out[i] = b;
+      if (b !== undefined) this.cache.set(wants[i].kind, wants[i].id, b);
+    });
+    return out;
+  }
+
+  localBlock(w: Want): Promise<Uint8Array | undefined> {
+    return w.kind === 'node' ? this.local.getBlock(w.id) : this.local.getBlob(w.id);
+  }
+}
+
+export interface CloneReport {
+  blocks: number;
+  fetched: number;
+  bytes: number;
+}
+
+/**
+ * A clone: every block the root reaches, links included, level by level in big rounds, stored
+ * as it arrives with the root pinned first (so a collection mid-clone keeps what landed).
+ * What is already local is read, not fetched, so an interrupted clone resumes.
+ */
+/** `until`: the pin's expiry (epoch ms, FOREVER), or null for none. */
+export async function clone(store: BlockStore, source: RemoteSource, root: Id, until: number | null): Promise<CloneReport> {
+  const report: CloneReport = { blocks: 0, fetched: 0, bytes: 0 };
+  const seen = new Set<string>([`node:${idKey(root)}`]);
+  let frontier: Want[] = [{ kind: 'node', id: root }];
+  let pinned = false;
+  // Every round consumes the frontier; each block enters it once (seen), so rounds end.
+  while (frontier.length > 0) {
+    const round = frontier.slice(0, CLONE_ROUND);
+    frontier = frontier.slice(CLONE_ROUND);
+    const local = await Promise.all(round.map((w) => source.localBlock(w)));
+    const missing = round.filter((_, i) => local[i] === undefined);
+    const fetched = missing.length === 0 ? [] : await source.getMany(missing);
+    const blocks: Array<{ id: Id; bytes: Uint8Array }> = [];
+    const blobs: Array<{ id: Id; bytes: Uint8Array }> = [];
+    let m = 0;
+    for (let i = 0; i < round.length; i++) {
+      const w = round[i];
+      let bytes = local[i];
+      if (bytes === undefined) {
+        bytes = fetched[m++];
+        if (bytes === undefined) throw new CrissError('MISSINGBLOCK', `no provider has block ${idToText(w.id)} of ${idToText(root)}`);
+        // Hashes were checked on arrival; nodes must also pass the strict parser before they are stored.
+        if (w.kind === 'node') TreeNode.parse(Buffer.from(w.id), bytes);
+        (w.kind === 'node' ? blocks : blobs).push({ id: w.id, bytes });
+        report.fetched++;
+        report.bytes += bytes.length;
+      }
+      report.blocks++;
+      for (const r of reachedFrom(w.kind, bytes, w.id)) {
+        const key = `${r.kind}:${idKey(r.id)}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        frontier.push(r);
+      }
+    }
+    const pins = pinned || until === null ? [] : [{ root, until }];
+    if (blocks.length > 0 || blobs.length > 0 || pins.length > 0) await store.commit({ blocks, blobs, pins, since: store.sweepsDone });
+    pinned = true;
+  }
+  return report;
+}

@@ -1,0 +1,72 @@
+import { lpStream } from '@libp2p/utils';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BLOCKS_PROTOCOL, BlockService, type BlockServiceComponents, LyingPeerError, reachedFrom } from '../../src/net/blocks.ts';
+import { newCluster } from '../../src/net/cluster-file.ts';
+import type { ClusterNode } from '../../src/net/node.ts';
+import { type Id, idKey, idOf } from '../../src/store/id.ts';
+import { EMPTY_NODE } from '../../src/tree/node.ts';
+import { eventually, member, quiet } from './helpers.ts';
+
+type Node = ClusterNode<{ blocks: BlockService }>;
+
+describe('the block exchange', { timeout: 60_000 }, () => {
+  const nodes: Node[] = [];
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((n) => n.stop()));
+  });
+
+  /** A server holding `blocks`, serving the ids in `served`, and a client connected to it. */
+  async function pair(blocks: Map<string, Uint8Array>, served: Set<string>, lie = false): Promise<{ server: Node; client: Node }> {
+    const cluster = newCluster();
+    const service = (components: BlockServiceComponents): BlockService => new BlockService(components, {
+      store: {
+        getBlock: async (id: Id) => {
+          const b = blocks.get(idKey(id));
+          return lie && b !== undefined ? Buffer.concat([b, Buffer.of(0)]) : b;
+        },
+        getBlob: async () => undefined,
+      },
+      isServed: (id: Id) => served.has(idKey(id)),
+      logger: quiet,
+    });
+    const server = await member(cluster, { blocks: service });
+    const client = await member({ ...cluster, bootstrap: server.multiaddrs() }, { blocks: service });
+    nodes.push(server, client);
+    expect(await eventually(async () => client.libp2p.getConnections(server.peerId).length > 0)).toBe(true);
+    return { server, client };
+  }
+
+  it('returns served blocks in order and NONE for the rest, present or not', async () => {
+    const empty = Buffer.from('a block');
+    const other = Buffer.from('not a node');
+    const blocks = new Map([[idKey(idOf(empty)), empty], [idKey(idOf(other)), other]]);
+    const { server, client } = await pair(blocks, new Set([idKey(idOf(empty))]));
+    const got = await client.libp2p.services.blocks.client(server.peerId).fetch(
+      [{ kind: 'node', id: idOf(other) }, { kind: 'node', id: idOf(empty) }, { kind: 'node', id: idOf(Buffer.from('absent')) }],
+      AbortSignal.timeout(10_000),
+    );
+    expect(got.map((b) => (b === undefined ? undefined : Buffer.from(b).toString('hex')))).toEqual([undefined, empty.toString('hex'), undefined]);
+    expect(server.libp2p.services.blocks.served).toBe(1);
+  });
+
+  it('throws LyingPeerError for a block that does not match its id, and drops the peer', async () => {
+    const empty = Buffer.from('a block');
+    const { server, client } = await pair(new Map([[idKey(idOf(empty)), empty]]), new Set([idKey(idOf(empty))]), true);
+    const c = client.libp2p.services.blocks.client(server.peerId);
+    await expect(c.fetch([{ kind: 'node', id: idOf(empty) }], AbortSignal.timeout(10_000))).rejects.toBeInstanceOf(LyingPeerError);
+    expect(c.closed).toBe(true);
+  });
+
+  it('resets a stream that sends a malformed want-list', async () => {
+    const { server, client } = await pair(new Map(), new Set());
+    const stream = await client.libp2p.dialProtocol(server.peerId, BLOCKS_PROTOCOL, { signal: AbortSignal.timeout(10_000) });
+    const lp = lpStream(stream);
+    await lp.write(Buffer.of(0x01, 0x00, 0x00), { signal: AbortSignal.timeout(10_000) });
+    await expect(lp.read({ signal: AbortSignal.timeout(10_000) })).rejects.toThrow();
+  });
+
+  it('finds nothing below an empty node or a blob without links', () => {
+    expect(reachedFrom('blob', Buffer.from('no links here'), idOf(Buffer.alloc(0)))).toEqual([]);
+    expect(reachedFrom('node', EMPTY_NODE.bytes, EMPTY_NODE.id)).toEqual([]);
+  });
+});
