@@ -18,7 +18,7 @@ export type FromWorker =
 
 /** Chunk buffers the main thread handed back once their blobs were written. */
 const pool: ArrayBuffer[] = [];
-const POOL_MAX = 16;
+const POOL_MAX = 8;
 const BUFFER_BYTES = MAX_CHUNK + 5;
 
 function alloc(size: number): Uint8Array {
