@@ -4,7 +4,7 @@ import type { Chunk } from './cdc.ts';
 import type { FromWorker, ToWorker } from './chunk-worker.ts';
 
 /** Bytes handed to the thread and not yet chunked, past which an upload waits. */
-const MAX_BACKLOG = 4 * 1024 * 1024;
+const MAX_BACKLOG = 2 * 1024 * 1024;
 /** Chunk buffers handed back to the thread per message. */
 const RECYCLE_BATCH = 4;
 /** Piece buffers kept for reuse, and the smallest one worth keeping. */
