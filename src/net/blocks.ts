@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { linksIn } from '../codec/index.ts';
 import { MAX_VALUE_BYTES } from '../codec/format.ts';
 import { CrissError } from '../errors.ts';
+import type { BlockKind } from '../store/blockstore.ts';
 import { ID_BYTES, type Id, idEquals, idOf, idToText } from '../store/id.ts';
 import { isRefAt, refId } from '../tree/blob.ts';
 import { TreeNode } from '../tree/node.ts';
@@ -25,8 +26,6 @@ const IDLE_MS = 60_000;
 const REUSE_MS = IDLE_MS / 2;
 const WRITE_RUN = 4 * 1024 * 1024;
 const MAX_REQUESTS_PER_STREAM = 1_000_000;
-
-export type BlockKind = 'node' | 'blob';
 
 export interface Want {
   kind: BlockKind;

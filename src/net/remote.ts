@@ -5,7 +5,8 @@ import type { BlockStore } from '../store/blockstore.ts';
 import { type Id, idKey, idToText } from '../store/id.ts';
 import type { BlockSource } from '../tree/index.ts';
 import { TreeNode } from '../tree/node.ts';
-import { type BlockClient, type BlockKind, type Want, reachedFrom } from './blocks.ts';
+import type { BlockKind } from '../store/blockstore.ts';
+import { type BlockClient, type Want, reachedFrom } from './blocks.ts';
 import type { Network } from './network.ts';
 
 const FIND_TIMEOUT_MS = 20_000;

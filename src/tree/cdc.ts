@@ -74,7 +74,7 @@ export class ChunkStream {
   /** File offset of buf[start]. */
   private offset = 0;
 
-  constructor(alloc: (size: number) => Uint8Array = (size) => Buffer.allocUnsafe(size)) {
+  constructor(alloc: (size: number) => Uint8Array) {
     this.alloc = alloc;
   }
 
