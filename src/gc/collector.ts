@@ -69,6 +69,8 @@ export class Collector implements CommitGuard {
   private marked = new IdSet(1);
   private fresh = new IdSet(1);
   private roots = new IdSet(1);
+  /** Whole nodes that live deltas are stored against: kept, though not traced (their children may be dead). */
+  private keyframes = new IdSet(1);
   private running: Promise<GcReport> | null = null;
   private timer: NodeJS.Timeout | undefined;
   private diskTimer: NodeJS.Timeout | undefined;
@@ -130,6 +132,10 @@ export class Collector implements CommitGuard {
     await this.running?.catch(() => undefined);
   }
 
+  get collecting(): boolean {
+    return this.phase !== 'idle';
+  }
+
   admit(set: WriteSet): void | Promise<void> {
     for (const id of set.fresh ?? []) this.recent.add(id);
     if (this.phase === 'idle') {
@@ -179,6 +185,7 @@ export class Collector implements CommitGuard {
     this.marked = new IdSet();
     this.fresh = new IdSet();
     this.roots = new IdSet();
+    this.keyframes = new IdSet();
     this.markedBytes = 0;
     const report: GcReport = {
       at: t0, durationMs: 0, roots: 0, markedBlocks: 0, liveBytes: 0, freedBlocks: 0, freedBytes: 0, freedBlobBytes: 0, freedPins: 0, segmentsCompacted: 0, missing: 0,
@@ -214,6 +221,7 @@ export class Collector implements CommitGuard {
       this.marked = new IdSet(1);
       this.fresh = new IdSet(1);
       this.roots = new IdSet(1);
+      this.keyframes = new IdSet(1);
     }
     report.durationMs = Date.now() - t0;
     this.runs++;
@@ -265,19 +273,20 @@ export class Collector implements CommitGuard {
         must.push(req);
       }
       if (batch.length === 0) continue;
-      const blocks = await this.store.getBlocks(batch);
+      const nodes = await this.store.readNodes(batch);
       for (let i = 0; i < batch.length; i++) {
         const id = batch[i];
-        const bytes = blocks[i];
-        if (bytes === undefined) {
+        const stored = nodes[i];
+        if (stored === undefined) {
           if (!must[i]) continue;
           if (opts.strict) throw expired(id);
           missing++;
           continue;
         }
         if (!this.marked.add(id)) continue;
-        this.markedBytes += bytes.length;
-        await this.children(TreeNode.parse(id, bytes), push, opts.strict);
+        if (stored.keyframe !== null) this.keyframes.add(stored.keyframe);
+        this.markedBytes += stored.bytes.length;
+        await this.children(TreeNode.parse(id, stored.bytes), push, opts.strict);
       }
       if (!opts.strict) await yieldToIo();
     }
@@ -317,7 +326,7 @@ export class Collector implements CommitGuard {
   /** Deletes unmarked blocks in batches; returns the live bytes per segment. */
   private async sweep(report: GcReport): Promise<Map<number, number>> {
     const live = new Map<number, number>();
-    const isLive = (id: Id): boolean => this.marked.has(id) || this.fresh.has(id);
+    const isLive = (id: Id): boolean => this.marked.has(id) || this.fresh.has(id) || this.keyframes.has(id);
     for (const kind of ['node', 'blob'] as const) {
       let batch: Array<{ id: Id; bytes: number }> = [];
       const flush = async (): Promise<void> => {

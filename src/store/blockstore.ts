@@ -3,6 +3,7 @@ import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
 import type { Id } from './id.ts';
+import { BLOCK, type NewNode, NodeRecords, type StoredNode, nodeKey } from './records.ts';
 import { type Location, SegmentFiles, decodeLocation, diskUsage, encodeLocation } from './segments.ts';
 
 /**
@@ -13,21 +14,20 @@ import { type Location, SegmentFiles, decodeLocation, diskUsage, encodeLocation 
  * Writers that arrive while a sync is running share the next one (group commit), so 50
  * concurrent writers cost a handful of syncs.
  */
-const BLOCK = 0x62; // 'b'
 const LOCATION = 0x6c; // 'l'
 const PIN = 0x70; // 'p'
 const VAR = 0x76; // 'v'
 const META = 0x6d; // 'm'
 
 /** Stored layout version; a store written by a newer layout is refused, not misread. */
-const STORE_VERSION = 2;
+const STORE_VERSION = 3;
 export const FOREVER = Number.MAX_SAFE_INTEGER;
 
 export type BlockKind = 'node' | 'blob';
 
 export interface WriteSet {
-  /** Tree nodes: small, kept in LevelDB. */
-  blocks?: Array<{ id: Id; bytes: Uint8Array }>;
+  /** Tree nodes: small, kept in LevelDB, each maybe as a delta against the node it replaces. */
+  blocks?: NewNode[];
   /** Big blocks: their bytes (appended at commit) or where `appendBlob` already put them. */
   blobs?: Array<{ id: Id; bytes: Uint8Array } | { id: Id; at: Location }>;
   /** Pin `root` until `until` (epoch ms, FOREVER for no expiry); an existing later pin stays. */
@@ -50,6 +50,8 @@ export interface WriteSet {
  */
 export interface CommitGuard {
   admit(set: WriteSet): void | Promise<void>;
+  /** A collection is running: new nodes are stored whole, so none depends on a block it may sweep. */
+  readonly collecting: boolean;
 }
 
 interface Pending {
@@ -64,6 +66,7 @@ type Batch = Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; 
 export class BlockStore {
   private readonly db: ClassicLevel<Buffer, Buffer>;
   private readonly logger: Logger;
+  private readonly nodes: NodeRecords;
   readonly segments: SegmentFiles;
   readonly dir: string;
   private queue: Pending[] = [];
@@ -81,6 +84,7 @@ export class BlockStore {
     this.segments = segments;
     this.dir = dir;
     this.logger = logger;
+    this.nodes = new NodeRecords(db, logger);
   }
 
   static async open(dir: string, logger: Logger): Promise<BlockStore> {
@@ -99,8 +103,8 @@ export class BlockStore {
     }
     const metaKey = Buffer.from([META, 0x76]);
     const version = await db.get(metaKey);
-    // Layout 2 only adds segments and the `l` prefix to layout 1: an old store is upgraded in place.
-    if (version === undefined || version[0] === 1) await db.put(metaKey, Buffer.from([STORE_VERSION]), { sync: true });
+    // Each layout only adds to the one before (2: segments and `l`; 3: delta records): an old store is upgraded in place.
+    if (version === undefined || version[0] === 1 || version[0] === 2) await db.put(metaKey, Buffer.from([STORE_VERSION]), { sync: true });
     else if (version[0] !== STORE_VERSION) {
       await db.close();
       throw new CrissError('ERR', `the store at ${dir} has layout version ${version[0]}; this build reads ${STORE_VERSION}`);
@@ -109,16 +113,22 @@ export class BlockStore {
     return new BlockStore(db, segments, dir, logger);
   }
 
-  async getBlock(id: Id): Promise<Uint8Array | undefined> {
-    return this.db.get(key(BLOCK, id));
+  /** A node's canonical bytes, whether it is stored whole or as a delta. */
+  getBlock(id: Id): Promise<Uint8Array | undefined> {
+    return this.nodes.get(id);
   }
 
   async getBlocks(ids: Id[]): Promise<Array<Uint8Array | undefined>> {
-    return this.db.getMany(ids.map((id) => key(BLOCK, id)));
+    return (await this.nodes.read(ids)).map((n) => n?.bytes);
+  }
+
+  /** Nodes with the keyframe each is stored against (the collector keeps those too). */
+  readNodes(ids: Id[]): Promise<Array<StoredNode | undefined>> {
+    return this.nodes.read(ids, false);
   }
 
   async hasBlock(id: Id): Promise<boolean> {
-    return (await this.db.get(key(BLOCK, id))) !== undefined;
+    return (await this.db.get(nodeKey(id))) !== undefined;
   }
 
   async hasBlob(id: Id): Promise<boolean> {
@@ -242,9 +252,15 @@ export class BlockStore {
     }
     if (group.length === 0) return;
     try {
-      const ops = await this.batchOf(group);
+      const written = group.flatMap((p) => p.set?.blocks ?? []);
+      const encoded = await this.nodes.encode(written, this.guard?.collecting !== true);
+      // Promoted bases go first in the batch: a node stored against one is never without it.
+      const nodes = [...encoded.promoted, ...written];
+      const records = [...encoded.promoted.map((p) => p.bytes), ...encoded.records];
+      const ops = await this.batchOf(group, nodes, records);
       await this.segments.sync();
       await this.db.batch(ops, { sync: true });
+      this.nodes.landed(nodes, records);
       this.stats.syncs++;
       this.stats.commits += group.length;
       for (const p of group) p.resolve(undefined);
@@ -255,16 +271,18 @@ export class BlockStore {
     }
   }
 
-  /** One batch for a whole group of writers. */
-  private async batchOf(group: Pending[]): Promise<Batch> {
+  /** One batch for a whole group of writers; `records` are the group's nodes' records, in order. */
+  private async batchOf(group: Pending[], nodes: NewNode[], records: Array<Uint8Array | undefined>): Promise<Batch> {
     const ops: Batch = [];
+    nodes.forEach((b, i) => {
+      const r = records[i];
+      if (r === undefined) return;
+      ops.push({ type: 'put', key: nodeKey(b.id), value: r as Buffer });
+      this.stats.blocksWritten++;
+      this.stats.bytesWritten += b.bytes.length;
+    });
     for (const { set } of group) {
       if (set === null) continue;
-      for (const b of set.blocks ?? []) {
-        ops.push({ type: 'put', key: key(BLOCK, b.id), value: b.bytes as Buffer });
-        this.stats.blocksWritten++;
-        this.stats.bytesWritten += b.bytes.length;
-      }
       for (const b of set.blobs ?? []) {
         const at = 'at' in b ? b.at : await this.segments.append(b.id, b.bytes);
         ops.push({ type: 'put', key: key(LOCATION, b.id), value: encodeLocation(at) });
@@ -285,7 +303,7 @@ export class BlockStore {
   /** Deletes blocks and pin records (collector only, inside `exclusive`). */
   async remove(items: { nodes?: Id[]; blobs?: Id[]; pins?: Array<{ root: Id; until: number }> }, sync = false): Promise<void> {
     const ops: Batch = [];
-    for (const id of items.nodes ?? []) ops.push({ type: 'del', key: key(BLOCK, id) });
+    for (const id of items.nodes ?? []) ops.push({ type: 'del', key: nodeKey(id) });
     for (const id of items.blobs ?? []) ops.push({ type: 'del', key: key(LOCATION, id) });
     for (const p of items.pins ?? []) ops.push({ type: 'del', key: pinKey(p.root, p.until) });
     if (ops.length > 0) await this.db.batch(ops, { sync });
@@ -321,6 +339,8 @@ export class BlockStore {
       ['store_syncs', this.stats.syncs],
       ['store_blocks_written', this.stats.blocksWritten],
       ['store_bytes_written', this.stats.bytesWritten],
+      ['store_node_record_bytes', this.nodes.stats.wholeBytes + this.nodes.stats.deltaBytes],
+      ['store_deltas_written', this.nodes.stats.deltas],
       ['store_blobs_written', this.stats.blobsWritten],
       ['store_blob_bytes_written', this.stats.blobBytesWritten],
       ['store_segments', this.segments.count],

@@ -82,9 +82,9 @@ export class Trees {
       if (blob !== null) blobs.push(blob);
       return blob === null ? m : { key: m.key, val };
     });
-    const { root: next, created } = await mutate(this.loader, root, normalize(leafMuts));
+    const { root: next, created, bases } = await mutate(this.loader, root, normalize(leafMuts));
     await this.sink.commit({
-      blocks: created.map((n) => ({ id: n.id, bytes: n.bytes })),
+      blocks: created.map((n, i) => ({ id: n.id, bytes: n.bytes, base: bases[i] })),
       blobs: [...blobs, ...(extra.blobs ?? [])],
       pins: until === null ? [] : [{ root: next.id, until }],
       uses: [{ id: root.id, kind: 'node' }, ...(extra.uses ?? [])],

@@ -14,6 +14,8 @@ export interface MutationResult {
   root: TreeNode;
   /** Every node created, root included; unchanged subtrees are shared with the old root. */
   created: TreeNode[];
+  /** Parallel to `created`: the old node each one replaces, when there is one (the store may keep a delta against it). */
+  bases: Array<TreeNode | undefined>;
 }
 
 /** Sorts by key; for repeated keys the last mutation wins (a batch applies in order). */
@@ -42,13 +44,14 @@ export function normalize(muts: Mutation[]): Mutation[] {
  */
 export async function mutate(loader: NodeLoader, root: TreeNode, sorted: Mutation[]): Promise<MutationResult> {
   const created: TreeNode[] = [];
-  if (sorted.length === 0) return { root, created };
+  const bases: Array<TreeNode | undefined> = [];
+  if (sorted.length === 0) return { root, created, bases };
   let muts = sorted;
   let level = 0;
   for (; level < root.level; level++) {
-    muts = await applyLevel(new LevelCursor(loader, root, level), level, muts, created);
+    muts = await applyLevel(new LevelCursor(loader, root, level), level, muts, created, bases);
   }
-  const top = await applyLevel(new LevelCursor(loader, root, level), level, muts, created);
+  const top = await applyLevel(new LevelCursor(loader, root, level), level, muts, created, bases);
   // Everything at the old root's level is new now: stack levels until one node remains.
   let entries = top.filter((m) => m.val !== null);
   let newRoot: TreeNode | null = entries.length === 0 ? EMPTY_NODE : null;
@@ -58,7 +61,7 @@ export async function mutate(loader: NodeLoader, root: TreeNode, sorted: Mutatio
       break;
     }
     level++;
-    entries = chunkAll(level, entries, created);
+    entries = chunkAll(level, entries, created, bases);
   }
   // New nodes go to the cache now: the collapse below and the next write may read them.
   for (const n of created) loader.add(n);
@@ -68,12 +71,20 @@ export async function mutate(loader: NodeLoader, root: TreeNode, sorted: Mutatio
     dropped.add(newRoot);
     newRoot = await loader.child(newRoot.child(0));
   }
-  return { root: newRoot, created: dropped.size === 0 ? created : created.filter((n) => !dropped.has(n)) };
+  if (dropped.size === 0) return { root: newRoot, created, bases };
+  const kept = created.map((n) => !dropped.has(n));
+  return { root: newRoot, created: created.filter((_, i) => kept[i]), bases: bases.filter((_, i) => kept[i]) };
 }
 
-/** Rebuilds the dirty runs of one level; returns the mutations for the level above. */
-async function applyLevel(cur: LevelCursor, level: number, muts: Mutation[], created: TreeNode[]): Promise<Mutation[]> {
+/**
+ * Rebuilds the dirty runs of one level; returns the mutations for the level above. A node
+ * cut while an old node's entries were being merged is that old node's successor (`bases`).
+ */
+async function applyLevel(cur: LevelCursor, level: number, muts: Mutation[], created: TreeNode[], bases: Array<TreeNode | undefined>): Promise<Mutation[]> {
   const ch = new Chunker(level, created);
+  const succeed = (old: TreeNode): void => {
+    while (bases.length < created.length) bases.push(old);
+  };
   let i = 0;
   while (i < muts.length) {
     await cur.seek(muts[i].key);
@@ -85,10 +96,12 @@ async function applyLevel(cur: LevelCursor, level: number, muts: Mutation[], cre
       while (j < muts.length && (last || compareEncoded(muts[j].key, oldKey as Uint8Array) <= 0)) j++;
       if (oldKey !== null) ch.up.push({ key: oldKey, val: null });
       mergeInto(ch, node, muts, i, j);
+      succeed(node);
       i = j;
       if (ch.pending === 0) break;
       if (last) {
         ch.cut();
+        succeed(node);
         break;
       }
       // The run ends without a boundary: the next node's entries belong to the same chunk.
@@ -114,10 +127,11 @@ function mergeInto(ch: Chunker, node: TreeNode, muts: Mutation[], from: number, 
 }
 
 /** Chunks a complete level (above the old root) into nodes; returns the entries above them. */
-function chunkAll(level: number, entries: Mutation[], created: TreeNode[]): Mutation[] {
+function chunkAll(level: number, entries: Mutation[], created: TreeNode[], bases: Array<TreeNode | undefined>): Mutation[] {
   const ch = new Chunker(level, created);
   for (const e of entries) ch.put(e.key, e.val as Uint8Array);
   ch.cut();
+  while (bases.length < created.length) bases.push(undefined);
   return ch.up;
 }
 

@@ -225,8 +225,8 @@ describe('BlockStore on LevelDB', () => {
     // The version lives under the meta prefix 'm' (0x6d), key 'v' (0x76).
     const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
-    expect(hex(await db.get(Buffer.from([0x6d, 0x76])))).toBe('02');
-    await db.put(Buffer.from([0x6d, 0x76]), Buffer.from([3]));
+    expect(hex(await db.get(Buffer.from([0x6d, 0x76])))).toBe('03');
+    await db.put(Buffer.from([0x6d, 0x76]), Buffer.from([4]));
     await db.close();
 
     let err: unknown;
@@ -236,26 +236,31 @@ describe('BlockStore on LevelDB', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(CrissError);
-    expect(String((err as Error).message)).toMatch(/version 3/);
+    expect(String((err as Error).message)).toMatch(/version 4/);
 
     // The refusal closed LevelDB (the lock is free) and changed nothing.
     const again = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await again.open();
-    expect(hex(await again.get(Buffer.from([0x6d, 0x76])))).toBe('03');
+    expect(hex(await again.get(Buffer.from([0x6d, 0x76])))).toBe('04');
     await again.close();
   });
 
-  it('upgrades a layout-1 store in place: layout 2 only adds segments', async () => {
+  it.each([1, 2])('upgrades a layout-%i store in place: later layouts only add to it', async (layout) => {
     const s = await openStore();
-    const b = block('from layout 1');
+    const b = block(`from layout ${layout}`);
     await s.commit({ blocks: [b] });
     await closeStore(s);
     const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
-    await db.put(Buffer.from([0x6d, 0x76]), Buffer.from([1]));
+    await db.put(Buffer.from([0x6d, 0x76]), Buffer.from([layout]));
     await db.close();
     const upgraded = await openStore();
     expect(hex(await upgraded.getBlock(b.id))).toBe(hex(b.bytes));
+    await closeStore(upgraded);
+    const after = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await after.open();
+    expect(hex(await after.get(Buffer.from([0x6d, 0x76])))).toBe('03');
+    await after.close();
   });
 
   it('refuses to open a directory another open store holds', async () => {

@@ -1,0 +1,239 @@
+import type { ClassicLevel } from 'classic-level';
+import type { Logger } from 'pino';
+import { applyDelta, encodeDelta, isDelta, keyframeOf } from './delta.ts';
+import { type Id, idEquals, idKey, idToText } from './id.ts';
+
+export const BLOCK = 0x62; // 'b'
+
+export function nodeKey(id: Uint8Array): Buffer {
+  const k = Buffer.allocUnsafe(1 + id.length);
+  k[0] = BLOCK;
+  k.set(id, 1);
+  return k;
+}
+
+/** A node to store; `base` is the node it replaces in its tree, which it may be stored against. */
+export interface NewNode {
+  id: Id;
+  bytes: Uint8Array;
+  base?: { id: Id; bytes: Uint8Array } | undefined;
+}
+
+export interface StoredNode {
+  bytes: Uint8Array;
+  /** The keyframe the node is stored against, or null when it is stored whole. */
+  keyframe: Id | null;
+}
+
+/** A Map that forgets its older half once the newer one fills: LRU-like at the cost of one set. */
+class Generations<V> {
+  private young = new Map<string, V>();
+  private old = new Map<string, V>();
+  private readonly max: number;
+
+  constructor(max: number) {
+    this.max = max;
+  }
+
+  get(k: string): V | undefined {
+    return this.young.get(k) ?? this.old.get(k);
+  }
+
+  set(k: string, v: V): void {
+    this.young.set(k, v);
+    if (this.young.size < this.max) return;
+    this.old = this.young;
+    this.young = new Map();
+  }
+}
+
+const KNOWN_RECORDS = 1 << 18;
+const CACHED_KEYFRAMES = 8192;
+/** Keyframes larger than this are read again rather than cached (nodes are ~1–4 KiB). */
+const MAX_CACHED_KEYFRAME = 64 * 1024;
+
+/**
+ * Node records in LevelDB (docs/format.md §8.1): a node stored whole, or a delta against a
+ * keyframe stored whole. Readers get canonical bytes either way; what is written is chosen
+ * here. Two invariants keep every delta readable:
+ * - a keyframe is a whole record, so a chain is one edit long;
+ * - a delta never overwrites an existing record (a node written again is left as it is), so a
+ *   keyframe is never turned into a delta under the deltas that point at it.
+ * The garbage collector keeps the keyframes of live deltas (`read` reports them).
+ */
+export class NodeRecords {
+  private readonly db: ClassicLevel<Buffer, Buffer>;
+  private readonly logger: Logger;
+  /** For nodes this run wrote or read: their keyframe, or null when stored whole. */
+  private readonly known = new Generations<Id | null>(KNOWN_RECORDS);
+  private readonly keyframes = new Generations<Uint8Array>(CACHED_KEYFRAMES);
+  readonly stats = { deltas: 0, deltaBytes: 0, wholeBytes: 0 };
+
+  constructor(db: ClassicLevel<Buffer, Buffer>, logger: Logger) {
+    this.db = db;
+    this.logger = logger;
+  }
+
+  async get(id: Id): Promise<Uint8Array | undefined> {
+    const rec = await this.db.get(nodeKey(id));
+    if (rec === undefined) return undefined;
+    if (!isDelta(rec)) {
+      this.known.set(idKey(id), null);
+      return rec;
+    }
+    const kf = keyframeOf(rec);
+    return this.rebuild(id, rec, this.keyframes.get(idKey(kf)) ?? (await this.readKeyframe(kf)), true);
+  }
+
+  /** Many nodes in two LevelDB reads at most: the records, then the keyframes not cached. */
+  async read(ids: Id[], remember = true): Promise<Array<StoredNode | undefined>> {
+    const recs = await this.db.getMany(ids.map(nodeKey));
+    const fetched = new Map<string, Uint8Array>();
+    const need: Id[] = [];
+    for (const r of recs) {
+      if (r === undefined || !isDelta(r)) continue;
+      const k = idKey(keyframeOf(r));
+      if (this.keyframes.get(k) === undefined && !fetched.has(k)) {
+        fetched.set(k, r);
+        need.push(Buffer.from(keyframeOf(r)));
+      }
+    }
+    if (need.length > 0) {
+      const got = await this.db.getMany(need.map(nodeKey));
+      need.forEach((kf, i) => {
+        const b = got[i];
+        if (b !== undefined && !isDelta(b)) this.cacheKeyframe(kf, b);
+        if (b === undefined || isDelta(b)) fetched.delete(idKey(kf));
+        else fetched.set(idKey(kf), b);
+      });
+    }
+    return recs.map((r, i) => {
+      if (r === undefined) return undefined;
+      if (!isDelta(r)) {
+        if (remember) this.known.set(idKey(ids[i]), null);
+        return { bytes: r, keyframe: null };
+      }
+      const kf = keyframeOf(r);
+      const k = idKey(kf);
+      const bytes = this.rebuild(ids[i], r, this.keyframes.get(k) ?? fetched.get(k), remember);
+      return bytes === undefined ? undefined : { bytes, keyframe: Buffer.from(kf) };
+    });
+  }
+
+  /**
+   * The records to write for new nodes, in order: a delta where it takes at most half the
+   * bytes, the node itself otherwise, and undefined for a node already stored (nothing to
+   * write). `deltas` false stores every node whole (while the collector runs). `promoted` are
+   * bases to store whole again: a base that is itself a delta, far from its keyframe, would
+   * otherwise make every write on it store its successor whole.
+   */
+  async encode(nodes: NewNode[], deltas: boolean): Promise<{ records: Array<Uint8Array | undefined>; promoted: NewNode[] }> {
+    // A node equal to the one it replaces is stored already (a write that changed nothing).
+    const unchanged = (n: NewNode): boolean => n.base !== undefined && idEquals(n.base.id, n.id);
+    const candidates = deltas ? nodes.filter((n) => n.base !== undefined && !unchanged(n)) : [];
+    if (candidates.length === 0) return { records: nodes.map((n) => (unchanged(n) ? undefined : n.bytes)), promoted: [] };
+    // One read answers both questions: is the node already there, and how is its base stored.
+    const lookups: Id[] = [];
+    for (const n of candidates) {
+      lookups.push(n.id);
+      if (this.known.get(idKey((n.base as { id: Id }).id)) === undefined) lookups.push((n.base as { id: Id }).id);
+    }
+    const found = await this.db.getMany(lookups.map(nodeKey));
+    const present = new Set<string>();
+    const baseKeyframe = new Map<string, Id | null>();
+    lookups.forEach((id, i) => {
+      const r = found[i];
+      if (r === undefined) return;
+      present.add(idKey(id));
+      baseKeyframe.set(idKey(id), isDelta(r) ? Buffer.from(keyframeOf(r)) : null);
+    });
+    // A base's keyframe (null: the base is whole); undefined when the store lacks the base
+    // (the empty tree, a block only a peer holds): then there is nothing to store against.
+    const keyframeOfBase = (base: Id): Id | null | undefined => {
+      const k = idKey(base);
+      const known = this.known.get(k);
+      return known !== undefined ? known : baseKeyframe.get(k);
+    };
+    const keyframeBytes = await this.keyframesFor(candidates.map((n) => keyframeOfBase((n.base as { id: Id }).id)));
+    const promoted = new Map<string, NewNode>();
+    const records = nodes.map((n) => {
+      if (n.base === undefined || !deltas) return unchanged(n) ? undefined : n.bytes;
+      if (unchanged(n) || present.has(idKey(n.id))) return undefined;
+      const kf = keyframeOfBase(n.base.id);
+      if (kf === undefined) return n.bytes;
+      if (kf === null) return encodeDelta(n.base.id, n.base.bytes, n.bytes) ?? n.bytes;
+      const kfBytes = keyframeBytes.get(idKey(kf));
+      const delta = kfBytes === undefined || idEquals(kf, n.id) ? undefined : encodeDelta(kf, kfBytes, n.bytes);
+      if (delta !== undefined) return delta;
+      const own = encodeDelta(n.base.id, n.base.bytes, n.bytes);
+      if (own === undefined) return n.bytes;
+      promoted.set(idKey(n.base.id), { id: n.base.id, bytes: n.base.bytes });
+      return own;
+    });
+    return { records, promoted: [...promoted.values()] };
+  }
+
+  /** Records what the landed batch wrote, so later writes know their bases without reading. */
+  landed(nodes: NewNode[], records: Array<Uint8Array | undefined>): void {
+    nodes.forEach((n, i) => {
+      const r = records[i];
+      if (r === undefined) return;
+      if (isDelta(r)) {
+        this.known.set(idKey(n.id), Buffer.from(keyframeOf(r)));
+        this.stats.deltas++;
+        this.stats.deltaBytes += r.length;
+      } else {
+        this.known.set(idKey(n.id), null);
+        this.cacheKeyframe(n.id, n.bytes);
+        this.stats.wholeBytes += r.length;
+      }
+    });
+  }
+
+  /** The bytes of the given keyframes (null and undefined entries need none), cached ones first. */
+  private async keyframesFor(keyframes: Array<Id | null | undefined>): Promise<Map<string, Uint8Array>> {
+    const out = new Map<string, Uint8Array>();
+    const need: Id[] = [];
+    const wanted = new Set<string>();
+    for (const kf of keyframes) {
+      if (kf === null || kf === undefined) continue;
+      const k = idKey(kf);
+      const cached = this.keyframes.get(k);
+      if (cached !== undefined) out.set(k, cached);
+      else if (!wanted.has(k)) {
+        wanted.add(k);
+        need.push(kf);
+      }
+    }
+    if (need.length === 0) return out;
+    const got = await this.db.getMany(need.map(nodeKey));
+    need.forEach((kf, i) => {
+      const b = got[i];
+      if (b === undefined || isDelta(b)) return;
+      out.set(idKey(kf), b);
+      this.cacheKeyframe(kf, b);
+    });
+    return out;
+  }
+
+  private async readKeyframe(kf: Id): Promise<Uint8Array | undefined> {
+    const b = await this.db.get(nodeKey(kf));
+    if (b === undefined || isDelta(b)) return undefined;
+    this.cacheKeyframe(Buffer.from(kf), b);
+    return b;
+  }
+
+  private cacheKeyframe(id: Id, bytes: Uint8Array): void {
+    if (bytes.length <= MAX_CACHED_KEYFRAME) this.keyframes.set(idKey(id), bytes);
+  }
+
+  private rebuild(id: Id, rec: Uint8Array, keyframe: Uint8Array | undefined, remember: boolean): Buffer | undefined {
+    const bytes = keyframe === undefined ? undefined : applyDelta(rec, keyframe);
+    if (bytes === undefined) {
+      this.logger.error({ block: idToText(id), keyframe: idToText(keyframeOf(rec)) }, 'a stored delta cannot be rebuilt: its keyframe is missing or does not fit');
+      return undefined;
+    }
+    if (remember) this.known.set(idKey(id), Buffer.from(keyframeOf(rec)));
+    return bytes;
+  }
+}

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { applyDelta, encodeDelta, isDelta, keyframeOf } from '../../src/store/delta.ts';
+import { idOf } from '../../src/store/id.ts';
+import { prng } from '../helpers/prng.ts';
+
+/** A msgpack-array-shaped block: head for `items` items, then a random body. */
+function block(items: number, body: Buffer): Buffer {
+  const head = items <= 15 ? Buffer.from([0x90 | items]) : Buffer.from([0xdc, items >> 8, items & 0xff]);
+  return Buffer.concat([head, body]);
+}
+
+function bytes(n: number, seed: number): Buffer {
+  const r = prng(seed);
+  return Buffer.from(Array.from({ length: n }, () => Math.floor(r() * 256)));
+}
+
+describe('node deltas (docs/format.md §8.1)', () => {
+  const body = bytes(2000, 1);
+  const keyframe = block(40, body);
+  const kid = idOf(keyframe);
+
+  it('rebuilds a node with one entry changed in the middle, from a record far smaller than it', () => {
+    const node = block(40, Buffer.concat([body.subarray(0, 900), bytes(50, 2), body.subarray(950)]));
+    const rec = encodeDelta(kid, keyframe, node) as Buffer;
+    expect(isDelta(rec)).toBe(true);
+    expect(Buffer.from(keyframeOf(rec))).toEqual(kid);
+    expect(rec.length).toBeLessThan(120);
+    expect(applyDelta(rec, keyframe)).toEqual(node);
+  });
+
+  it('keeps the array head apart, so an insert (a longer head) still shares the body', () => {
+    const node = block(42, Buffer.concat([body.subarray(0, 1200), bytes(60, 3), body.subarray(1200)]));
+    const rec = encodeDelta(kid, keyframe, node) as Buffer;
+    expect(rec.length).toBeLessThan(130);
+    expect(applyDelta(rec, keyframe)).toEqual(node);
+  });
+
+  it('handles changes at the very start and end, and a deletion', () => {
+    for (const node of [
+      block(40, Buffer.concat([bytes(10, 4), body.subarray(10)])),
+      block(40, Buffer.concat([body.subarray(0, 1990), bytes(10, 5)])),
+      block(39, Buffer.concat([body.subarray(0, 700), body.subarray(760)])),
+      block(40, body),
+    ]) {
+      const rec = encodeDelta(kid, keyframe, node) as Buffer;
+      expect(applyDelta(rec, keyframe)).toEqual(node);
+    }
+  });
+
+  it('stores a node whole when the delta would not halve it, or the node is small', () => {
+    expect(encodeDelta(kid, keyframe, block(40, bytes(2000, 6)))).toBeUndefined();
+    const small = block(3, body.subarray(0, 200));
+    expect(encodeDelta(kid, block(3, body.subarray(0, 200)), small)).toBeUndefined();
+  });
+
+  it('refuses a record that does not fit its keyframe instead of reading past it', () => {
+    const node = block(40, Buffer.concat([body.subarray(0, 900), bytes(50, 7), body.subarray(950)]));
+    const rec = encodeDelta(kid, keyframe, node) as Buffer;
+    expect(applyDelta(rec, keyframe.subarray(0, 500))).toBeUndefined();
+    expect(applyDelta(rec.subarray(0, 40), keyframe)).toBeUndefined();
+  });
+});
