@@ -27,7 +27,7 @@ export function keyframeOf(record: Uint8Array): Id {
   return record.subarray(1, 1 + ID_BYTES);
 }
 
-const RUN = 64;
+const RUN = 32;
 
 function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length);
@@ -53,13 +53,26 @@ export function encodeDelta(keyframeId: Id, keyframe: Uint8Array, node: Uint8Arr
   const limit = Math.min(nb, kb);
   const n = asBuffer(node);
   const k = asBuffer(keyframe);
-  let prefix = 0;
-  // Whole runs compared natively first; a byte loop over kilobytes cost more than the hashing.
-  while (prefix + RUN <= limit && n.compare(k, kh + prefix, kh + prefix + RUN, h + prefix, h + prefix + RUN) === 0) prefix += RUN;
+  // Binary search with native compares down to a short run, then bytes: a byte loop over
+  // kilobytes, or a native call per few bytes, cost more than the write's hashing.
+  let lo = 0;
+  let hi = limit;
+  while (hi - lo > RUN) {
+    const mid = (lo + hi) >>> 1;
+    if (n.compare(k, kh + lo, kh + mid, h + lo, h + mid) === 0) lo = mid;
+    else hi = mid;
+  }
+  let prefix = lo;
   while (prefix < limit && node[h + prefix] === keyframe[kh + prefix]) prefix++;
-  let suffix = 0;
   const room = limit - prefix;
-  while (suffix + RUN <= room && n.compare(k, k.length - suffix - RUN, k.length - suffix, n.length - suffix - RUN, n.length - suffix) === 0) suffix += RUN;
+  lo = 0;
+  hi = room;
+  while (hi - lo > RUN) {
+    const mid = (lo + hi) >>> 1;
+    if (n.compare(k, k.length - mid, k.length - lo, n.length - mid, n.length - lo) === 0) lo = mid;
+    else hi = mid;
+  }
+  let suffix = lo;
   while (suffix < room && node[node.length - 1 - suffix] === keyframe[keyframe.length - 1 - suffix]) suffix++;
   const middle = nb - prefix - suffix;
   const size = FIXED + h + middle;

@@ -19,6 +19,14 @@ export interface NewNode {
   base?: { id: Id; bytes: Uint8Array } | undefined;
 }
 
+/** A new node that may become a delta: `keyframe` is how its base is stored (null: whole; undefined: unknown, then absent). */
+interface Candidate {
+  at: number;
+  node: NewNode;
+  base: { id: Id; bytes: Uint8Array };
+  keyframe: Id | null | undefined;
+}
+
 export interface StoredNode {
   bytes: Uint8Array;
   /** The keyframe the node is stored against, or null when it is stored whole. */
@@ -36,7 +44,8 @@ class Generations<V> {
   }
 
   get(k: string): V | undefined {
-    return this.young.get(k) ?? this.old.get(k);
+    const v = this.young.get(k);
+    return v !== undefined ? v : this.old.get(k);
   }
 
   set(k: string, v: V): void {
@@ -129,48 +138,45 @@ export class NodeRecords {
    */
   async encode(nodes: NewNode[], deltas: boolean): Promise<{ records: Array<Uint8Array | undefined>; promoted: NewNode[] }> {
     // A node equal to the one it replaces is stored already (a write that changed nothing).
-    const unchanged = (n: NewNode): boolean => n.base !== undefined && idEquals(n.base.id, n.id);
-    const candidates = deltas ? nodes.filter((n) => n.base !== undefined && !unchanged(n)) : [];
-    if (candidates.length === 0) return { records: nodes.map((n) => (unchanged(n) ? undefined : n.bytes)), promoted: [] };
-    // One read answers both questions: is the node already there, and how is its base stored.
-    const lookups: Id[] = [];
-    for (const n of candidates) {
-      lookups.push(n.id);
-      if (this.known.get(idKey((n.base as { id: Id }).id)) === undefined) lookups.push((n.base as { id: Id }).id);
+    const records = nodes.map((n) => (n.base !== undefined && idEquals(n.base.id, n.id) ? undefined : n.bytes));
+    const candidates: Candidate[] = [];
+    if (deltas) {
+      nodes.forEach((n, at) => {
+        if (n.base !== undefined && records[at] !== undefined) candidates.push({ at, node: n, base: n.base, keyframe: this.known.get(idKey(n.base.id)) });
+      });
     }
-    const found = await this.db.getMany(lookups.map(nodeKey));
-    const present = new Set<string>();
-    const baseKeyframe = new Map<string, Id | null>();
-    lookups.forEach((id, i) => {
-      const r = found[i];
-      if (r === undefined) return;
-      present.add(idKey(id));
-      baseKeyframe.set(idKey(id), isDelta(r) ? Buffer.from(keyframeOf(r)) : null);
+    if (candidates.length === 0) return { records, promoted: [] };
+    const unknown = candidates.filter((c) => c.keyframe === undefined);
+    // Is each node already there (then it is left alone), and how are bases not seen yet stored.
+    const [exists, bases] = await Promise.all([
+      this.db.hasMany(candidates.map((c) => nodeKey(c.node.id))),
+      unknown.length === 0 ? [] : this.db.getMany(unknown.map((c) => nodeKey(c.base.id))),
+    ]);
+    unknown.forEach((c, i) => {
+      const r = bases[i];
+      // Undefined stays: the store lacks the base (the empty tree, a block only a peer holds).
+      if (r !== undefined) c.keyframe = isDelta(r) ? Buffer.from(keyframeOf(r)) : null;
     });
-    // A base's keyframe (null: the base is whole); undefined when the store lacks the base
-    // (the empty tree, a block only a peer holds): then there is nothing to store against.
-    const keyframeOfBase = (base: Id): Id | null | undefined => {
-      const k = idKey(base);
-      const known = this.known.get(k);
-      return known !== undefined ? known : baseKeyframe.get(k);
-    };
-    const keyframeBytes = await this.keyframesFor(candidates.map((n) => keyframeOfBase((n.base as { id: Id }).id)));
+    const keyframeBytes = await this.keyframesFor(candidates.map((c) => c.keyframe));
     const promoted = new Map<string, NewNode>();
-    const records = nodes.map((n) => {
-      if (n.base === undefined || !deltas) return unchanged(n) ? undefined : n.bytes;
-      if (unchanged(n) || present.has(idKey(n.id))) return undefined;
-      const kf = keyframeOfBase(n.base.id);
-      if (kf === undefined) return n.bytes;
-      if (kf === null) return encodeDelta(n.base.id, n.base.bytes, n.bytes) ?? n.bytes;
-      const kfBytes = keyframeBytes.get(idKey(kf));
-      const delta = kfBytes === undefined || idEquals(kf, n.id) ? undefined : encodeDelta(kf, kfBytes, n.bytes);
-      if (delta !== undefined) return delta;
-      const own = encodeDelta(n.base.id, n.base.bytes, n.bytes);
-      if (own === undefined) return n.bytes;
-      promoted.set(idKey(n.base.id), { id: n.base.id, bytes: n.base.bytes });
-      return own;
+    candidates.forEach((c, i) => {
+      records[c.at] = exists[i] ? undefined : this.recordOf(c, keyframeBytes, promoted);
     });
     return { records, promoted: [...promoted.values()] };
+  }
+
+  /** A delta when one takes at most half the node's bytes (against the base, or the base's keyframe), else the node. */
+  private recordOf(c: Candidate, keyframeBytes: Map<string, Uint8Array>, promoted: Map<string, NewNode>): Uint8Array {
+    const { node, base, keyframe } = c;
+    if (keyframe === undefined) return node.bytes;
+    if (keyframe === null) return encodeDelta(base.id, base.bytes, node.bytes) ?? node.bytes;
+    const kfBytes = keyframeBytes.get(idKey(keyframe));
+    const delta = kfBytes === undefined || idEquals(keyframe, node.id) ? undefined : encodeDelta(keyframe, kfBytes, node.bytes);
+    if (delta !== undefined) return delta;
+    const own = encodeDelta(base.id, base.bytes, node.bytes);
+    if (own === undefined) return node.bytes;
+    promoted.set(idKey(base.id), { id: base.id, bytes: base.bytes });
+    return own;
   }
 
   /** Records what the landed batch wrote, so later writes know their bases without reading. */

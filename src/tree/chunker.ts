@@ -40,6 +40,14 @@ function uintAt(b: Uint8Array, p: number): number {
   return readUint(b, p).value;
 }
 
+/**
+ * Scratch buffers of finished Chunkers: a one-key write makes one Chunker per level, and
+ * allocating their buffers cost more than the write's hashing. Concurrent writes interleave
+ * at awaits, so each Chunker holds its own set until it is released.
+ */
+const spare: Array<{ body: ByteWriter; keyOff: Uint32Array; valOff: Uint32Array }> = [];
+const MAX_SPARE = 16;
+
 /** A change for the level above: the entry of a replaced (`val` null) or a new child. */
 export interface UpMutation {
   key: Uint8Array;
@@ -53,9 +61,9 @@ export interface UpMutation {
  */
 export class Chunker {
   private readonly level: number;
-  private readonly body = new ByteWriter(4096);
-  private keyOff = new Uint32Array(64);
-  private valOff = new Uint32Array(64);
+  private readonly body: ByteWriter;
+  private keyOff: Uint32Array;
+  private valOff: Uint32Array;
   private n = 0;
   readonly created: TreeNode[];
   readonly up: UpMutation[] = [];
@@ -63,6 +71,16 @@ export class Chunker {
   constructor(level: number, created: TreeNode[]) {
     this.level = level;
     this.created = created;
+    const s = spare.pop();
+    this.body = s?.body ?? new ByteWriter(4096);
+    this.keyOff = s?.keyOff ?? new Uint32Array(64);
+    this.valOff = s?.valOff ?? new Uint32Array(64);
+  }
+
+  /** Hands the scratch buffers to the next Chunker; this one must not be used after. */
+  release(): void {
+    this.body.pos = 0;
+    if (spare.length < MAX_SPARE) spare.push({ body: this.body, keyOff: this.keyOff, valOff: this.valOff });
   }
 
   get pending(): number {

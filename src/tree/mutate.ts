@@ -108,6 +108,7 @@ async function applyLevel(cur: LevelCursor, level: number, muts: Mutation[], cre
       await cur.step(1);
     }
   }
+  ch.release();
   return normalizeUp(ch.up);
 }
 
@@ -131,6 +132,7 @@ function chunkAll(level: number, entries: Mutation[], created: TreeNode[], bases
   const ch = new Chunker(level, created);
   for (const e of entries) ch.put(e.key, e.val as Uint8Array);
   ch.cut();
+  ch.release();
   while (bases.length < created.length) bases.push(undefined);
   return ch.up;
 }
