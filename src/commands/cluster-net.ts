@@ -29,13 +29,14 @@ export const REMOTE_READS = new Set([
 ]);
 const MAX_PROVIDERS = 64;
 
-function networkOf(deps: ClusterNetDeps): Network {
+function networkOf(deps: Pick<ClusterNetDeps, 'net'>): Network {
   if (deps.net === undefined) throw new CrissError('NOCLUSTER', 'this daemon runs no cluster network');
   return deps.net;
 }
 
-function clusterArg(arg: Uint8Array): string {
-  return Buffer.from(arg).toString('latin1');
+/** A cluster argument: a Name, or `^defaultcluster` for the default overlay. */
+export function clusterArg(deps: Pick<ClusterNetDeps, 'net'>, arg: Uint8Array): string {
+  return networkOf(deps).resolve(Buffer.from(arg).toString('latin1'));
 }
 
 /** The read commands, built over trees whose blocks come from the cluster (local ones first). */
@@ -60,7 +61,7 @@ export function clusterNetCommands(deps: ClusterNetDeps): CommandSpec[] {
       arguments: [CLUSTER, TREE, TTL],
       reply: 'Simple string OK. The tree is pinned here for ttl ms too (-1 forever); the announcement survives restarts. NOCLUSTER when no cluster file has that Name.',
       handler: async (ctx) => {
-        const cluster = clusterArg(ctx.args[0]);
+        const cluster = clusterArg(deps, ctx.args[0]);
         const ttl = ttlArg(ctx.args[2]);
         if (ttl === 0) throw new CrissError('ERR', 'ANNOUNCE needs a TTL: milliseconds, or -1 for forever');
         const net = networkOf(deps);
@@ -77,7 +78,7 @@ export function clusterNetCommands(deps: ClusterNetDeps): CommandSpec[] {
       arguments: [CLUSTER, TREE],
       reply: 'Integer: 1 while an announcement of it is live, 0 otherwise.',
       handler: async (ctx) => {
-        const cluster = clusterArg(ctx.args[0]);
+        const cluster = clusterArg(deps, ctx.args[0]);
         ctx.reply.integer(networkOf(deps).hasAnnounced(cluster, await treeArg(deps, ctx.args[1])) ? 1 : 0);
       },
     },
@@ -88,7 +89,7 @@ export function clusterNetCommands(deps: ClusterNetDeps): CommandSpec[] {
       reply: `Whatever the command replies (${[...REMOTE_READS].join(', ')}); for PERSIST, a map of blocks, fetched, bytes. MISSINGBLOCK when no provider has a block the read needs.`,
       handler: async (ctx) => {
         const [clusterWord, numWord, cmd, treeWord, ...rest] = ctx.args;
-        const cluster = clusterArg(clusterWord);
+        const cluster = clusterArg(deps, clusterWord);
         const num = intArg(numWord, 'num', 1, MAX_PROVIDERS);
         const net = networkOf(deps);
         net.node(cluster);
