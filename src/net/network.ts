@@ -10,6 +10,7 @@ import { type BlockService, type BlockStoreReader, blockService } from './blocks
 import { ClusterDir, type ClusterChanges } from './cluster-dir.ts';
 import type { Cluster } from './cluster-file.ts';
 import { loadNodeSecret } from './identity.ts';
+import { Keys } from './keys.ts';
 import { ClusterNode } from './node.ts';
 import { clusterNameOf, isOverlay, overlayCluster } from './overlay.ts';
 import { Rendezvous } from './rendezvous.ts';
@@ -20,6 +21,7 @@ export type Node = ClusterNode<Services>;
 export interface NetworkOptions {
   dataDir: string;
   clustersDir: string;
+  keysDir: string;
   logger: Logger;
   p2pHost: string;
   /** The default overlay's port (0: chosen once, then kept). */
@@ -45,6 +47,8 @@ const REPROVIDE_MIN_MS = 30_000;
  */
 export class Network {
   readonly nodeSecret: Buffer;
+  /** The keys dir's key pairs by Name, for whatever signs or verifies (pointers, jobs, tunnels). */
+  readonly keys: Keys;
   private readonly opts: NetworkOptions;
   private readonly dir: ClusterDir;
   private readonly nodes = new Map<string, Node>();
@@ -59,6 +63,7 @@ export class Network {
     this.nodeSecret = nodeSecret;
     this.announcements = announcements;
     this.opts = opts;
+    this.keys = new Keys({ dir: opts.keysDir, logger: opts.logger, ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
     this.dir = new ClusterDir({ dir: opts.clustersDir, logger: opts.logger, onChange: (c) => this.changed(c), ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
   }
 
@@ -69,6 +74,7 @@ export class Network {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') opts.logger.warn({ err: e }, `ignoring unreadable ${PORTS_FILE}`);
     }
+    await net.keys.start();
     if (opts.overlay) await net.startOverlay();
     await net.dir.start();
     net.timer = setInterval(() => void net.expire(), EXPIRE_EVERY_MS);
@@ -79,6 +85,7 @@ export class Network {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.dir.stop();
+    await this.keys.stop();
     await this.rendezvous?.stop();
     await Promise.all([...this.nodes.values()].map((n) => n.stop()));
     this.nodes.clear();
@@ -246,7 +253,7 @@ export class Network {
   }
 
   info(): Array<[string, string | number]> {
-    return [['clusters', this.nodes.size], ...[...this.nodes].map(([name, n]): [string, string] => {
+    return [['clusters', this.nodes.size], ['keys', this.keys.list().length], ...[...this.nodes].map(([name, n]): [string, string] => {
       const b = n.libp2p.services.blocks;
       const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes}`;
       return [name, `${n.info()},${moved}`];

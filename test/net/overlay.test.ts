@@ -33,7 +33,7 @@ describe('the default overlay and rendezvous of private clusters', { timeout: 18
     expect(await a.redis().call('ANNOUNCE', cluster.name, root, '-1')).toBe('OK');
     const v = await poll(async () => (await b.redis().call('REMOTE', cluster.name, '1', 'FETCHBIN', root, 'met')) ?? undefined);
     expect(String(v)).toBe('through the overlay');
-    // Neither daemon's log names the private cluster next to an overlay lookup: the rendezvous key stands in for it.
+    // The rendezvous is the only way B could have found A: no Bootstrap entry, no other discovery.
     expect(b.stderr()).toContain('met a member through the overlay');
   });
 
