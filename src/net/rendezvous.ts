@@ -147,25 +147,36 @@ export class Rendezvous {
     const dht = this.init.overlay.contentRouting;
     const before = this.provided.get(c.name);
     if (before !== epoch) {
-      await dht.provide(rendezvousCid(rendezvousKey(c.cypher, epoch)), { signal: this.signal() });
-      this.provided.set(c.name, epoch);
-      if (before !== undefined) await this.cancel(rendezvousKey(c.cypher, before));
+      try {
+        await dht.provide(rendezvousCid(rendezvousKey(c.cypher, epoch)), { signal: this.signal() });
+        this.provided.set(c.name, epoch);
+        if (before !== undefined) await this.cancel(rendezvousKey(c.cypher, before));
+      } catch (err) {
+        // Not provided yet (no overlay peer answered): the next tick tries again; look up anyway.
+        this.init.logger.info({ cluster: c.name, err: (err as Error).message }, 'rendezvous key not provided yet');
+      }
     }
     if (m.libp2p.getConnections().length > 0) return;
     for (const e of [epoch, epoch - 1]) {
-      const found: PeerInfo[] = [];
-      const self = this.init.overlay.peerId.toString();
-      try {
-        for await (const p of dht.findProviders(rendezvousCid(rendezvousKey(c.cypher, e)), { signal: this.signal() })) {
-          if (p.id.toString() !== self && !found.some((f) => f.id.equals(p.id))) found.push(p);
-          if (found.length >= PROVIDERS_PER_LOOKUP) break;
-        }
-      } catch (err) {
-        // A lookup that timed out still yielded what it found.
-        this.init.logger.debug({ cluster: c.name, err: (err as Error).message }, 'rendezvous lookup ended');
-      }
+      const found = await this.lookup(rendezvousKey(c.cypher, e));
       await Promise.all(found.map((p) => this.ask(m, e, p)));
+      this.init.logger.debug({ cluster: c.name, epoch: e, providers: found.length }, 'rendezvous lookup done');
     }
+  }
+
+  /** Up to PROVIDERS_PER_LOOKUP overlay providers of a key, this node excluded; a lookup that times out keeps what it found. */
+  private async lookup(key: Buffer): Promise<PeerInfo[]> {
+    const found: PeerInfo[] = [];
+    const self = this.init.overlay.peerId.toString();
+    try {
+      for await (const p of this.init.overlay.contentRouting.findProviders(rendezvousCid(key), { signal: this.signal() })) {
+        if (p.id.toString() !== self && !found.some((f) => f.id.equals(p.id))) found.push(p);
+        if (found.length >= PROVIDERS_PER_LOOKUP) break;
+      }
+    } catch {
+      // Timed out or aborted: what was found so far still counts.
+    }
+    return found;
   }
 
   private async cancel(key: Buffer): Promise<void> {
