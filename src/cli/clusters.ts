@@ -57,8 +57,8 @@ function remoteGet(): Command {
   const cmd = new Command('remote_get')
     .summary('print a key of a tree another member serves')
     .description(
-      'Read one key of a tree announced in the cluster, fetching only the blocks on its path from up to --num providers and keeping them here ' +
-        '(unpinned, until a collection) unless --no-local. Exits 1 if the key is missing.',
+      'Read one key of a tree announced in the cluster, fetching only the blocks on its path from up to --num providers and keeping those below ' +
+        'the root here (unpinned, until a collection) unless --no-local. Exits 1 if the key is missing.',
     )
     .argument('<cluster>', CLUSTER_HELP)
     .argument('<tree>', ID_HELP)

@@ -89,7 +89,7 @@ export function clusterNetCommands(deps: ClusterNetDeps): CommandSpec[] {
     },
     {
       name: 'REMOTE', arity: -5, flags: ['blocking'], group: 'cluster', since: '0.3.0',
-      summary: 'Runs a read command on a tree of the cluster, fetching only the blocks it needs from up to num providers at once (and keeping them here, unpinned); REMOTE … PERSIST tree ttl clones it.',
+      summary: 'Runs a read command on a tree of the cluster, fetching only the blocks it needs from up to num providers at once (keeping all but the root here, unpinned, for later reads and clones); REMOTE … PERSIST tree ttl clones it.',
       arguments: REMOTE_ARGS,
       reply: `Whatever the command replies (${[...REMOTE_READS].join(', ')}); for PERSIST, a map of blocks, fetched, bytes. MISSINGBLOCK when no provider has a block the read needs.`,
       handler: (ctx) => remote(ctx, true),
@@ -129,7 +129,7 @@ export function clusterNetCommands(deps: ClusterNetDeps): CommandSpec[] {
       ctx.reply.integer(r.bytes);
       return;
     }
-    const source = new RemoteSource(deps.store, providers, cacheOf(cluster), keep);
+    const source = new RemoteSource(deps.store, providers, cacheOf(cluster), keep ? root : undefined);
     const trees = new Trees(source, deps.store, { cacheBytes: 16 * 1024 * 1024 });
     const refused = (): CrissError => new CrissError('ERR', `${keep ? 'REMOTE' : 'REMOTENOLOCAL'} runs ${[...REMOTE_READS].join(', ')}${keep ? ' and PERSIST' : ''}, not '${name.toLowerCase().slice(0, 64)}'`);
     await remoteDispatcher(deps, trees).invoke([cmd, treeWord, ...rest], ctx, (s) => REMOTE_READS.has(s.name), refused);

@@ -2,7 +2,7 @@ import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
 import type { BlockStore } from '../store/blockstore.ts';
-import { type Id, idKey, idToText } from '../store/id.ts';
+import { type Id, idEquals, idKey, idToText } from '../store/id.ts';
 import type { BlockSource } from '../tree/index.ts';
 import { TreeNode } from '../tree/node.ts';
 import type { BlockKind } from '../store/blockstore.ts';
@@ -110,22 +110,24 @@ export class Providers {
 }
 
 /**
- * Local blocks first, then recently fetched ones, then the providers. With `keep`, fetched
- * blocks are also written to the local store, unpinned (REMOTE: a later read or clone finds them
- * here until a collection reclaims them); without it they stay in the memory cache only
- * (REMOTENOLOCAL, and clones, which store what they fetch themselves).
+ * Local blocks first, then recently fetched ones, then the providers. With `keepBelow` (a
+ * root), fetched blocks are also written to the local store, unpinned, all but that root itself
+ * (REMOTE): a later read or clone finds them here until a collection reclaims them, while the
+ * partial tree never passes for a local one (its root stays unknown here, so no local command or
+ * pin can take it for whole). Without it they stay in the memory cache only (REMOTENOLOCAL, and
+ * clones, which store what they fetch themselves).
  */
 export class RemoteSource implements BlockSource {
   private readonly local: BlockStore;
   private readonly providers: Providers;
   private readonly cache: BlockCache;
-  private readonly keep: boolean;
+  private readonly keepBelow: Id | undefined;
 
-  constructor(local: BlockStore, providers: Providers, cache: BlockCache, keep = false) {
+  constructor(local: BlockStore, providers: Providers, cache: BlockCache, keepBelow?: Id) {
     this.local = local;
     this.providers = providers;
     this.cache = cache;
-    this.keep = keep;
+    this.keepBelow = keepBelow;
   }
 
   async getBlock(id: Id): Promise<Uint8Array | undefined> {
@@ -154,17 +156,17 @@ export class RemoteSource implements BlockSource {
     }
     // Cached blocks count as fetched: an earlier REMOTENOLOCAL read may have brought them.
     const fetched = wants.map((_, i) => i).filter((i) => local[i] === undefined);
-    if (this.keep && fetched.length > 0) await this.store(fetched.map((i) => wants[i]), fetched.map((i) => out[i]));
+    if (this.keepBelow !== undefined && fetched.length > 0) await this.store(fetched.map((i) => wants[i]), fetched.map((i) => out[i]), this.keepBelow);
     return out;
   }
 
   /** Hashes were checked on arrival; a node the strict parser refuses is not stored (the reader refuses it too). */
-  private async store(wants: Want[], got: Array<Uint8Array | undefined>): Promise<void> {
+  private async store(wants: Want[], got: Array<Uint8Array | undefined>, root: Id): Promise<void> {
     const blocks: Array<{ id: Id; bytes: Uint8Array }> = [];
     const blobs: Array<{ id: Id; bytes: Uint8Array }> = [];
     wants.forEach((w, k) => {
       const bytes = got[k];
-      if (bytes === undefined) return;
+      if (bytes === undefined || (w.kind === 'node' && idEquals(w.id, root))) return;
       if (w.kind === 'blob') {
         blobs.push({ id: w.id, bytes });
         return;
