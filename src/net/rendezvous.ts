@@ -149,8 +149,11 @@ export class Rendezvous {
     if (before !== epoch) {
       try {
         await dht.provide(rendezvousCid(rendezvousKey(c.cypher, epoch)), { signal: this.signal() });
-        this.provided.set(c.name, epoch);
-        if (before !== undefined) await this.cancel(rendezvousKey(c.cypher, before));
+        // Provided while the overlay was empty reached no one: the next overlay peer triggers it again.
+        if (this.init.overlay.getConnections().length > 0) {
+          this.provided.set(c.name, epoch);
+          if (before !== undefined) await this.cancel(rendezvousKey(c.cypher, before));
+        }
       } catch (err) {
         // Not provided yet (no overlay peer answered): the next tick tries again; look up anyway.
         this.init.logger.info({ cluster: c.name, err: (err as Error).message }, 'rendezvous key not provided yet');
