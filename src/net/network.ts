@@ -131,7 +131,7 @@ export class Network {
       if (isOverlay(c)) continue;
       const n = this.nodes.get(c.name);
       this.nodes.delete(c.name);
-      this.rendezvous?.left(c.name);
+      this.rendezvous?.left(c);
       await n?.stop();
       this.opts.logger.info({ cluster: c.name }, 'cluster left');
     }

@@ -126,8 +126,14 @@ export class Rendezvous {
     this.running.set(name, run);
   }
 
-  left(cluster: string): void {
-    this.provided.delete(cluster);
+  /** A cluster this node left: stop providing its key, so the overlay stops seeing it here. */
+  left(c: Cluster): void {
+    const epoch = this.provided.get(c.name);
+    this.provided.delete(c.name);
+    if (epoch === undefined) return;
+    this.cancel(rendezvousKey(c.cypher, epoch)).catch((err: unknown) => {
+      this.init.logger.info({ cluster: c.name, err: (err as Error).message }, 'cannot cancel the rendezvous reprovide');
+    });
   }
 
   private tick(): void {
