@@ -22,11 +22,6 @@ export class Keys {
     return this.dir.stop();
   }
 
-  /** Scans now; for callers that just wrote a file and must see it. */
-  rescan(): Promise<void> {
-    return this.dir.rescan();
-  }
-
   get(name: string): KeyEntry | undefined {
     return this.dir.get(name);
   }
