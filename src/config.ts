@@ -21,8 +21,12 @@ export interface DaemonConfig {
   password?: string;
   /** Where cluster nodes listen (libp2p over TCP). */
   p2pHost: string;
-  /** Port of a cluster whose file has no Port and that has none kept in the data dir yet; 0: the OS picks. */
+  /** Port of the default overlay; 0: one the OS picks on first start, then kept in the data dir. */
   p2pPort: number;
+  /** Whether the default overlay (`^defaultcluster`) runs. */
+  overlay: boolean;
+  /** Multiaddrs (with /p2p/<peer id>) of overlay nodes to dial at start. */
+  bootstrap: string[];
 }
 
 /** What a client command needs to reach a running daemon. */
@@ -55,7 +59,9 @@ export const SETTINGS: Record<Setting, SettingDoc> = {
   gcIntervalMs: { flag: 'gc-interval-ms', env: 'CRISSCROSS_GC_INTERVAL_MS', default: '600000', description: 'ms between background garbage collections (0: only GC)' },
   password: { flag: 'password', env: 'CRISSCROSS_PASSWORD', description: 'require AUTH with this password' },
   p2pHost: { flag: 'p2p-host', env: 'CRISSCROSS_P2P_HOST', default: '127.0.0.1', description: 'address cluster nodes listen on (libp2p, TCP)' },
-  p2pPort: { flag: 'p2p-port', env: 'CRISSCROSS_P2P_PORT', default: '0', description: 'port for a cluster without Port: and none kept yet (0: any free one; kept in the data dir)' },
+  p2pPort: { flag: 'p2p-port', env: 'CRISSCROSS_P2P_PORT', default: '0', description: 'port of the default overlay (0: any free one, then kept in the data dir)' },
+  overlay: { flag: 'overlay', env: 'CRISSCROSS_OVERLAY', default: 'on', description: 'run the default overlay ^defaultcluster (discovery and rendezvous of private clusters): on or off' },
+  bootstrap: { flag: 'bootstrap', env: 'CRISSCROSS_BOOTSTRAP', description: 'overlay nodes to dial at start: comma-separated multiaddrs with /p2p/<peer id> (none by default)' },
 };
 
 /** Values as given on the command line; absent means "not given". */
@@ -112,6 +118,20 @@ function parseLogLevel(raw: Raw): LogLevel {
   return level;
 }
 
+function parseSwitch(raw: Raw): boolean {
+  const v = raw.value.toLowerCase();
+  if (v === 'on' || v === 'true' || v === '1') return true;
+  if (v === 'off' || v === 'false' || v === '0') return false;
+  throw invalid(raw, 'on or off');
+}
+
+function parseBootstrap(raw: Raw | undefined): string[] {
+  if (raw === undefined) return [];
+  const addrs = raw.value.split(',').map((a) => a.trim()).filter((a) => a !== '');
+  for (const a of addrs) if (!/^\/.+\/p2p\/\w+$/.test(a)) throw invalid(raw, 'comma-separated multiaddrs, each ending in /p2p/<peer id>');
+  return addrs;
+}
+
 function required(setting: Setting, flags: Flags, env: Env): Raw {
   const raw = pick(setting, flags, env);
   if (!raw) throw new CrissError('ERR', `${SETTINGS[setting].flag} has no default`);
@@ -136,6 +156,8 @@ export function resolveDaemonConfig(flags: Flags, env: Env = process.env, cwd = 
     gcIntervalMs: parseMs(required('gcIntervalMs', flags, env)),
     p2pHost: parseHost(required('p2pHost', flags, env)),
     p2pPort: parsePort(required('p2pPort', flags, env)),
+    overlay: parseSwitch(required('overlay', flags, env)),
+    bootstrap: parseBootstrap(pick('bootstrap', flags, env)),
   };
   const pass = password(flags, env);
   if (pass !== undefined) config.password = pass;

@@ -5,7 +5,7 @@ import { bytes, clientCommand, examples, ID_HELP, integer, list, parseCount, par
 import { CliFailure, EXIT } from './exit.ts';
 import { substituteId } from './substitute.ts';
 
-const CLUSTER_HELP = 'a cluster Name, or *clusters/file.yaml#Name';
+const CLUSTER_HELP = 'a cluster Name, *clusters/file.yaml#Name, or ^defaultcluster (the default overlay)';
 
 /** Generated locally, like the daemon's CLUSTER and KEYPAIR: making keys needs no running daemon. */
 function cluster(): Command {
@@ -56,14 +56,18 @@ function announce(): Command {
 function remoteGet(): Command {
   const cmd = new Command('remote_get')
     .summary('print a key of a tree another member serves')
-    .description('Read one key of a tree announced in the cluster, fetching only the blocks on its path from up to --num providers. Exits 1 if the key is missing.')
+    .description(
+      'Read one key of a tree announced in the cluster, fetching only the blocks on its path from up to --num providers and keeping those below ' +
+        'the root here (unpinned, until a collection) unless --no-local. Exits 1 if the key is missing.',
+    )
     .argument('<cluster>', CLUSTER_HELP)
     .argument('<tree>', ID_HELP)
     .argument('<key>', 'the key')
     .option('--num <n>', 'providers to use at once', parseCount, 1)
-    .action(async (clusterArg: string, tree: string, key: string, opts: { num: number }, self: Command) => {
+    .option('--no-local', 'keep fetched blocks in memory only (REMOTENOLOCAL)')
+    .action(async (clusterArg: string, tree: string, key: string, opts: { num: number; local: boolean }, self: Command) => {
       const [name, root] = [await substituteId(clusterArg), await substituteId(tree)];
-      const value = await withDaemon(self, (c) => c.call('REMOTE', name, String(opts.num), 'FETCHBIN', root, key));
+      const value = await withDaemon(self, (c) => c.call(opts.local ? 'REMOTE' : 'REMOTENOLOCAL', name, String(opts.num), 'FETCHBIN', root, key));
       if (value === null) throw new CliFailure(EXIT.no, `key not found: ${key}`);
       await write(bytes(value, 'REMOTE FETCHBIN'));
     });

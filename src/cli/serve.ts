@@ -16,6 +16,8 @@ const PLACEHOLDER: Record<keyof DaemonConfig, string> = {
   password: '<password>',
   p2pHost: '<host>',
   p2pPort: '<port>',
+  overlay: '<on|off>',
+  bootstrap: '<multiaddrs>',
 };
 
 export function serveCommand(): Command {

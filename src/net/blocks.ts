@@ -120,6 +120,10 @@ export class BlockService {
   servedBytes = 0;
   fetched = 0;
   fetchedBytes = 0;
+  /** Want-lists this node is answering right now. */
+  serving = 0;
+  /** Want-lists this node awaits answers to right now. */
+  fetching = 0;
 
   constructor(components: BlockServiceComponents, init: BlockServiceInit) {
     this.components = components;
@@ -143,10 +147,7 @@ export class BlockService {
     const key = peer.toString();
     let c = this.clients.get(key);
     if (c === undefined || c.closed) {
-      c = new BlockClient(peer, this.components.connectionManager, this.init.logger, (n, bytes) => {
-        this.fetched += n;
-        this.fetchedBytes += bytes;
-      });
+      c = new BlockClient(peer, this.components.connectionManager, this.init.logger, this);
       this.clients.set(key, c);
     }
     return c;
@@ -155,6 +156,27 @@ export class BlockService {
   private lookup(w: Want): Promise<Uint8Array | undefined> {
     if (!this.init.isServed(w.id)) return Promise.resolve(undefined);
     return w.kind === 'node' ? this.init.store.getBlock(w.id) : this.init.store.getBlob(w.id);
+  }
+
+  /** Frames go out in runs of at most WRITE_RUN bytes: 256 big blobs must not sit in memory at once. */
+  private async answer(lp: LengthPrefixedStream<Stream>, wants: Want[]): Promise<void> {
+    let out: Uint8Array[] = [];
+    let pending = 0;
+    for (const w of wants) {
+      const bytes = await this.lookup(w);
+      if (bytes === undefined) out.push(Buffer.of(NONE));
+      else {
+        out.push(Buffer.concat([Buffer.of(BLOCK), bytes]));
+        this.served++;
+        this.servedBytes += bytes.length;
+      }
+      pending += (bytes?.length ?? 0) + 1;
+      if (pending < WRITE_RUN) continue;
+      await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
+      out = [];
+      pending = 0;
+    }
+    if (out.length > 0) await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
   }
 
   private async serve(stream: Stream, connection: Connection): Promise<void> {
@@ -176,24 +198,12 @@ export class BlockService {
           stream.abort(err as Error);
           return;
         }
-        // Frames go out in runs of at most WRITE_RUN bytes: 256 big blobs must not sit in memory at once.
-        let out: Uint8Array[] = [];
-        let pending = 0;
-        for (const w of wants) {
-          const bytes = await this.lookup(w);
-          if (bytes === undefined) out.push(Buffer.of(NONE));
-          else {
-            out.push(Buffer.concat([Buffer.of(BLOCK), bytes]));
-            this.served++;
-            this.servedBytes += bytes.length;
-          }
-          pending += (bytes?.length ?? 0) + 1;
-          if (pending < WRITE_RUN) continue;
-          await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
-          out = [];
-          pending = 0;
+        this.serving++;
+        try {
+          await this.answer(lp, wants);
+        } finally {
+          this.serving--;
         }
-        if (out.length > 0) await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
       }
       await stream.close({ signal: AbortSignal.timeout(IDLE_MS) });
     } catch (err) {
@@ -203,22 +213,29 @@ export class BlockService {
   }
 }
 
+/** What a client adds to: its service's counters. */
+export interface FetchCounters {
+  fetched: number;
+  fetchedBytes: number;
+  fetching: number;
+}
+
 /** Fetches blocks from one peer: want-lists of at most MAX_WANTS, one at a time on one stream. */
 export class BlockClient {
   readonly peer: PeerId;
   closed = false;
   private readonly cm: ConnectionManager;
   private readonly logger: Logger;
-  private readonly count: (n: number, bytes: number) => void;
+  private readonly counters: FetchCounters;
   private stream: Promise<{ s: Stream; lp: LengthPrefixedStream<Stream> }> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private lastUsed = 0;
 
-  constructor(peer: PeerId, cm: ConnectionManager, logger: Logger, count: (n: number, bytes: number) => void) {
+  constructor(peer: PeerId, cm: ConnectionManager, logger: Logger, counters: FetchCounters) {
     this.peer = peer;
     this.cm = cm;
     this.logger = logger;
-    this.count = count;
+    this.counters = counters;
   }
 
   /** The blocks in order; undefined for one the peer does not serve. Throws LyingPeerError on a bad block. */
@@ -244,6 +261,7 @@ export class BlockClient {
   private async exchange(wants: Want[], signal: AbortSignal): Promise<Array<Uint8Array | undefined>> {
     if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
     const out: Array<Uint8Array | undefined> = [];
+    this.counters.fetching++;
     try {
       const { lp } = await this.open(signal);
       for (let i = 0; i < wants.length; i += MAX_WANTS) {
@@ -261,13 +279,16 @@ export class BlockClient {
           bytes += block.length;
           out.push(block);
         }
-        this.count(batch.length, bytes);
+        this.counters.fetched += batch.length;
+        this.counters.fetchedBytes += bytes;
       }
       return out;
     } catch (err) {
       this.close();
       if (err instanceof LyingPeerError) this.logger.info({ remote: this.peer.toString(), err: err.message }, 'dropped a peer that sent a bad block');
       throw err;
+    } finally {
+      this.counters.fetching--;
     }
   }
 

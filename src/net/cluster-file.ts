@@ -77,7 +77,8 @@ function bad(message: string): CrissError {
   return new CrissError('ERR', message);
 }
 
-function text(doc: Record<string, unknown>, field: string): string {
+/** A field that must be a non-empty string. */
+export function text(doc: Record<string, unknown>, field: string): string {
   const v = doc[field];
   if (typeof v !== 'string' || v === '') throw bad(`${field} is missing or not a string`);
   return v;
@@ -90,8 +91,8 @@ function count(doc: Record<string, unknown>, field: string, dflt: number): numbe
   return v;
 }
 
-/** A cluster from its YAML; throws a CrissError saying what is wrong (unknown fields included: a typo must not pass silently). */
-export function parseCluster(yamlText: string): Cluster {
+/** A YAML mapping with only the given fields (unknown ones are refused: a typo must not pass silently). */
+export function parseMapping(yamlText: string, fields: ReadonlySet<string>): Record<string, unknown> {
   let doc: unknown;
   try {
     doc = parse(yamlText);
@@ -100,7 +101,13 @@ export function parseCluster(yamlText: string): Cluster {
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad('not a YAML mapping');
   const d = doc as Record<string, unknown>;
-  for (const k of Object.keys(d)) if (!FIELDS.has(k)) throw bad(`unknown field ${k}`);
+  for (const k of Object.keys(d)) if (!fields.has(k)) throw bad(`unknown field ${k}`);
+  return d;
+}
+
+/** A cluster from its YAML; throws a CrissError saying what is wrong. */
+export function parseCluster(yamlText: string): Cluster {
+  const d = parseMapping(yamlText, FIELDS);
   const cypher = parseKey(text(d, 'Cypher'), 'Cypher');
   const publicKey = parseKey(text(d, 'PublicKey'), 'PublicKey');
   const name = text(d, 'Name');

@@ -10,7 +10,10 @@ import { type BlockService, type BlockStoreReader, blockService } from './blocks
 import { ClusterDir, type ClusterChanges } from './cluster-dir.ts';
 import type { Cluster } from './cluster-file.ts';
 import { loadNodeSecret } from './identity.ts';
+import { Keys } from './keys.ts';
 import { ClusterNode } from './node.ts';
+import { clusterNameOf, isOverlay, overlayCluster } from './overlay.ts';
+import { Rendezvous } from './rendezvous.ts';
 
 export type Services = { blocks: BlockService };
 export type Node = ClusterNode<Services>;
@@ -18,9 +21,14 @@ export type Node = ClusterNode<Services>;
 export interface NetworkOptions {
   dataDir: string;
   clustersDir: string;
+  keysDir: string;
   logger: Logger;
   p2pHost: string;
+  /** The default overlay's port (0: chosen once, then kept). */
   p2pPort: number;
+  /** Whether to run the default overlay, and whom it dials at start. */
+  overlay: boolean;
+  bootstrap: string[];
   env?: Record<string, string | undefined>;
   rescanMs?: number;
   /** What the block exchange serves from. */
@@ -39,6 +47,8 @@ const REPROVIDE_MIN_MS = 30_000;
  */
 export class Network {
   readonly nodeSecret: Buffer;
+  /** The keys dir's key pairs by Name, for whatever signs or verifies (pointers, jobs, tunnels). */
+  readonly keys: Keys;
   private readonly opts: NetworkOptions;
   private readonly dir: ClusterDir;
   private readonly nodes = new Map<string, Node>();
@@ -46,12 +56,14 @@ export class Network {
   /** Per cluster, every block its live announcements reach: all the block exchange serves. */
   private readonly served = new Map<string, IdSet>();
   private ports: Record<string, number> = {};
+  private rendezvous: Rendezvous | undefined;
   private timer: NodeJS.Timeout | undefined;
 
   private constructor(nodeSecret: Buffer, announcements: Announcements, opts: NetworkOptions) {
     this.nodeSecret = nodeSecret;
     this.announcements = announcements;
     this.opts = opts;
+    this.keys = new Keys({ dir: opts.keysDir, logger: opts.logger, ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
     this.dir = new ClusterDir({ dir: opts.clustersDir, logger: opts.logger, onChange: (c) => this.changed(c), ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
   }
 
@@ -62,6 +74,8 @@ export class Network {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') opts.logger.warn({ err: e }, `ignoring unreadable ${PORTS_FILE}`);
     }
+    await net.keys.start();
+    if (opts.overlay) await net.startOverlay();
     await net.dir.start();
     net.timer = setInterval(() => void net.expire(), EXPIRE_EVERY_MS);
     net.timer.unref();
@@ -71,8 +85,34 @@ export class Network {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.dir.stop();
+    await this.keys.stop();
+    await this.rendezvous?.stop();
     await Promise.all([...this.nodes.values()].map((n) => n.stop()));
     this.nodes.clear();
+  }
+
+  /** The overlay first, so its node listens and dials before private clusters look for each other through it. */
+  private async startOverlay(): Promise<void> {
+    const c = overlayCluster(this.opts.bootstrap, this.opts.p2pPort);
+    let node: Node;
+    try {
+      node = await this.startNode(c);
+    } catch (err) {
+      this.opts.logger.error({ port: this.opts.p2pPort, err: (err as Error).message }, 'cannot start the default overlay; running without it');
+      return;
+    }
+    this.nodes.set(c.name, node);
+    this.rendezvous = new Rendezvous({
+      overlay: node.libp2p,
+      members: () => [...this.nodes.values()].filter((n) => !isOverlay(n.cluster)),
+      logger: this.opts.logger.child({ module: 'rendezvous' }),
+    });
+    await this.rendezvous.start();
+  }
+
+  /** A cluster argument (a Name or `^defaultcluster`) → the Name. */
+  resolve(arg: string): string {
+    return clusterNameOf(arg, this.opts.overlay);
   }
 
   clusters(): Cluster[] {
@@ -81,21 +121,29 @@ export class Network {
 
   /** The running node of a cluster, by Name; NOCLUSTER when no loaded file defines it. */
   node(name: string): Node {
-    const n = this.nodes.get(name);
+    const n = this.nodes.get(this.resolve(name));
     if (n === undefined) throw new CrissError('NOCLUSTER', `no cluster named ${name.slice(0, 64)} is running: is its file in the clusters dir?`);
     return n;
   }
 
   private async changed(changes: ClusterChanges): Promise<void> {
     for (const c of changes.removed) {
+      if (isOverlay(c)) continue;
       const n = this.nodes.get(c.name);
       this.nodes.delete(c.name);
+      this.rendezvous?.left(c);
       await n?.stop();
       this.opts.logger.info({ cluster: c.name }, 'cluster left');
     }
     for (const c of changes.added) {
+      if (isOverlay(c)) {
+        this.opts.logger.warn({ cluster: c.name }, 'a cluster file defines the default overlay, which is built in; skipped');
+        continue;
+      }
       try {
-        this.nodes.set(c.name, await this.startNode(c));
+        const node = await this.startNode(c);
+        this.nodes.set(c.name, node);
+        this.rendezvous?.meet(node);
       } catch (err) {
         this.opts.logger.error({ cluster: c.name, err: (err as Error).message }, 'cannot start the cluster node; skipped');
       }
@@ -157,7 +205,7 @@ export class Network {
 
   private async startNode(c: Cluster): Promise<Node> {
     const kept = this.ports[c.name];
-    const port = c.port ?? kept ?? this.opts.p2pPort;
+    const port = c.port ?? kept ?? 0;
     const init = {
       cluster: c,
       nodeSecret: this.nodeSecret,
@@ -205,9 +253,9 @@ export class Network {
   }
 
   info(): Array<[string, string | number]> {
-    return [['clusters', this.nodes.size], ...[...this.nodes].map(([name, n]): [string, string] => {
+    return [['clusters', this.nodes.size], ['keys', this.keys.list().length], ...[...this.nodes].map(([name, n]): [string, string] => {
       const b = n.libp2p.services.blocks;
-      const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes}`;
+      const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes},fetches_in_flight=${b.fetching},serves_in_flight=${b.serving}`;
       return [name, `${n.info()},${moved}`];
     })];
   }

@@ -2,7 +2,7 @@ import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
 import type { BlockStore } from '../store/blockstore.ts';
-import { type Id, idKey, idToText } from '../store/id.ts';
+import { type Id, idEquals, idKey, idToText } from '../store/id.ts';
 import type { BlockSource } from '../tree/index.ts';
 import { TreeNode } from '../tree/node.ts';
 import type { BlockKind } from '../store/blockstore.ts';
@@ -109,16 +109,25 @@ export class Providers {
   }
 }
 
-/** Local blocks first, then recently fetched ones, then the providers. */
+/**
+ * Local blocks first, then recently fetched ones, then the providers. With `keepBelow` (a
+ * root), fetched blocks are also written to the local store, unpinned, all but that root itself
+ * (REMOTE): a later read or clone finds them here until a collection reclaims them, while the
+ * partial tree never passes for a local one (its root stays unknown here, so no local command or
+ * pin can take it for whole). Without it they stay in the memory cache only (REMOTENOLOCAL, and
+ * clones, which store what they fetch themselves).
+ */
 export class RemoteSource implements BlockSource {
   private readonly local: BlockStore;
   private readonly providers: Providers;
   private readonly cache: BlockCache;
+  private readonly keepBelow: Id | undefined;
 
-  constructor(local: BlockStore, providers: Providers, cache: BlockCache) {
+  constructor(local: BlockStore, providers: Providers, cache: BlockCache, keepBelow?: Id) {
     this.local = local;
     this.providers = providers;
     this.cache = cache;
+    this.keepBelow = keepBelow;
   }
 
   async getBlock(id: Id): Promise<Uint8Array | undefined> {
@@ -134,16 +143,42 @@ export class RemoteSource implements BlockSource {
   }
 
   async getMany(wants: Want[]): Promise<Array<Uint8Array | undefined>> {
-    const out = await Promise.all(wants.map(async (w) => (await this.localBlock(w)) ?? this.cache.get(w.kind, w.id)));
+    const local = await Promise.all(wants.map((w) => this.localBlock(w)));
+    const out = local.map((b, i) => b ?? this.cache.get(wants[i].kind, wants[i].id));
     const missing = wants.map((_, i) => i).filter((i) => out[i] === undefined);
-    if (missing.length === 0) return out;
-    const got = await this.providers.fetch(missing.map((i) => wants[i]));
-    missing.forEach((i, k) => {
-      const b = got[k];
-      out[i] = b;
-      if (b !== undefined) this.cache.set(wants[i].kind, wants[i].id, b);
-    });
+    if (missing.length > 0) {
+      const got = await this.providers.fetch(missing.map((i) => wants[i]));
+      missing.forEach((i, k) => {
+        const b = got[k];
+        out[i] = b;
+        if (b !== undefined) this.cache.set(wants[i].kind, wants[i].id, b);
+      });
+    }
+    // Cached blocks count as fetched: an earlier REMOTENOLOCAL read may have brought them.
+    const fetched = wants.map((_, i) => i).filter((i) => local[i] === undefined);
+    if (this.keepBelow !== undefined && fetched.length > 0) await this.store(fetched.map((i) => wants[i]), fetched.map((i) => out[i]), this.keepBelow);
     return out;
+  }
+
+  /** Hashes were checked on arrival; a node the strict parser refuses is not stored (the reader refuses it too). */
+  private async store(wants: Want[], got: Array<Uint8Array | undefined>, root: Id): Promise<void> {
+    const blocks: Array<{ id: Id; bytes: Uint8Array }> = [];
+    const blobs: Array<{ id: Id; bytes: Uint8Array }> = [];
+    wants.forEach((w, k) => {
+      const bytes = got[k];
+      if (bytes === undefined || (w.kind === 'node' && idEquals(w.id, root))) return;
+      if (w.kind === 'blob') {
+        blobs.push({ id: w.id, bytes });
+        return;
+      }
+      try {
+        TreeNode.parse(Buffer.from(w.id), bytes);
+        blocks.push({ id: w.id, bytes });
+      } catch {
+        // Left out: the tree reader raises the error for it.
+      }
+    });
+    if (blocks.length > 0 || blobs.length > 0) await this.local.commit({ blocks, blobs });
   }
 
   localBlock(w: Want): Promise<Uint8Array | undefined> {

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { resolveClientConfig, resolveDaemonConfig, SETTINGS } from '../../src/config.ts';
 
 const cwd = '/srv/app';
+const BOOT = '/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWLS5GbiYTGqZHAcjDWpcKkqNtuNQTioggFaMfN1uA4MTs,/dns4/boot.example/tcp/4001/p2p/12D3KooWLS5GbiYTGqZHAcjDWpcKkqNtuNQTioggFaMfN1uA4MTs';
 
 describe('daemon configuration', () => {
   it('uses the reference defaults', () => {
@@ -17,6 +18,8 @@ describe('daemon configuration', () => {
       gcIntervalMs: 600000,
       p2pHost: '127.0.0.1',
       p2pPort: 0,
+      overlay: true,
+      bootstrap: [],
     });
   });
 
@@ -27,7 +30,7 @@ describe('daemon configuration', () => {
   });
 
   it('reads every setting from its documented variable', () => {
-    const numeric: Record<string, string> = { CRISSCROSS_PORT: '1234', CRISSCROSS_GC_GRACE_MS: '5000', CRISSCROSS_GC_INTERVAL_MS: '0', CRISSCROSS_P2P_PORT: '4001' };
+    const numeric: Record<string, string> = { CRISSCROSS_PORT: '1234', CRISSCROSS_GC_GRACE_MS: '5000', CRISSCROSS_GC_INTERVAL_MS: '0', CRISSCROSS_P2P_PORT: '4001', CRISSCROSS_OVERLAY: 'off', CRISSCROSS_BOOTSTRAP: BOOT };
     const env = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.env, numeric[s.env] ?? (s.env === 'CRISSCROSS_LOG_LEVEL' ? 'debug' : `v-${s.flag}`)]));
     expect(resolveDaemonConfig({}, env, cwd)).toEqual({
       host: 'v-host',
@@ -41,6 +44,8 @@ describe('daemon configuration', () => {
       password: 'v-password',
       p2pHost: 'v-p2p-host',
       p2pPort: 4001,
+      overlay: false,
+      bootstrap: BOOT.split(','),
     });
   });
 
@@ -61,6 +66,8 @@ describe('daemon configuration', () => {
     [{ logLevel: 'loud' }, {}, /for --log-level: expected one of fatal, error, warn, info, debug, trace, silent/],
     [{ host: ' ' }, {}, /for --host: expected a host name/],
     [{ dataDir: '' }, {}, /for --data-dir: expected a directory path/],
+    [{ overlay: 'maybe' }, {}, /for --overlay: expected on or off/],
+    [{}, { CRISSCROSS_BOOTSTRAP: '/ip4/10.0.0.1/tcp/4001' }, /for CRISSCROSS_BOOTSTRAP: expected comma-separated multiaddrs/],
   ])('rejects %j %j with a message naming the source', (flags, env, message) => {
     expect(() => resolveDaemonConfig(flags, env, cwd)).toThrow(message);
   });

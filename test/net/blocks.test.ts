@@ -16,11 +16,12 @@ describe('the block exchange', { timeout: 60_000 }, () => {
   });
 
   /** A server holding `blocks`, serving the ids in `served`, and a client connected to it. */
-  async function pair(blocks: Map<string, Uint8Array>, served: Set<string>, lie = false): Promise<{ server: Node; client: Node }> {
+  async function pair(blocks: Map<string, Uint8Array>, served: Set<string>, lie = false, gate?: Promise<void>): Promise<{ server: Node; client: Node }> {
     const cluster = newCluster();
     const service = (components: BlockServiceComponents): BlockService => new BlockService(components, {
       store: {
         getBlock: async (id: Id) => {
+          await gate;
           const b = blocks.get(idKey(id));
           return lie && b !== undefined ? Buffer.concat([b, Buffer.of(0)]) : b;
         },
@@ -47,6 +48,22 @@ describe('the block exchange', { timeout: 60_000 }, () => {
     );
     expect(got.map((b) => (b === undefined ? undefined : Buffer.from(b).toString('hex')))).toEqual([undefined, empty.toString('hex'), undefined]);
     expect(server.libp2p.services.blocks.served).toBe(1);
+  });
+
+  it('counts transfers in flight on both sides while a want-list is answered, and the bytes moved', async () => {
+    const block = Buffer.from('a block held back');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const { server, client } = await pair(new Map([[idKey(idOf(block)), block]]), new Set([idKey(idOf(block))]), false, gate);
+    const [sb, cb] = [server.libp2p.services.blocks, client.libp2p.services.blocks];
+    const fetching = cb.client(server.peerId).fetch([{ kind: 'node', id: idOf(block) }], AbortSignal.timeout(10_000));
+    expect(await eventually(async () => sb.serving === 1)).toBe(true);
+    expect(cb.fetching).toBe(1);
+    release();
+    expect((await fetching).map((b) => b && Buffer.from(b).toString())).toEqual([block.toString()]);
+    expect(await eventually(async () => sb.serving === 0)).toBe(true);
+    expect(cb.fetching).toBe(0);
+    expect([sb.served, sb.servedBytes, cb.fetched, cb.fetchedBytes]).toEqual([1, block.length, 1, block.length]);
   });
 
   it('throws LyingPeerError for a block that does not match its id, and drops the peer', async () => {
