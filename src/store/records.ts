@@ -76,6 +76,8 @@ export class NodeRecords {
   /** For nodes this run wrote or read: their keyframe, or null when stored whole. */
   private readonly known = new Generations<Id | null>(KNOWN_RECORDS);
   private readonly keyframes = new Generations<Uint8Array>(CACHED_KEYFRAMES);
+  /** How often recent writes replaced each delta-stored base (see `recordOf`). */
+  private readonly baseUses = new Generations<number>(CACHED_KEYFRAMES);
   readonly stats = { deltas: 0, deltaBytes: 0, wholeBytes: 0 };
 
   constructor(db: ClassicLevel<Buffer, Buffer>, logger: Logger) {
@@ -172,10 +174,15 @@ export class NodeRecords {
     if (keyframe === null) return encodeDelta(base.id, base.bytes, node.bytes) ?? node.bytes;
     const kfBytes = keyframeBytes.get(idKey(keyframe));
     const delta = kfBytes === undefined || idEquals(keyframe, node.id) ? undefined : encodeDelta(keyframe, kfBytes, node.bytes);
-    if (delta !== undefined) return delta;
+    // A base written on again and again (every write on one tree) pays for storing it whole
+    // at once; a base used once (random ingest) does not.
+    const bk = idKey(base.id);
+    const uses = (this.baseUses.get(bk) ?? 0) + 1;
+    this.baseUses.set(bk, uses);
+    if (delta !== undefined && uses < 2) return delta;
     const own = encodeDelta(base.id, base.bytes, node.bytes);
-    if (own === undefined) return node.bytes;
-    promoted.set(idKey(base.id), { id: base.id, bytes: base.bytes });
+    if (own === undefined || (delta !== undefined && own.length * 2 > delta.length)) return delta ?? node.bytes;
+    promoted.set(bk, { id: base.id, bytes: base.bytes });
     return own;
   }
 
