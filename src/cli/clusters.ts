@@ -5,7 +5,7 @@ import { bytes, clientCommand, examples, ID_HELP, integer, list, parseCount, par
 import { CliFailure, EXIT } from './exit.ts';
 import { substituteId } from './substitute.ts';
 
-const CLUSTER_HELP = 'a cluster Name, or *clusters/file.yaml#Name';
+export const CLUSTER_HELP = 'a cluster Name, or *clusters/file.yaml#Name';
 
 /** Generated locally, like the daemon's CLUSTER and KEYPAIR: making keys needs no running daemon. */
 function cluster(): Command {

@@ -19,9 +19,9 @@ export interface ClusterNetDeps extends TreeDeps {
   logger: Logger;
 }
 
-const CLUSTER: ArgumentDoc = { name: 'cluster', type: 'string', display_text: 'cluster' };
+export const CLUSTER: ArgumentDoc = { name: 'cluster', type: 'string', display_text: 'cluster' };
 const TREE: ArgumentDoc = { name: 'tree', type: 'key', display_text: 'tree' };
-const TTL: ArgumentDoc = { name: 'ttl', type: 'integer', display_text: 'ttl' };
+export const TTL: ArgumentDoc = { name: 'ttl', type: 'integer', display_text: 'ttl' };
 
 /** The read commands REMOTE runs on a remote tree (PERSIST, a clone, is handled apart). */
 export const REMOTE_READS = new Set([
@@ -29,12 +29,12 @@ export const REMOTE_READS = new Set([
 ]);
 const MAX_PROVIDERS = 64;
 
-function networkOf(deps: ClusterNetDeps): Network {
+export function networkOf(deps: { net: Network | undefined }): Network {
   if (deps.net === undefined) throw new CrissError('NOCLUSTER', 'this daemon runs no cluster network');
   return deps.net;
 }
 
-function clusterArg(arg: Uint8Array): string {
+export function clusterArg(arg: Uint8Array): string {
   return Buffer.from(arg).toString('latin1');
 }
 

@@ -11,6 +11,7 @@ import { ClusterDir, type ClusterChanges } from './cluster-dir.ts';
 import type { Cluster } from './cluster-file.ts';
 import { loadNodeSecret } from './identity.ts';
 import { ClusterNode } from './node.ts';
+import { Pointers } from './pointers.ts';
 
 export type Services = { blocks: BlockService };
 export type Node = ClusterNode<Services>;
@@ -39,6 +40,7 @@ const REPROVIDE_MIN_MS = 30_000;
  */
 export class Network {
   readonly nodeSecret: Buffer;
+  readonly pointers: Pointers;
   private readonly opts: NetworkOptions;
   private readonly dir: ClusterDir;
   private readonly nodes = new Map<string, Node>();
@@ -52,6 +54,7 @@ export class Network {
     this.nodeSecret = nodeSecret;
     this.announcements = announcements;
     this.opts = opts;
+    this.pointers = new Pointers(opts.dataDir, opts.logger);
     this.dir = new ClusterDir({ dir: opts.clustersDir, logger: opts.logger, onChange: (c) => this.changed(c), ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
   }
 
@@ -62,6 +65,7 @@ export class Network {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') opts.logger.warn({ err: e }, `ignoring unreadable ${PORTS_FILE}`);
     }
+    await net.pointers.load();
     await net.dir.start();
     net.timer = setInterval(() => void net.expire(), EXPIRE_EVERY_MS);
     net.timer.unref();
@@ -71,6 +75,7 @@ export class Network {
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.dir.stop();
+    this.pointers.stop();
     await Promise.all([...this.nodes.values()].map((n) => n.stop()));
     this.nodes.clear();
   }
@@ -90,6 +95,7 @@ export class Network {
     for (const c of changes.removed) {
       const n = this.nodes.get(c.name);
       this.nodes.delete(c.name);
+      this.pointers.detach(c.name);
       await n?.stop();
       this.opts.logger.info({ cluster: c.name }, 'cluster left');
     }
@@ -163,6 +169,7 @@ export class Network {
       nodeSecret: this.nodeSecret,
       host: this.opts.p2pHost,
       logger: this.opts.logger,
+      records: this.pointers.dhtOptions(c),
       services: {
         blocks: blockService({ store: this.opts.store, isServed: (id: Id) => this.served.get(c.name)?.has(id) === true, logger: this.opts.logger.child({ cluster: c.name }) }),
       },
@@ -184,6 +191,7 @@ export class Network {
     }
     await this.rebuildServed(c.name);
     this.reprovide(node);
+    this.pointers.attach(node);
     // Announcements made while alone reached no one: provide again as peers arrive (at most every 30 s).
     let last = 0;
     node.libp2p.addEventListener('peer:connect', () => {
