@@ -76,10 +76,18 @@ export class Pointers {
     this.best.set(cluster.name, best);
     const validate = async (key: Uint8Array, value: Uint8Array): Promise<void> => {
       const now = Date.now();
-      const r = verifyPointer(cluster.name, key, value, now);
+      let r: PointerRecord;
+      try {
+        r = verifyPointer(cluster.name, key, value, now);
+      } catch (err) {
+        this.logger.info({ cluster: cluster.name, key: Buffer.from(key).toString('latin1').slice(0, 80), err: (err as Error).message }, 'pointer record refused');
+        throw err;
+      }
       const name = keyName(r.publicKey);
       const held = best.get(name);
       if (held !== undefined && !isExpired(held, now) && comparePointers(r, held) < 0) {
+        // Routine while peers catch up, so not worth an info line.
+        this.logger.debug({ cluster: cluster.name, pointer: name, generation: r.generation, held: held.generation }, 'older pointer record refused');
         throw new CrissError('BADRECORD', `pointer record of generation ${r.generation} is older than the one held (${held.generation})`);
       }
       if (held === undefined || comparePointers(r, held) > 0) best.set(name, r);
