@@ -110,6 +110,15 @@ describe('signed pointers between daemons', { timeout: 240_000 }, () => {
     expect(await lookupUntil(b, ['root-3', 3])).toEqual(['root-3', 3]);
   });
 
+  it('concurrent sets of one name on one daemon get distinct generations', async () => {
+    const [x, y] = [a.redis(), a.redis()];
+    await Promise.all([x.call('POINTERSET', cluster.name, kp.privateKey, 'root-p', '-1'), y.call('POINTERSET', cluster.name, kp.privateKey, 'root-q', '-1')]);
+    const got = await lookupUntil(b, (await lookup(a)) ?? ['none', -1]);
+    expect(got?.[1]).toBe(5);
+    expect(['root-p', 'root-q']).toContain(got?.[0]);
+    expect(await lookup(c, 4)).toEqual(got);
+  });
+
   it('bad keys, names and values get clear errors, and the daemon keeps serving', async () => {
     const r = a.redis();
     await expect(r.call('POINTERSET', cluster.name, Buffer.alloc(31, 1), 'v', '-1')).rejects.toThrow(/private_key is not base58|private_key must be 32 bytes/);
@@ -121,7 +130,8 @@ describe('signed pointers between daemons', { timeout: 240_000 }, () => {
     await expect(r.call('POINTERLOOKUP', cluster.name, 'not-a-name')).rejects.toThrow(/pointer name is not base58/);
     await expect(r.call('POINTERLOOKUP', cluster.name, name, '-1')).rejects.toThrow(/generation must be/);
     expect(await r.call('PING')).toBe('PONG');
-    expect(await lookup(a)).toEqual(['root-3', 3]);
+    expect(await lookup(a, 5)).not.toBeNull();
+    expect(await r.call('POINTERLOOKUP', cluster.name, keyName(newKeyPair().publicKey))).toBeNull();
   });
 
   it('the CLI sets and looks up pointers, naming cluster and key by *file.yaml#Field', async () => {
