@@ -60,9 +60,27 @@ export class Pointers {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     if (text === undefined) return;
-    const doc = JSON.parse(text) as Record<string, Record<string, string>>;
+    // A damaged file costs the republishing of what it held, never the daemon's start.
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (err) {
+      this.logger.warn({ file: this.file, err: (err as Error).message }, 'ignoring unreadable pointers file');
+      return;
+    }
+    const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+    if (!isMap(doc)) {
+      this.logger.warn({ file: this.file }, 'ignoring a pointers file that is not a JSON object');
+      return;
+    }
     for (const [cluster, names] of Object.entries(doc)) {
-      this.own.set(cluster, new Map(Object.entries(names).map(([name, b64]) => [name, parsePointer(Buffer.from(b64, 'base64'))])));
+      for (const [name, b64] of Object.entries(isMap(names) ? names : {})) {
+        try {
+          this.ownOf(cluster).set(name, parsePointer(Buffer.from(String(b64), 'base64')));
+        } catch (err) {
+          this.logger.warn({ cluster, pointer: name, err: (err as Error).message }, 'ignoring a bad record in the pointers file');
+        }
+      }
     }
   }
 
