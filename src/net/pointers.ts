@@ -108,7 +108,7 @@ export class Pointers {
         this.logger.debug({ cluster: cluster.name, pointer: name, generation: r.generation, held: held.generation }, 'older pointer record refused');
         throw new CrissError('BADRECORD', `pointer record of generation ${r.generation} is older than the one held (${held.generation})`);
       }
-      if (held === undefined || comparePointers(r, held) > 0) best.set(name, r);
+      if (held === undefined || isExpired(held, now) || comparePointers(r, held) > 0) best.set(name, r);
     };
     const select = (_key: Uint8Array, records: Uint8Array[]): number => {
       let at = 0;
