@@ -119,6 +119,16 @@ describe('signed pointers between daemons', { timeout: 240_000 }, () => {
     expect(await lookup(c, 4)).toEqual(got);
   });
 
+  it('a record stops being found once its ttl has passed', async () => {
+    const brief = newKeyPair();
+    const briefName = keyName(brief.publicKey);
+    expect(await a.redis().call('POINTERSET', cluster.name, brief.privateKey, 'short-lived', '5000')).toBe(briefName);
+    expect(await a.redis().call('POINTERLOOKUP', cluster.name, briefName)).toEqual(['short-lived', 0]);
+    // Peers still hold it and answer with it; the asking node's validator refuses it once expired.
+    await poll(async () => ((await b.redis().call('POINTERLOOKUP', cluster.name, briefName)) === null ? true : undefined), 60);
+    expect(await c.redis().call('POINTERLOOKUP', cluster.name, briefName)).toBeNull();
+  });
+
   it('bad keys, names and values get clear errors, and the daemon keeps serving', async () => {
     const r = a.redis();
     await expect(r.call('POINTERSET', cluster.name, Buffer.alloc(31, 1), 'v', '-1')).rejects.toThrow(/private_key is not base58|private_key must be 32 bytes/);
