@@ -24,11 +24,6 @@ export interface PointerSet {
   peers: number;
 }
 
-interface Attached {
-  timer: NodeJS.Timeout;
-  onConnect: () => void;
-  stop: () => void;
-}
 
 /**
  * Signed pointers on each cluster's DHT: the validator and selector every node runs for the
@@ -43,7 +38,8 @@ export class Pointers {
   private own = new Map<string, Map<string, PointerRecord>>();
   /** Per cluster, per name, the best valid record this node has seen: what a stale put is refused against. */
   private readonly best = new Map<string, Map<string, PointerRecord>>();
-  private readonly attached = new Map<string, Attached>();
+  /** Per cluster, how to stop republishing its pointers. */
+  private readonly attached = new Map<string, () => void>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private writing: Promise<void> = Promise.resolve();
 
@@ -130,10 +126,12 @@ export class Pointers {
   /** Starts republishing the node's own pointers: now, hourly, and as peers arrive. */
   attach<S extends ServiceMap>(node: ClusterNode<S>): void {
     const name = node.cluster.name;
-    this.detach(name);
+    this.attached.get(name)?.();
     let last = 0;
     const stopping = new AbortController();
-    const run = (): void => void this.republish(node, stopping.signal);
+    const run = (): void => void this.republish(node, stopping.signal).catch((err: unknown) => {
+      this.logger.warn({ cluster: name, err: (err as Error).message }, 'republishing pointers failed; retried later');
+    });
     const onConnect = (): void => {
       if (Date.now() - last < REPUBLISH_ON_CONNECT_MIN_MS) return;
       last = Date.now();
@@ -142,22 +140,16 @@ export class Pointers {
     node.libp2p.addEventListener('peer:connect', onConnect);
     const timer = setInterval(run, REPUBLISH_MS);
     timer.unref();
-    this.attached.set(name, {
-      timer,
-      onConnect,
-      stop: () => {
-        stopping.abort();
-        node.libp2p.removeEventListener('peer:connect', onConnect);
-      },
+    this.attached.set(name, () => {
+      clearInterval(timer);
+      stopping.abort();
+      node.libp2p.removeEventListener('peer:connect', onConnect);
     });
     run();
   }
 
   detach(cluster: string): void {
-    const a = this.attached.get(cluster);
-    if (a === undefined) return;
-    clearInterval(a.timer);
-    a.stop();
+    this.attached.get(cluster)?.();
     this.attached.delete(cluster);
     this.best.delete(cluster);
   }
