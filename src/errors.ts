@@ -22,7 +22,9 @@ export type ErrorCode =
   | 'CONSTRAINT'
   /** SQL: a write statement sent to SQLREAD (Redis's code for writes refused). */
   | 'READONLY'
-  | 'NOCLUSTER';
+  | 'NOCLUSTER'
+  /** A signed DHT record (pointer) that fails verification or is older than one held. */
+  | 'BADRECORD';
 
 export class CrissError extends Error {
   readonly code: ErrorCode;

@@ -6,6 +6,7 @@ import { EXIT_HELP } from './exit.ts';
 import { dirCommands } from './dirs.ts';
 import { fileCommands } from './files.ts';
 import { lifetimeCommands } from './lifetime.ts';
+import { pointerCommands } from './pointers.ts';
 import { serveCommand } from './serve.ts';
 import { sqlCommands } from './sql.ts';
 import { treeCommands } from './trees.ts';
@@ -35,7 +36,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .addHelpText('after', `\n${OVERVIEW}\n`);
   clientCommand(program);
-  for (const cmd of [serveCommand(), ...treeCommands(), ...fileCommands(), ...dirCommands(), ...lifetimeCommands(), ...sqlCommands(), ...varCommands(), ...clusterCommands()]) {
+  for (const cmd of [serveCommand(), ...treeCommands(), ...fileCommands(), ...dirCommands(), ...lifetimeCommands(), ...sqlCommands(), ...varCommands(), ...clusterCommands(), ...pointerCommands()]) {
     program.addCommand(cmd.copyInheritedSettings(program));
   }
   return program;

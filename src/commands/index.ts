@@ -10,6 +10,7 @@ import { clusterNetCommands } from './cluster-net.ts';
 import { clusterFileCommands } from './cluster.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
+import { pointerCommands } from './pointers.ts';
 import { Dispatcher } from './dispatch.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
@@ -41,6 +42,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...sqlCommands({ trees, vars, sql }),
     ...clusterFileCommands(),
     ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) }),
+    ...pointerCommands({ net: deps.net }),
   );
   const store: InfoSource = {
     section: 'store',

@@ -14,6 +14,7 @@ import { Keys } from './keys.ts';
 import { ClusterNode } from './node.ts';
 import { clusterNameOf, isOverlay, overlayCluster } from './overlay.ts';
 import { Rendezvous } from './rendezvous.ts';
+import { Pointers } from './pointers.ts';
 
 export type Services = { blocks: BlockService };
 export type Node = ClusterNode<Services>;
@@ -49,6 +50,7 @@ export class Network {
   readonly nodeSecret: Buffer;
   /** The keys dir's key pairs by Name, for whatever signs or verifies (pointers, jobs, tunnels). */
   readonly keys: Keys;
+  readonly pointers: Pointers;
   private readonly opts: NetworkOptions;
   private readonly dir: ClusterDir;
   private readonly nodes = new Map<string, Node>();
@@ -64,6 +66,7 @@ export class Network {
     this.announcements = announcements;
     this.opts = opts;
     this.keys = new Keys({ dir: opts.keysDir, logger: opts.logger, ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
+    this.pointers = new Pointers(opts.dataDir, opts.logger);
     this.dir = new ClusterDir({ dir: opts.clustersDir, logger: opts.logger, onChange: (c) => this.changed(c), ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
   }
 
@@ -76,6 +79,7 @@ export class Network {
     }
     await net.keys.start();
     if (opts.overlay) await net.startOverlay();
+    await net.pointers.load();
     await net.dir.start();
     net.timer = setInterval(() => void net.expire(), EXPIRE_EVERY_MS);
     net.timer.unref();
@@ -87,6 +91,7 @@ export class Network {
     await this.dir.stop();
     await this.keys.stop();
     await this.rendezvous?.stop();
+    this.pointers.stop();
     await Promise.all([...this.nodes.values()].map((n) => n.stop()));
     this.nodes.clear();
   }
@@ -132,6 +137,7 @@ export class Network {
       const n = this.nodes.get(c.name);
       this.nodes.delete(c.name);
       this.rendezvous?.left(c);
+      this.pointers.detach(c.name);
       await n?.stop();
       this.opts.logger.info({ cluster: c.name }, 'cluster left');
     }
@@ -211,6 +217,7 @@ export class Network {
       nodeSecret: this.nodeSecret,
       host: this.opts.p2pHost,
       logger: this.opts.logger,
+      records: this.pointers.dhtOptions(c),
       services: {
         blocks: blockService({ store: this.opts.store, isServed: (id: Id) => this.served.get(c.name)?.has(id) === true, logger: this.opts.logger.child({ cluster: c.name }) }),
       },
@@ -232,6 +239,7 @@ export class Network {
     }
     await this.rebuildServed(c.name);
     this.reprovide(node);
+    this.pointers.attach(node);
     // Announcements made while alone reached no one: provide again as peers arrive (at most every 30 s).
     let last = 0;
     node.libp2p.addEventListener('peer:connect', () => {
