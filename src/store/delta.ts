@@ -25,6 +25,8 @@ const MIN_NODE = 256;
 const ANCHOR = 24;
 /** Changed regions are split around anchors this many times deep (up to 2^depth edits). */
 const MAX_DEPTH = 7;
+/** A node this edited is stored whole anyway (a delta would not halve it): stop looking. */
+const MAX_OPS = 48;
 
 export function isDelta(record: Uint8Array): boolean {
   return record[0] === DELTA_TAG;
@@ -79,6 +81,11 @@ function backward(a: Buffer, ae: number, b: Buffer, be: number, max: number): nu
  * a wrong anchor (repeated bytes) only costs size, since every copy is of equal bytes.
  */
 function diff(n: Buffer, ns: number, ne: number, k: Buffer, ks: number, ke: number, depth: number, out: Op[]): void {
+  if (out.length > MAX_OPS) {
+    // Past this many edits the record will not be small: say so with one literal and stop searching.
+    out.push({ copy: false, from: ns, len: ne - ns });
+    return;
+  }
   const pre = forward(n, ns, k, ks, Math.min(ne - ns, ke - ks));
   const suf = backward(n, ne, k, ke, Math.min(ne - ns, ke - ks) - pre);
   if (pre > 0) out.push({ copy: true, at: ks, len: pre });
@@ -88,7 +95,7 @@ function diff(n: Buffer, ns: number, ne: number, k: Buffer, ks: number, ke: numb
   const kme = ke - suf;
   if (nm < nme) {
     let split = false;
-    if (depth < MAX_DEPTH && nme - nm >= 2 * ANCHOR && kme - km >= ANCHOR) {
+    if (depth < MAX_DEPTH && nme - nm >= 4 * ANCHOR && kme - km >= ANCHOR) {
       const probe = nm + ((nme - nm - ANCHOR) >>> 1);
       const found = k.subarray(km, kme).indexOf(n.subarray(probe, probe + ANCHOR));
       if (found >= 0) {
