@@ -78,7 +78,7 @@ export class NodeRecords {
   private readonly keyframes = new Generations<Uint8Array>(CACHED_KEYFRAMES);
   /** How often recent writes replaced each delta-stored base (see `recordOf`). */
   private readonly baseUses = new Generations<number>(CACHED_KEYFRAMES);
-  readonly stats = { deltas: 0, deltaBytes: 0, wholeBytes: 0 };
+  readonly stats = { deltas: 0 };
 
   constructor(db: ClassicLevel<Buffer, Buffer>, logger: Logger) {
     this.db = db;
@@ -194,11 +194,9 @@ export class NodeRecords {
       if (isDelta(r)) {
         this.known.set(idKey(n.id), Buffer.from(keyframeOf(r)));
         this.stats.deltas++;
-        this.stats.deltaBytes += r.length;
       } else {
         this.known.set(idKey(n.id), null);
         this.cacheKeyframe(n.id, n.bytes);
-        this.stats.wholeBytes += r.length;
       }
     });
   }
