@@ -11,6 +11,7 @@ import { clusterFileCommands } from './cluster.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
 import { Dispatcher } from './dispatch.ts';
+import { pushCommands } from './push.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
 import { sqlCommands } from './sql.ts';
@@ -32,6 +33,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
   const vars = new Vars(deps.store);
   const sql = new SqlEngine(trees, deps.logger);
   const dispatcher = new Dispatcher(registry, deps.logger.child({ module: 'commands' }));
+  const netDeps = { trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) };
   registry.register(
     ...serverCommands({ registry, logger: deps.logger }),
     ...treeCommands({ trees, vars }),
@@ -40,7 +42,8 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...gcCommands({ trees, vars, collector: deps.collector }),
     ...sqlCommands({ trees, vars, sql }),
     ...clusterFileCommands(),
-    ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) }),
+    ...clusterNetCommands(netDeps),
+    ...pushCommands(netDeps),
   );
   const store: InfoSource = {
     section: 'store',

@@ -221,9 +221,12 @@ export class BlockClient {
     this.count = count;
   }
 
-  /** The blocks in order; undefined for one the peer does not serve. Throws LyingPeerError on a bad block. */
-  fetch(wants: Want[], signal: AbortSignal): Promise<Array<Uint8Array | undefined>> {
-    const run = this.queue.then(() => this.exchange(wants, signal));
+  /**
+   * The blocks in order; undefined for one the peer does not serve. Throws LyingPeerError on a
+   * bad block. `onBlock` hears each verified block's size as it arrives.
+   */
+  fetch(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
+    const run = this.queue.then(() => this.exchange(wants, signal, onBlock));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -241,7 +244,7 @@ export class BlockClient {
     return this.stream;
   }
 
-  private async exchange(wants: Want[], signal: AbortSignal): Promise<Array<Uint8Array | undefined>> {
+  private async exchange(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
     if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
     const out: Array<Uint8Array | undefined> = [];
     try {
@@ -249,7 +252,6 @@ export class BlockClient {
       for (let i = 0; i < wants.length; i += MAX_WANTS) {
         const batch = wants.slice(i, i + MAX_WANTS);
         await lp.write(encodeWant(batch), { signal });
-        let bytes = 0;
         for (const w of batch) {
           const frame = (await lp.read({ signal })).subarray();
           if (frame[0] === NONE && frame.length === 1) {
@@ -258,10 +260,12 @@ export class BlockClient {
           }
           const block = frame.subarray(1);
           if (frame[0] !== BLOCK || !idEquals(idOf(block), w.id)) throw new LyingPeerError(this.peer.toString(), w.id);
-          bytes += block.length;
+          this.count(1, block.length);
+          onBlock?.(block.length);
+          // A read answers from its buffer without looking at the signal: stop here, not after the want-list.
+          signal.throwIfAborted();
           out.push(block);
         }
-        this.count(batch.length, bytes);
       }
       return out;
     } catch (err) {

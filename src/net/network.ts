@@ -11,8 +11,9 @@ import { ClusterDir, type ClusterChanges } from './cluster-dir.ts';
 import type { Cluster } from './cluster-file.ts';
 import { loadNodeSecret } from './identity.ts';
 import { ClusterNode } from './node.ts';
+import { type PushReceiver, type PushService, pushService } from './push.ts';
 
-export type Services = { blocks: BlockService };
+export type Services = { blocks: BlockService; push: PushService };
 export type Node = ClusterNode<Services>;
 
 export interface NetworkOptions {
@@ -25,6 +26,8 @@ export interface NetworkOptions {
   rescanMs?: number;
   /** What the block exchange serves from. */
   store: BlockStoreReader;
+  /** What stores admitted pushes; absent, this node refuses them. */
+  pushHost?: (net: Network) => PushReceiver;
 }
 
 const PORTS_FILE = 'p2p-ports.json';
@@ -43,6 +46,7 @@ export class Network {
   private readonly dir: ClusterDir;
   private readonly nodes = new Map<string, Node>();
   private readonly announcements: Announcements;
+  private readonly pushReceiver: PushReceiver | undefined;
   /** Per cluster, every block its live announcements reach: all the block exchange serves. */
   private readonly served = new Map<string, IdSet>();
   private ports: Record<string, number> = {};
@@ -52,6 +56,7 @@ export class Network {
     this.nodeSecret = nodeSecret;
     this.announcements = announcements;
     this.opts = opts;
+    this.pushReceiver = opts.pushHost?.(this);
     this.dir = new ClusterDir({ dir: opts.clustersDir, logger: opts.logger, onChange: (c) => this.changed(c), ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
   }
 
@@ -165,6 +170,7 @@ export class Network {
       logger: this.opts.logger,
       services: {
         blocks: blockService({ store: this.opts.store, isServed: (id: Id) => this.served.get(c.name)?.has(id) === true, logger: this.opts.logger.child({ cluster: c.name }) }),
+        push: pushService({ cluster: c, logger: this.opts.logger.child({ cluster: c.name }), ...(this.pushReceiver ? { receiver: this.pushReceiver } : {}) }),
       },
     };
     let node: Node;
@@ -207,7 +213,7 @@ export class Network {
   info(): Array<[string, string | number]> {
     return [['clusters', this.nodes.size], ...[...this.nodes].map(([name, n]): [string, string] => {
       const b = n.libp2p.services.blocks;
-      const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes}`;
+      const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes},pushes_accepted=${n.libp2p.services.push.accepted},pushes_refused=${n.libp2p.services.push.refused}`;
       return [name, `${n.info()},${moved}`];
     })];
   }

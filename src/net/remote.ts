@@ -43,6 +43,15 @@ export class BlockCache {
   }
 }
 
+export interface ProvidersOptions {
+  /** Asked before the ones the DHT finds (a pusher serves what it asks others to store). */
+  first?: PeerId[];
+  /** Ends every fetch at once: a byte budget that ran out, a stopping node. */
+  signal?: AbortSignal;
+  /** Told the size of each block as it arrives (verified), before the rest of its want-list. */
+  onBlock?: (bytes: number) => void;
+}
+
 /**
  * Fetches from up to `num` providers of one root at once: each batch is split among the live
  * providers; a provider that sends a bad block or fails is dropped and its share goes to the
@@ -54,14 +63,16 @@ export class Providers {
   private readonly root: Id;
   private readonly num: number;
   private readonly logger: Logger;
+  private readonly opts: ProvidersOptions;
   private clients: Promise<BlockClient[]> | undefined;
 
-  constructor(net: Network, cluster: string, root: Id, num: number, logger: Logger) {
+  constructor(net: Network, cluster: string, root: Id, num: number, logger: Logger, opts: ProvidersOptions = {}) {
     this.net = net;
     this.cluster = cluster;
     this.root = root;
     this.num = num;
     this.logger = logger;
+    this.opts = opts;
   }
 
   private live(): Promise<BlockClient[]> {
@@ -70,7 +81,9 @@ export class Providers {
       const blocks = node.libp2p.services.blocks;
       // A tree reached only through a link (a file of an announced directory) has no provider
       // record of its own: the members at hand may still serve it.
-      const peers = found.length > 0 ? found : node.libp2p.getPeers().slice(0, this.num);
+      const fallback = found.length > 0 ? found : node.libp2p.getPeers();
+      const first = this.opts.first ?? [];
+      const peers = [...first, ...fallback.filter((p) => !first.some((f) => f.equals(p)))].slice(0, Math.max(this.num, first.length));
       this.logger.info({ cluster: this.cluster, root: idToText(this.root), providers: peers.map((p) => p.toString()) }, 'found providers');
       return peers.map((p) => blocks.client(p));
     });
@@ -96,13 +109,16 @@ export class Providers {
       if (shares.size === 0) break;
       await Promise.all([...shares].map(async ([c, idx]) => {
         try {
-          const got = await c.fetch(idx.map((i) => wants[i]), AbortSignal.timeout(FETCH_TIMEOUT_MS));
+          const timeout = AbortSignal.timeout(FETCH_TIMEOUT_MS);
+          const got = await c.fetch(idx.map((i) => wants[i]), this.opts.signal ? AbortSignal.any([timeout, this.opts.signal]) : timeout, this.opts.onBlock);
           idx.forEach((i, k) => (out[i] = got[k]));
         } catch (err) {
           // The client closed itself: the next round leaves it out.
           this.logger.info({ remote: c.peer.toString(), err: (err as Error).message }, 'provider dropped; its share goes to the others');
         }
       }));
+      // Not a provider's failure: the whole fetch ends with the signal's reason.
+      this.opts.signal?.throwIfAborted();
       pending = pending.filter((i) => out[i] === undefined);
     }
     return out;
@@ -157,19 +173,31 @@ export interface CloneReport {
   bytes: number;
 }
 
+export interface CloneOptions {
+  /**
+   * Pin only once every block is stored, so a clone that fails or is aborted leaves nothing
+   * pinned (its blocks are fresh roots' children meanwhile, spared for the collector's grace
+   * period, then freed). Without it the root is pinned first, so a collection mid-clone keeps
+   * what landed and an interrupted clone resumes.
+   */
+  pinLast?: boolean;
+  /** Checked between rounds; the providers' own signal ends a round at once. */
+  signal?: AbortSignal;
+}
+
 /**
  * A clone: every block the root reaches, links included, level by level in big rounds, stored
- * as it arrives with the root pinned first (so a collection mid-clone keeps what landed).
- * What is already local is read, not fetched, so an interrupted clone resumes.
+ * as it arrives. What is already local is read, not fetched, so an interrupted clone resumes.
+ * `until`: the pin's expiry (epoch ms, FOREVER), or null for none.
  */
-/** `until`: the pin's expiry (epoch ms, FOREVER), or null for none. */
-export async function clone(store: BlockStore, source: RemoteSource, root: Id, until: number | null): Promise<CloneReport> {
+export async function clone(store: BlockStore, source: RemoteSource, root: Id, until: number | null, opts: CloneOptions = {}): Promise<CloneReport> {
   const report: CloneReport = { blocks: 0, fetched: 0, bytes: 0 };
   const seen = new Set<string>([`node:${idKey(root)}`]);
   let frontier: Want[] = [{ kind: 'node', id: root }];
   let pinned = false;
   // Every round consumes the frontier; each block enters it once (seen), so rounds end.
   while (frontier.length > 0) {
+    opts.signal?.throwIfAborted();
     const round = frontier.slice(0, CLONE_ROUND);
     frontier = frontier.slice(CLONE_ROUND);
     const local = await Promise.all(round.map((w) => source.localBlock(w)));
@@ -198,9 +226,10 @@ export async function clone(store: BlockStore, source: RemoteSource, root: Id, u
         frontier.push(r);
       }
     }
-    const pins = pinned || until === null ? [] : [{ root, until }];
-    if (blocks.length > 0 || blobs.length > 0 || pins.length > 0) await store.commit({ blocks, blobs, pins, since: store.sweepsDone });
-    pinned = true;
+    const pins: Array<{ root: Id; until: number }> = !pinned && until !== null && (opts.pinLast !== true || frontier.length === 0) ? [{ root, until }] : [];
+    const fresh = opts.pinLast === true && pins.length === 0 ? [root] : [];
+    if (blocks.length > 0 || blobs.length > 0 || pins.length > 0) await store.commit({ blocks, blobs, pins, fresh, since: store.sweepsDone });
+    pinned ||= pins.length > 0;
   }
   return report;
 }
