@@ -5,6 +5,7 @@ import type { BlockStore } from '../store/blockstore.ts';
 import { type Id, idKey, idToText } from '../store/id.ts';
 import { type BlockStoreReader, type Want, reachedFrom } from './blocks.ts';
 import type { Network, Node } from './network.ts';
+import type { ClusterNode } from './node.ts';
 import { type PushReceiver, type PushRequest, PushRefused, newPushRequest, signPush } from './push.ts';
 import { BlockCache, Providers, RemoteSource, clone } from './remote.ts';
 
@@ -41,7 +42,7 @@ export async function treeSize(store: BlockStoreReader, root: Id): Promise<numbe
 }
 
 /** Up to `k` peers closest to `key` in the cluster's DHT keyspace, by an iterative lookup, this node excluded. */
-export async function closestPeers(node: Node, key: Uint8Array, k: number, signal: AbortSignal): Promise<PeerId[]> {
+export async function closestPeers(node: ClusterNode, key: Uint8Array, k: number, signal: AbortSignal): Promise<PeerId[]> {
   const self = node.peerId.toString();
   const found = new Map<string, PeerId>();
   // FINAL_PEER events come last, nearest first: the peers that answered the lookup.

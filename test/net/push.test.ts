@@ -97,6 +97,7 @@ describe('push', { timeout: 240_000 }, () => {
       expect(String(await rx.redis().call('FETCHBIN', tree, 'p499'))).toBe('pushed 499');
       expect(await rx.redis().call('HASANNOUNCED', cluster.name, tree)).toBe(1);
       expect(rx.stderr()).toMatch(/"msg":"push accepted"/);
+      expect((await clusterInfo(rx.redis(), cluster.name))?.pushes_accepted).toBe('1');
     }
     expect(a.stderr()).toMatch(/"accepted":3.*"msg":"push finished"/);
     // Pinned: a collection keeps it.
