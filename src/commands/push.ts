@@ -1,5 +1,5 @@
 import { CrissError } from '../errors.ts';
-import { PUSH_PEERS, pushKey, pushTree } from '../net/push-transfer.ts';
+import { PUSH_PEERS, pushKey, pushTree, treeSize } from '../net/push-transfer.ts';
 import { pinUntil } from '../tree/index.ts';
 import { rootOf, ttlArg } from './args.ts';
 import { type ClusterNetDeps, clusterArg, networkOf } from './cluster-net.ts';
@@ -23,11 +23,12 @@ export function pushCommands(deps: ClusterNetDeps): CommandSpec[] {
         const net = networkOf(deps);
         pushKey(net.node(cluster));
         const root = await rootOf(deps, ctx.args[1]);
-        const until = pinUntil(ttl) as number;
+        // Before announcing anything: a tree not held whole here cannot be pushed.
+        const size = await treeSize(deps.store, root.id);
         // Receivers clone from this node first, and it serves only what it announces.
         await deps.trees.persist(root, ttl);
-        await net.announce(cluster, root.id, until);
-        const r = await pushTree(net, cluster, root.id, ttl, deps.store, deps.logger);
+        await net.announce(cluster, root.id, pinUntil(ttl) as number);
+        const r = await pushTree(net, cluster, root.id, ttl, size, deps.logger);
         ctx.reply.integer(r.accepted);
       },
     },

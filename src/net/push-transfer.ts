@@ -61,13 +61,13 @@ export function pushKey(node: Node): Buffer {
 
 /**
  * Asks the `k` peers closest to `root` to store it for `ttlMs`, each with its own signed
- * request (the cluster's PrivateKey is needed). This node must hold the tree whole and serve
- * it (the caller announces it): receivers clone from it first. Resolves with how many accepted.
+ * request (the cluster's PrivateKey is needed) stating `size` (`treeSize`). This node must
+ * serve the tree (the caller announces it): receivers clone from it first. Resolves with how
+ * many accepted.
  */
-export async function pushTree(net: Network, cluster: string, root: Id, ttlMs: number, store: BlockStoreReader, logger: Logger, k = PUSH_PEERS): Promise<{ asked: number; accepted: number }> {
+export async function pushTree(net: Network, cluster: string, root: Id, ttlMs: number, size: number, logger: Logger, k = PUSH_PEERS): Promise<{ asked: number; accepted: number }> {
   const node = net.node(cluster);
   const key = pushKey(node);
-  const size = await treeSize(store, root);
   const signal = AbortSignal.timeout(PUSH_TIMEOUT_MS);
   const peers = await closestPeers(node, root, k, AbortSignal.any([signal, AbortSignal.timeout(LOOKUP_TIMEOUT_MS)]));
   const text = idToText(root);

@@ -140,6 +140,7 @@ export function parsePush(frame: Uint8Array): { request: PushRequest; body: Buff
     nonce: Buffer.from(nonce),
     expiresAt: readU64(expiry, 'expiry'),
   };
+  if (request.ttlMs === 0) throw new PushRefused('MALFORMED', 'ttl must be at least 1 ms');
   return { request, body, signature: b.subarray(b.length - SIGNATURE_BYTES) };
 }
 

@@ -63,6 +63,7 @@ describe('push request format', () => {
     expect(refusal(requestFrame(withField(2, Buffer.alloc(33)), sig))).toBe('MALFORMED');
     expect(refusal(requestFrame(withField(5, Buffer.alloc(15)), sig))).toBe('MALFORMED');
     expect(refusal(requestFrame(withField(3, Buffer.alloc(8, 0xff)), sig))).toBe('MALFORMED');
+    expect(refusal(requestFrame(withField(3, Buffer.alloc(8)), sig))).toBe('MALFORMED');
     expect(refusal(requestFrame(withField(6, Buffer.alloc(7)), sig))).toBe('MALFORMED');
     expect(refusal(requestFrame(body, sig))).toBe('parsed');
   });

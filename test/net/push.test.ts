@@ -64,7 +64,8 @@ describe('push', { timeout: 240_000 }, () => {
     await cleanupDaemons();
   });
 
-  it('a member whose file lacks the PrivateKey cannot push', async () => {
+  it('a member whose file lacks the PrivateKey cannot push, and a push needs a ttl', async () => {
+    for (const ttl of ['0', '-1']) await expect(a.redis().call('PUSH', cluster.name, small, ttl)).rejects.toThrow(/PUSH needs a TTL/);
     await expect(b.redis().call('PUSH', cluster.name, small, '60000')).rejects.toThrow(/^NOKEY .*PrivateKey/);
     const r = await cli(['push', `*${join(b.clustersDir, 'test.yaml')}#Name`, small, '--ttl', '60000'], { env: daemonEnv(b) });
     expect(r.code).toBe(3);
