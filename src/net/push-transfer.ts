@@ -6,7 +6,8 @@ import { type Id, idKey, idToText } from '../store/id.ts';
 import { type BlockStoreReader, type Want, reachedFrom } from './blocks.ts';
 import type { Network, Node } from './network.ts';
 import type { ClusterNode } from './node.ts';
-import { type PushReceiver, type PushRequest, PushRefused, newPushRequest, signPush } from './push.ts';
+import { PushRefused, type PushRequest, newPushRequest, signPush } from './push-message.ts';
+import type { PushReceiver } from './push.ts';
 import { BlockCache, Providers, RemoteSource, clone } from './remote.ts';
 
 /** How many of the closest peers a push asks. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { keyPairFromSeed, verifyEd25519 } from '../../src/net/identity.ts';
-import { NONCE_BYTES, PushRefused, type PushRequest, parsePush, pushBody, requestFrame, signPush } from '../../src/net/push.ts';
+import { NONCE_BYTES, PushRefused, type PushRequest, parsePush, pushBody, requestFrame, signPush } from '../../src/net/push-message.ts';
 
 const seq = (from: number, n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => from + i));
 
