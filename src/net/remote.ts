@@ -15,6 +15,8 @@ const FETCH_TIMEOUT_MS = 60_000;
 const CACHE_BYTES = 64 * 1024 * 1024;
 /** Wants per round of a clone: several want-lists per provider in flight. */
 const CLONE_ROUND = 4096;
+/** How often an unpinned clone renews its root's grace: far below the collector's (60 s by default). */
+const FRESH_EVERY_MS = 1000;
 
 /** Recently fetched blocks by kind and id, bounded by bytes, oldest dropped first. */
 export class BlockCache {
@@ -176,9 +178,10 @@ export interface CloneReport {
 export interface CloneOptions {
   /**
    * Pin only once every block is stored, so a clone that fails or is aborted leaves nothing
-   * pinned (its blocks are fresh roots' children meanwhile, spared for the collector's grace
-   * period, then freed). Without it the root is pinned first, so a collection mid-clone keeps
-   * what landed and an interrupted clone resumes.
+   * pinned. Meanwhile the root is handed to the collector as a fresh root every second, so
+   * what landed is spared while the clone runs (a round can outlast the grace period) and freed
+   * by the first collection after the grace period once it stopped. Without it the root is
+   * pinned first, so a collection mid-clone keeps what landed and an interrupted clone resumes.
    */
   pinLast?: boolean;
   /** Checked between rounds; the providers' own signal ends a round at once. */
@@ -195,41 +198,46 @@ export async function clone(store: BlockStore, source: RemoteSource, root: Id, u
   const seen = new Set<string>([`node:${idKey(root)}`]);
   let frontier: Want[] = [{ kind: 'node', id: root }];
   let pinned = false;
-  // Every round consumes the frontier; each block enters it once (seen), so rounds end.
-  while (frontier.length > 0) {
-    opts.signal?.throwIfAborted();
-    const round = frontier.slice(0, CLONE_ROUND);
-    frontier = frontier.slice(CLONE_ROUND);
-    const local = await Promise.all(round.map((w) => source.localBlock(w)));
-    const missing = round.filter((_, i) => local[i] === undefined);
-    const fetched = missing.length === 0 ? [] : await source.getMany(missing);
-    const blocks: Array<{ id: Id; bytes: Uint8Array }> = [];
-    const blobs: Array<{ id: Id; bytes: Uint8Array }> = [];
-    let m = 0;
-    for (let i = 0; i < round.length; i++) {
-      const w = round[i];
-      let bytes = local[i];
-      if (bytes === undefined) {
-        bytes = fetched[m++];
-        if (bytes === undefined) throw new CrissError('MISSINGBLOCK', `no provider has block ${idToText(w.id)} of ${idToText(root)}`);
-        // Hashes were checked on arrival; nodes must also pass the strict parser before they are stored.
-        if (w.kind === 'node') TreeNode.parse(Buffer.from(w.id), bytes);
-        (w.kind === 'node' ? blocks : blobs).push({ id: w.id, bytes });
-        report.fetched++;
-        report.bytes += bytes.length;
+  const renew = opts.pinLast === true ? setInterval(() => void store.commit({ fresh: [root] }).catch(() => undefined), FRESH_EVERY_MS) : undefined;
+  try {
+    // Every round consumes the frontier; each block enters it once (seen), so rounds end.
+    while (frontier.length > 0) {
+      opts.signal?.throwIfAborted();
+      const round = frontier.slice(0, CLONE_ROUND);
+      frontier = frontier.slice(CLONE_ROUND);
+      const local = await Promise.all(round.map((w) => source.localBlock(w)));
+      const missing = round.filter((_, i) => local[i] === undefined);
+      const fetched = missing.length === 0 ? [] : await source.getMany(missing);
+      const blocks: Array<{ id: Id; bytes: Uint8Array }> = [];
+      const blobs: Array<{ id: Id; bytes: Uint8Array }> = [];
+      let m = 0;
+      for (let i = 0; i < round.length; i++) {
+        const w = round[i];
+        let bytes = local[i];
+        if (bytes === undefined) {
+          bytes = fetched[m++];
+          if (bytes === undefined) throw new CrissError('MISSINGBLOCK', `no provider has block ${idToText(w.id)} of ${idToText(root)}`);
+          // Hashes were checked on arrival; nodes must also pass the strict parser before they are stored.
+          if (w.kind === 'node') TreeNode.parse(Buffer.from(w.id), bytes);
+          (w.kind === 'node' ? blocks : blobs).push({ id: w.id, bytes });
+          report.fetched++;
+          report.bytes += bytes.length;
+        }
+        report.blocks++;
+        for (const r of reachedFrom(w.kind, bytes, w.id)) {
+          const key = `${r.kind}:${idKey(r.id)}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          frontier.push(r);
+        }
       }
-      report.blocks++;
-      for (const r of reachedFrom(w.kind, bytes, w.id)) {
-        const key = `${r.kind}:${idKey(r.id)}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        frontier.push(r);
-      }
+      const pins: Array<{ root: Id; until: number }> = !pinned && until !== null && (opts.pinLast !== true || frontier.length === 0) ? [{ root, until }] : [];
+      const fresh = opts.pinLast === true && pins.length === 0 ? [root] : [];
+      if (blocks.length > 0 || blobs.length > 0 || pins.length > 0) await store.commit({ blocks, blobs, pins, fresh, since: store.sweepsDone });
+      pinned ||= pins.length > 0;
     }
-    const pins: Array<{ root: Id; until: number }> = !pinned && until !== null && (opts.pinLast !== true || frontier.length === 0) ? [{ root, until }] : [];
-    const fresh = opts.pinLast === true && pins.length === 0 ? [root] : [];
-    if (blocks.length > 0 || blobs.length > 0 || pins.length > 0) await store.commit({ blocks, blobs, pins, fresh, since: store.sweepsDone });
-    pinned ||= pins.length > 0;
+  } finally {
+    clearInterval(renew);
   }
   return report;
 }
