@@ -5,6 +5,7 @@ import { buildCommands } from './commands/index.ts';
 import { packageVersion, type DaemonConfig } from './config.ts';
 import { Collector } from './gc/collector.ts';
 import { Network } from './net/network.ts';
+import { PushHost } from './net/push-transfer.ts';
 import { RespServer } from './resp/server.ts';
 import { openStore } from './store/index.ts';
 
@@ -33,7 +34,12 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
   let address: Daemon['address'];
   let net: Network | undefined;
   try {
-    net = await Network.start({ dataDir: config.dataDir, clustersDir: config.clustersDir, keysDir: config.keysDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort, overlay: config.overlay, bootstrap: config.bootstrap, store, logger: logger.child({ module: 'net' }) });
+    const netLogger = logger.child({ module: 'net' });
+    net = await Network.start({
+      dataDir: config.dataDir, clustersDir: config.clustersDir, keysDir: config.keysDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort,
+      overlay: config.overlay, bootstrap: config.bootstrap, store, logger: netLogger,
+      pushHost: (n) => new PushHost(n, store, netLogger),
+    });
     const { dispatcher, info } = buildCommands({ store, collector, logger, net });
     server = new RespServer({
       host: config.host,

@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'NOPROTO'
   | 'CONFLICT'
   | 'CLOSED'
+  /** A cluster action needs the cluster's PrivateKey, which this node's file lacks. */
+  | 'NOKEY'
   /** SQL: a statement SQLite or the tree tables rejected (syntax, unknown table, unsupported). */
   | 'SQL'
   /** SQL: a PRIMARY KEY, UNIQUE or NOT NULL constraint failed. */

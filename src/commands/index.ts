@@ -12,6 +12,7 @@ import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
 import { pointerCommands } from './pointers.ts';
 import { Dispatcher } from './dispatch.ts';
+import { pushCommands } from './push.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
 import { sqlCommands } from './sql.ts';
@@ -33,6 +34,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
   const vars = new Vars(deps.store);
   const sql = new SqlEngine(trees, deps.logger);
   const dispatcher = new Dispatcher(registry, deps.logger.child({ module: 'commands' }));
+  const netDeps = { trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) };
   registry.register(
     ...serverCommands({ registry, logger: deps.logger }),
     ...treeCommands({ trees, vars }),
@@ -41,8 +43,9 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...gcCommands({ trees, vars, collector: deps.collector }),
     ...sqlCommands({ trees, vars, sql }),
     ...clusterFileCommands(),
-    ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) }),
+    ...clusterNetCommands(netDeps),
     ...pointerCommands({ net: deps.net }),
+    ...pushCommands(netDeps),
   );
   const store: InfoSource = {
     section: 'store',

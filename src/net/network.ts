@@ -15,8 +15,9 @@ import { ClusterNode } from './node.ts';
 import { clusterNameOf, isOverlay, overlayCluster } from './overlay.ts';
 import { Rendezvous } from './rendezvous.ts';
 import { Pointers } from './pointers.ts';
+import { type PushReceiver, type PushService, pushService } from './push.ts';
 
-export type Services = { blocks: BlockService };
+export type Services = { blocks: BlockService; push: PushService };
 export type Node = ClusterNode<Services>;
 
 export interface NetworkOptions {
@@ -34,6 +35,8 @@ export interface NetworkOptions {
   rescanMs?: number;
   /** What the block exchange serves from. */
   store: BlockStoreReader;
+  /** What stores admitted pushes; absent, this node refuses them. */
+  pushHost?: (net: Network) => PushReceiver;
 }
 
 const PORTS_FILE = 'p2p-ports.json';
@@ -55,6 +58,7 @@ export class Network {
   private readonly dir: ClusterDir;
   private readonly nodes = new Map<string, Node>();
   private readonly announcements: Announcements;
+  private readonly pushReceiver: PushReceiver | undefined;
   /** Per cluster, every block its live announcements reach: all the block exchange serves. */
   private readonly served = new Map<string, IdSet>();
   private ports: Record<string, number> = {};
@@ -67,6 +71,7 @@ export class Network {
     this.opts = opts;
     this.keys = new Keys({ dir: opts.keysDir, logger: opts.logger, ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
     this.pointers = new Pointers(opts.dataDir, opts.logger);
+    this.pushReceiver = opts.pushHost?.(this);
     this.dir = new ClusterDir({ dir: opts.clustersDir, logger: opts.logger, onChange: (c) => this.changed(c), ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
   }
 
@@ -220,6 +225,7 @@ export class Network {
       records: this.pointers.dhtOptions(c),
       services: {
         blocks: blockService({ store: this.opts.store, isServed: (id: Id) => this.served.get(c.name)?.has(id) === true, logger: this.opts.logger.child({ cluster: c.name }) }),
+        push: pushService({ cluster: c, logger: this.opts.logger.child({ cluster: c.name }), ...(this.pushReceiver ? { receiver: this.pushReceiver } : {}) }),
       },
     };
     let node: Node;
@@ -263,7 +269,7 @@ export class Network {
   info(): Array<[string, string | number]> {
     return [['clusters', this.nodes.size], ['keys', this.keys.list().length], ...[...this.nodes].map(([name, n]): [string, string] => {
       const b = n.libp2p.services.blocks;
-      const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes},fetches_in_flight=${b.fetching},serves_in_flight=${b.serving}`;
+      const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes},fetches_in_flight=${b.fetching},serves_in_flight=${b.serving},pushes_accepted=${n.libp2p.services.push.accepted},pushes_refused=${n.libp2p.services.push.refused}`;
       return [name, `${n.info()},${moved}`];
     })];
   }
