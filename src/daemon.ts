@@ -33,7 +33,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
   let address: Daemon['address'];
   let net: Network | undefined;
   try {
-    net = await Network.start({ dataDir: config.dataDir, clustersDir: config.clustersDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort, store, logger: logger.child({ module: 'net' }) });
+    net = await Network.start({ dataDir: config.dataDir, clustersDir: config.clustersDir, keysDir: config.keysDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort, store, logger: logger.child({ module: 'net' }) });
     const { dispatcher, info } = buildCommands({ store, collector, logger, net });
     server = new RespServer({
       host: config.host,

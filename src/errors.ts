@@ -22,7 +22,20 @@ export type ErrorCode =
   | 'CONSTRAINT'
   /** SQL: a write statement sent to SQLREAD (Redis's code for writes refused). */
   | 'READONLY'
-  | 'NOCLUSTER';
+  | 'NOCLUSTER'
+  /** Tunnels: TUNNEL_TOKEN unset or not the one given. */
+  | 'NOPERM'
+  /** Tunnels: no key pair with that Name in the keys dir. */
+  | 'NOKEY'
+  /** Tunnels: what the serving peer answered (docs/tunnel-protocol.md). */
+  | 'REFUSED'
+  | 'NOTALLOWED'
+  | 'LIMIT'
+  | 'UNREACHABLE'
+  /** Tunnels: no peer of the cluster proved the key of the Name. */
+  | 'NOPROVIDER'
+  /** A peer broke a wire protocol. */
+  | 'PROTOCOL';
 
 export class CrissError extends Error {
   readonly code: ErrorCode;

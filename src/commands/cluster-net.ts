@@ -29,12 +29,13 @@ export const REMOTE_READS = new Set([
 ]);
 const MAX_PROVIDERS = 64;
 
-function networkOf(deps: ClusterNetDeps): Network {
+export function networkOf(deps: { net: Network | undefined }): Network {
   if (deps.net === undefined) throw new CrissError('NOCLUSTER', 'this daemon runs no cluster network');
   return deps.net;
 }
 
-function clusterArg(arg: Uint8Array): string {
+/** The cluster a command argument names. */
+export function clusterArg(arg: Uint8Array): string {
   return Buffer.from(arg).toString('latin1');
 }
 

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, hash, hkdfSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, hash, hkdfSync, randomBytes, sign, verify } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { base58 } from '@scure/base';
@@ -108,4 +108,22 @@ export async function loadNodeSecret(dataDir: string, env: Record<string, string
   await writeFile(file, `${keyText(secret)}\n`, { mode: 0o600, flag: 'wx' });
   await chmod(file, 0o600);
   return secret;
+}
+
+// RFC 8410 SubjectPublicKeyInfo wrapping of a raw Ed25519 public key.
+const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** An Ed25519 signature (64 bytes) by the key pair of `seed`. */
+export function signWith(seed: Uint8Array, message: Uint8Array): Buffer {
+  return sign(null, message, createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' }));
+}
+
+/** Whether `signature` is `publicKey`'s Ed25519 signature of `message`; malformed input is simply false. */
+export function verifySignature(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== KEY_BYTES || signature.length !== 64) return false;
+  try {
+    return verify(null, message, createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' }), signature);
+  } catch {
+    return false;
+  }
 }

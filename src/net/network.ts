@@ -11,13 +11,17 @@ import { ClusterDir, type ClusterChanges } from './cluster-dir.ts';
 import type { Cluster } from './cluster-file.ts';
 import { loadNodeSecret } from './identity.ts';
 import { ClusterNode } from './node.ts';
+import { type TunnelService, tunnelService } from './tunnel-service.ts';
+import { Tunnels } from './tunnels.ts';
 
-export type Services = { blocks: BlockService };
+export type Services = { blocks: BlockService; tunnels: TunnelService };
 export type Node = ClusterNode<Services>;
 
 export interface NetworkOptions {
   dataDir: string;
   clustersDir: string;
+  /** Key pairs tunnels are proved with. */
+  keysDir: string;
   logger: Logger;
   p2pHost: string;
   p2pPort: number;
@@ -39,6 +43,7 @@ const REPROVIDE_MIN_MS = 30_000;
  */
 export class Network {
   readonly nodeSecret: Buffer;
+  readonly tunnels: Tunnels;
   private readonly opts: NetworkOptions;
   private readonly dir: ClusterDir;
   private readonly nodes = new Map<string, Node>();
@@ -48,15 +53,17 @@ export class Network {
   private ports: Record<string, number> = {};
   private timer: NodeJS.Timeout | undefined;
 
-  private constructor(nodeSecret: Buffer, announcements: Announcements, opts: NetworkOptions) {
+  private constructor(nodeSecret: Buffer, announcements: Announcements, tunnels: Tunnels, opts: NetworkOptions) {
     this.nodeSecret = nodeSecret;
+    this.tunnels = tunnels;
     this.announcements = announcements;
     this.opts = opts;
     this.dir = new ClusterDir({ dir: opts.clustersDir, logger: opts.logger, onChange: (c) => this.changed(c), ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
   }
 
   static async start(opts: NetworkOptions): Promise<Network> {
-    const net = new Network(await loadNodeSecret(opts.dataDir, opts.env), await Announcements.open(opts.dataDir), opts);
+    const tunnels = await Tunnels.open({ dataDir: opts.dataDir, keysDir: opts.keysDir, env: opts.env ?? process.env, logger: opts.logger.child({ module: 'tunnels' }) });
+    const net = new Network(await loadNodeSecret(opts.dataDir, opts.env), await Announcements.open(opts.dataDir), tunnels, opts);
     try {
       net.ports = JSON.parse(await readFile(join(opts.dataDir, PORTS_FILE), 'utf8')) as Record<string, number>;
     } catch (e) {
@@ -70,6 +77,7 @@ export class Network {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.tunnels.stop();
     await this.dir.stop();
     await Promise.all([...this.nodes.values()].map((n) => n.stop()));
     this.nodes.clear();
@@ -165,6 +173,7 @@ export class Network {
       logger: this.opts.logger,
       services: {
         blocks: blockService({ store: this.opts.store, isServed: (id: Id) => this.served.get(c.name)?.has(id) === true, logger: this.opts.logger.child({ cluster: c.name }) }),
+        tunnels: tunnelService(this.tunnels.serviceInit(c.name)),
       },
     };
     let node: Node;
@@ -184,6 +193,7 @@ export class Network {
     }
     await this.rebuildServed(c.name);
     this.reprovide(node);
+    for (const name of this.tunnels.allow.announcedIn(c.name)) void node.libp2p.services.tunnels.provide(name);
     // Announcements made while alone reached no one: provide again as peers arrive (at most every 30 s).
     let last = 0;
     node.libp2p.addEventListener('peer:connect', () => {
@@ -202,6 +212,10 @@ export class Network {
     void Promise.all(live.map((r) => this.provide(node, r).catch((err: unknown) => {
       this.opts.logger.info({ cluster: c.name, err: (err as Error).message }, 'providing failed; retried when a peer connects');
     })));
+  }
+
+  tunnelInfo(): Array<[string, string | number]> {
+    return this.tunnels.info([...this.nodes.values()].map((n) => n.libp2p.services.tunnels));
   }
 
   info(): Array<[string, string | number]> {

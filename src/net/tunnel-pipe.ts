@@ -1,0 +1,101 @@
+import type { Socket } from 'node:net';
+import type { Stream } from '@libp2p/interface';
+
+export interface PipeCounters {
+  /** Bytes from the stream to the socket. */
+  received: number;
+  /** Bytes from the socket to the stream. */
+  sent: number;
+}
+
+export interface Pipe {
+  /** Resolves once both the socket and the stream are closed, however that happened. */
+  done: Promise<void>;
+  /** Drops both ends at once (a reset, not a clean close). */
+  cut(reason: string): void;
+}
+
+/**
+ * Carries bytes both ways between a TCP socket (created with `allowHalfOpen`) and a libp2p
+ * stream, with back-pressure each way: a full socket pauses the stream (yamux stops the sender
+ * at its window) and a full stream pauses the socket. Each side's end of data becomes the
+ * other's half-close, so a client that shuts down its write side still gets its response. A
+ * stream that closes without its remote's end of data (a reset, a dead connection) destroys the
+ * socket, so the TCP peer sees a broken connection instead of a truncated clean one.
+ */
+export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idleMs: number): Pipe {
+  let remoteEof = stream.remoteWriteStatus === 'closed';
+  let socketClosed = false;
+  let streamClosed = stream.status === 'closed' || stream.status === 'aborted' || stream.status === 'reset';
+  let finish = (): void => {};
+  const done = new Promise<void>((resolve) => {
+    finish = () => {
+      if (socketClosed && streamClosed) resolve();
+    };
+  });
+  const cut = (reason: string): void => {
+    socket.destroy();
+    stream.abort(new Error(reason));
+  };
+  stream.inactivityTimeout = idleMs;
+  socket.setTimeout(idleMs, () => cut('idle'));
+  socket.setNoDelay(true);
+
+  const endSocket = (): void => {
+    if (remoteEof) socket.end();
+    else socket.destroy();
+  };
+  stream.addEventListener('message', (evt) => {
+    const data = evt.data;
+    counters.received += data.byteLength;
+    let ok = true;
+    if (data instanceof Uint8Array) ok = socket.write(data);
+    else for (const part of data) ok = socket.write(part);
+    if (ok || socket.destroyed) return;
+    try {
+      stream.pause();
+    } catch {
+      return;
+    }
+    socket.once('drain', () => {
+      if (stream.readStatus === 'paused') stream.resume();
+    });
+  });
+  stream.addEventListener('remoteCloseWrite', () => {
+    remoteEof = true;
+  });
+  stream.addEventListener('end', endSocket);
+  stream.addEventListener('close', (evt) => {
+    streamClosed = true;
+    if (evt.error !== undefined) socket.destroy();
+    else if (!remoteEof) socket.destroy();
+    finish();
+  });
+  if (stream.readableEnded && stream.readBufferLength === 0) endSocket();
+
+  socket.on('data', (chunk: Buffer) => {
+    counters.sent += chunk.length;
+    let ok: boolean;
+    try {
+      ok = stream.send(chunk);
+    } catch {
+      socket.destroy();
+      return;
+    }
+    if (ok) return;
+    socket.pause();
+    stream.onDrain().then(() => socket.resume(), () => socket.destroy());
+  });
+  socket.on('end', () => {
+    if (stream.writeStatus === 'writable') stream.close().catch((err: unknown) => stream.abort(err as Error));
+  });
+  socket.on('error', () => undefined);
+  socket.on('close', (hadError) => {
+    socketClosed = true;
+    // A socket gone before both ends finished cleanly: the stream must not wait for it.
+    if (hadError || stream.writeStatus === 'writable' || !socket.readableEnded) stream.abort(new Error('socket closed'));
+    finish();
+  });
+  if (streamClosed && stream.remoteWriteStatus !== 'closed') socket.destroy();
+  return { done, cut };
+}

@@ -1,0 +1,75 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newCluster, renderKeyPair } from '../../src/net/cluster-file.ts';
+import { keyName, newKeyPair } from '../../src/net/identity.ts';
+import { type TestDaemon, cleanupDaemons, startDaemons } from '../harness/daemon.ts';
+import { clusterInfo, joinCluster, poll } from './cluster-daemons.ts';
+import { fetchVia, freePort, httpService, patternBytes, sha256hex, slowVia } from './tunnel-fixtures.ts';
+
+const TOKEN = '123';
+const PASS = 'SECRETPASS-1f9a';
+
+describe('TCP tunnels between two daemons', { timeout: 240_000 }, () => {
+  const cluster = newCluster();
+  const kp = newKeyPair();
+  const name = keyName(kp.publicKey);
+  let a: TestDaemon;
+  let b: TestDaemon;
+  let http: { server: Server; port: number };
+  let local: number;
+
+  beforeAll(async () => {
+    http = await httpService();
+    [a, b] = await startDaemons(2, { args: ['--log-level', 'info'], env: { TUNNEL_TOKEN: TOKEN } });
+    const addr = await joinCluster(a, cluster);
+    await joinCluster(b, { ...cluster, bootstrap: [addr] });
+    await poll(async () => ((await clusterInfo(b.redis(), cluster.name))?.peers === '1' ? true : undefined));
+    await writeFile(join(a.keysDir, 'my_tunnel.yaml'), renderKeyPair(kp));
+    expect(await a.redis().call('TUNNELANNOUNCE', cluster.name, name)).toBe('OK');
+    expect(await a.redis().call('TUNNELALLOW', TOKEN, cluster.name, name, PASS, '127.0.0.1', String(http.port))).toBe('OK');
+    local = await freePort();
+    await poll(async () => ((await b.redis().call('TUNNELOPEN', cluster.name, name, PASS, String(local), '127.0.0.1', String(http.port))) === 'OK' ? true : undefined));
+  }, 120_000);
+  afterAll(async () => {
+    await cleanupDaemons();
+    http?.server.close();
+  });
+
+  it('carries an HTTP exchange, a 64 MiB body and a 16 MiB upload intact', async () => {
+    const hello = await fetchVia(local, '/');
+    expect(hello.body.toString()).toBe('hello');
+    const big = await fetchVia(local, `/big?n=${64 * 1024 * 1024}`);
+    expect(big.body.length).toBe(64 * 1024 * 1024);
+    expect(sha256hex(big.body)).toBe(sha256hex(patternBytes(64 * 1024 * 1024)));
+    const up = patternBytes(16 * 1024 * 1024);
+    expect((await fetchVia(local, '/echo', up)).body.toString()).toBe(`${up.length} ${sha256hex(up)}`);
+  });
+
+  it('carries 100 concurrent connections', async () => {
+    const n = 256 * 1024;
+    const want = sha256hex(patternBytes(n));
+    const got = await Promise.all(Array.from({ length: 100 }, () => fetchVia(local, `/big?n=${n}`)));
+    for (const g of got) expect(sha256hex(g.body)).toBe(want);
+    const info = String(await b.redis().call('INFO', 'tunnels'));
+    expect(info).toMatch(/tunnels_open:1/);
+    expect(Number(/tunnel_connections_total:(\d+)/.exec(info)?.[1])).toBeGreaterThanOrEqual(100);
+  });
+
+  it('answers an HTTP/1.1 client that half-closes its write side', async () => {
+    const socket = connect(local, '127.0.0.1');
+    const parts: Buffer[] = [];
+    socket.on('data', (c: Buffer) => parts.push(c));
+    const ended = new Promise<void>((resolve, reject) => {
+      socket.on('end', resolve);
+      socket.on('error', reject);
+    });
+    socket.end('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await ended;
+    const text = Buffer.concat(parts).toString();
+    expect(text).toMatch(/^HTTP\/1\.1 200/);
+    expect(text.endsWith('hello')).toBe(true);
+  });
+});
