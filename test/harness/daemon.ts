@@ -73,11 +73,9 @@ class Handle implements TestDaemon {
   private out = '';
   private err = '';
   private readonly clients = new Set<Redis>();
-  private readonly base: string;
   private readonly options: DaemonOptions;
 
   constructor(base: string, dataDir: string, options: DaemonOptions) {
-    this.base = base;
     this.clustersDir = join(base, 'clusters');
     this.keysDir = join(base, 'keys');
     this.dataDir = dataDir;

@@ -72,4 +72,74 @@ describe('TCP tunnels between two daemons', { timeout: 240_000 }, () => {
     expect(text).toMatch(/^HTTP\/1\.1 200/);
     expect(text.endsWith('hello')).toBe(true);
   });
+
+  it('refuses TUNNELALLOW without TUNNEL_TOKEN or with another token', async () => {
+    const c = await startDaemons(1);
+    await expect(c[0].redis().call('TUNNELALLOW', TOKEN, cluster.name, name, PASS, '127.0.0.1', '80')).rejects.toThrow(/^NOPERM tunnels are not served here/);
+    await expect(a.redis().call('TUNNELALLOW', '124', cluster.name, name, PASS, '127.0.0.1', '80')).rejects.toThrow(/^NOPERM wrong tunnel token/);
+    await expect(a.redis().call('TUNNELALLOW', '', cluster.name, name, PASS, '127.0.0.1', '80')).rejects.toThrow(/^NOPERM wrong tunnel token/);
+    await c[0].stop();
+  });
+
+  it('tells a wrong passphrase nothing, and a right one which check failed; logs neither', async () => {
+    const rb = b.redis();
+    const spare = await freePort();
+    const open = (pass: string, host: string, port: number): Promise<unknown> => rb.call('TUNNELOPEN', cluster.name, name, pass, String(spare), host, String(port));
+    await expect(open('WRONG-7c1e', '127.0.0.1', http.port)).rejects.toThrow(/^REFUSED the serving peer refused the tunnel$/);
+    await expect(open('WRONG-7c1e', '127.0.0.1', http.port + 1)).rejects.toThrow(/^REFUSED the serving peer refused the tunnel$/);
+    await expect(open(PASS, '127.0.0.1', http.port + 1)).rejects.toThrow(/^NOTALLOWED .*127\.0\.0\.1:\d+/);
+    await expect(open(PASS, 'localhost', http.port)).rejects.toThrow(/^NOTALLOWED/);
+    await expect(rb.call('TUNNELOPEN', cluster.name, keyName(newKeyPair().publicKey), PASS, String(spare), '127.0.0.1', String(http.port))).rejects.toThrow(/^NOPROVIDER/);
+    expect(a.stderr()).toContain('tunnel refused');
+    for (const log of [a.stderr(), b.stderr()]) {
+      expect(log).not.toContain('WRONG-7c1e');
+      expect(log).not.toContain(PASS);
+    }
+    expect(await readFile(join(a.dataDir, 'tunnels.json'), 'utf8')).not.toContain(PASS);
+  });
+
+  it('holds an entry to its connection limit', async () => {
+    const second = await httpService();
+    try {
+      expect(await a.redis().call('TUNNELALLOW', TOKEN, cluster.name, name, PASS, '127.0.0.1', String(second.port), '1')).toBe('OK');
+      const port2 = await freePort();
+      expect(await b.redis().call('TUNNELOPEN', cluster.name, name, PASS, String(port2), '127.0.0.1', String(second.port))).toBe('OK');
+      const held = await slowVia(port2);
+      await expect(fetchVia(port2, '/')).rejects.toThrow();
+      expect(b.stderr()).toMatch(/"code":"LIMIT"/);
+      second.server.closeAllConnections();
+      expect(await held.ended).toBe('broken');
+      await poll(async () => ((await fetchVia(port2, '/')).body.toString() === 'hello' ? true : undefined), 50, 100);
+      expect(await b.redis().call('TUNNELCLOSE', String(port2))).toBe(1);
+      expect(await b.redis().call('TUNNELCLOSE', String(port2))).toBe(0);
+    } finally {
+      second.server.close();
+    }
+  });
+
+  it('cuts live connections on TUNNELDISALLOW and refuses new ones', async () => {
+    const held = await slowVia(local);
+    expect(await a.redis().call('TUNNELDISALLOW', TOKEN, cluster.name, name, '127.0.0.1', String(http.port))).toBe(1);
+    expect(await held.ended).toBe('broken');
+    await expect(fetchVia(local, '/')).rejects.toThrow();
+    expect(await a.redis().call('TUNNELDISALLOW', TOKEN, cluster.name, name, '127.0.0.1', String(http.port))).toBe(0);
+    expect(await a.redis().call('TUNNELALLOW', TOKEN, cluster.name, name, PASS, '127.0.0.1', String(http.port))).toBe('OK');
+    expect((await fetchVia(local, '/')).body.toString()).toBe('hello');
+  });
+
+  it('keeps its entries and announcement across a restart of the serving daemon', async () => {
+    await a.stop();
+    await a.restart();
+    await poll(async () => ((await clusterInfo(b.redis(), cluster.name))?.peers === '1' ? true : undefined));
+    await poll(async () => ((await fetchVia(local, '/')).body.toString() === 'hello' ? true : undefined));
+    const list = (await a.redis().call('TUNNELLIST')) as unknown[];
+    expect(JSON.stringify(list)).toContain(name);
+    expect(JSON.stringify(list)).not.toContain(PASS);
+  });
+
+  it('gives the client a broken connection, not a hang, when the serving daemon dies mid-transfer', async () => {
+    const held = await slowVia(local);
+    await a.kill('SIGKILL');
+    expect(await held.ended).toBe('broken');
+  });
 });
