@@ -37,7 +37,7 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
     socket.destroy();
     stream.abort(new Error(reason));
   };
-  stream.inactivityTimeout = idleMs;
+  // Every byte either way passes the socket, so its timeout is the connection's idle timeout.
   socket.setTimeout(idleMs, () => cut('idle'));
   socket.setNoDelay(true);
 
