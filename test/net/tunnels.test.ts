@@ -112,6 +112,7 @@ describe('TCP tunnels between two daemons', { timeout: 240_000 }, () => {
       await poll(async () => ((await fetchVia(port2, '/')).body.toString() === 'hello' ? true : undefined), 50, 100);
       expect(await b.redis().call('TUNNELCLOSE', String(port2))).toBe(1);
       expect(await b.redis().call('TUNNELCLOSE', String(port2))).toBe(0);
+      expect(await a.redis().call('TUNNELDISALLOW', TOKEN, cluster.name, name, '127.0.0.1', String(second.port))).toBe(1);
     } finally {
       second.server.close();
     }
@@ -123,6 +124,15 @@ describe('TCP tunnels between two daemons', { timeout: 240_000 }, () => {
     expect(await held.ended).toBe('broken');
     await expect(fetchVia(local, '/')).rejects.toThrow();
     expect(await a.redis().call('TUNNELDISALLOW', TOKEN, cluster.name, name, '127.0.0.1', String(http.port))).toBe(0);
+    expect(await a.redis().call('TUNNELALLOW', TOKEN, cluster.name, name, PASS, '127.0.0.1', String(http.port))).toBe('OK');
+    expect((await fetchVia(local, '/')).body.toString()).toBe('hello');
+  });
+
+  it('checks the passphrase of every new connection: a changed one refuses the old', async () => {
+    expect((await fetchVia(local, '/')).body.toString()).toBe('hello');
+    expect(await a.redis().call('TUNNELALLOW', TOKEN, cluster.name, name, 'NEWPASS-41d2', '127.0.0.1', String(http.port))).toBe('OK');
+    await expect(fetchVia(local, '/')).rejects.toThrow();
+    expect(b.stderr()).toMatch(/"code":"REFUSED"/);
     expect(await a.redis().call('TUNNELALLOW', TOKEN, cluster.name, name, PASS, '127.0.0.1', String(http.port))).toBe('OK');
     expect((await fetchVia(local, '/')).body.toString()).toBe('hello');
   });
