@@ -1,6 +1,12 @@
 import type { Socket } from 'node:net';
 import type { Stream } from '@libp2p/interface';
 
+/**
+ * Bytes a socket may hold unsent before the stream is paused. write() reports false past 16 KiB,
+ * less than one stream message: pausing there would stop and restart the sender on every message.
+ */
+const SOCKET_BUFFER = 256 * 1024;
+
 export interface PipeCounters {
   /** Bytes from the stream to the socket. */
   received: number;
@@ -48,10 +54,9 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
   stream.addEventListener('message', (evt) => {
     const data = evt.data;
     counters.received += data.byteLength;
-    let ok = true;
-    if (data instanceof Uint8Array) ok = socket.write(data);
-    else for (const part of data) ok = socket.write(part);
-    if (ok || socket.destroyed) return;
+    if (data instanceof Uint8Array) socket.write(data);
+    else for (const part of data) socket.write(part);
+    if (socket.writableLength < SOCKET_BUFFER || socket.destroyed) return;
     try {
       stream.pause();
     } catch {
