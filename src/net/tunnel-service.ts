@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { CrissError, type ErrorCode } from '../errors.ts';
 import { type KeyPair, keyName, keyText, signWith, verifySignature } from './identity.ts';
 import type { AllowList } from './tunnel-allow.ts';
-import { type PipeCounters, pipe } from './tunnel-pipe.ts';
+import { type Pipe, type PipeCounters, pipe } from './tunnel-pipe.ts';
 import {
   CHALLENGE_BYTES, MAX_HANDSHAKE_FRAME, type Hello, type Mode, type Result, type ResultCode, TUNNEL_PROTOCOL, decodeAuth, decodeHello, decodeProof,
   decodeResult, encodeAuth, encodeHello, encodeProof, encodeResult, nameBytes, proofMessage, tunnelCid,
@@ -210,8 +210,12 @@ export class TunnelService {
         await lp.write(encodeResult({ code: 'ok', message: '' }), { signal });
         return await stream.close({ signal });
       }
-      let cut = (): void => {};
-      const release = this.init.allow.lease(verdict.entry, () => cut());
+      let p: Pipe | undefined;
+      let disallowed = false;
+      const release = this.init.allow.lease(verdict.entry, () => {
+        disallowed = true;
+        p?.cut('tunnel disallowed');
+      });
       if (release === undefined) return await refuse('limit', 'connection limit', String(verdict.entry.maxConnections));
       try {
         let socket: Socket;
@@ -220,14 +224,21 @@ export class TunnelService {
         } catch (err) {
           return await refuse('unreachable', (err as Error).message);
         }
+        // The entry may have gone while connecting: its cut had nothing to cut yet.
+        if (disallowed) {
+          socket.destroy();
+          return await refuse('refused', 'entry removed while connecting');
+        }
         await lp.write(encodeResult({ code: 'ok', message: '' }), { signal });
-        const p = pipe(socket, lp.unwrap(), this.counters, this.idleMs);
-        cut = () => p.cut('tunnel disallowed');
+        const piped = pipe(socket, lp.unwrap(), this.counters, this.idleMs);
+        p = piped;
+        if (disallowed) piped.cut('tunnel disallowed');
+        const cut = (): void => piped.cut('daemon stopping');
         this.served.add(cut);
         this.counters.active++;
         this.counters.total++;
         this.init.logger.info({ cluster: this.init.cluster, remote, name, target: `${hello.host}:${hello.port}` }, 'tunnel connection opened');
-        await p.done;
+        await piped.done;
         this.counters.active--;
         this.served.delete(cut);
       } finally {
