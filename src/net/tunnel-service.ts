@@ -53,7 +53,7 @@ function peerBytes(p: PeerId): Uint8Array {
 }
 
 /** The refusal a serving peer answered, as the error TUNNELOPEN and the logs show. */
-export function refusal(r: Result): CrissError {
+function refusal(r: Result): CrissError {
   const code = r.code === 'ok' ? 'refused' : r.code;
   return new CrissError(CODES[code], r.message === '' ? TEXT[code] : `${TEXT[code]}: ${r.message}`);
 }
@@ -130,10 +130,15 @@ export class TunnelService {
       const s = await attempt(known);
       if (s !== undefined) return s;
     }
-    for await (const p of this.components.contentRouting.findProviders(tunnelCid(nameB), { signal })) {
-      if (tried.has(p.id.toString())) continue;
-      const s = await attempt(p.id);
-      if (s !== undefined) return s;
+    try {
+      for await (const p of this.components.contentRouting.findProviders(tunnelCid(nameB), { signal })) {
+        if (tried.has(p.id.toString())) continue;
+        const s = await attempt(p.id);
+        if (s !== undefined) return s;
+      }
+    } catch (err) {
+      if (!signal.aborted) throw err;
+      throw new CrissError('NOPROVIDER', `no peer of the cluster proved the key of tunnel ${name} in time`);
     }
     throw new CrissError('NOPROVIDER', `no peer of the cluster proved the key of tunnel ${name}`);
   }

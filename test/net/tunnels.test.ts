@@ -90,6 +90,10 @@ describe('TCP tunnels between two daemons', { timeout: 240_000 }, () => {
     await expect(open(PASS, '127.0.0.1', http.port + 1)).rejects.toThrow(/^NOTALLOWED .*127\.0\.0\.1:\d+/);
     await expect(open(PASS, 'localhost', http.port)).rejects.toThrow(/^NOTALLOWED/);
     await expect(rb.call('TUNNELOPEN', cluster.name, keyName(newKeyPair().publicKey), PASS, String(spare), '127.0.0.1', String(http.port))).rejects.toThrow(/^NOPROVIDER/);
+    await expect(rb.call('TUNNELOPEN', cluster.name, name, PASS, String(local), '127.0.0.1', String(http.port))).rejects.toThrow(/already listens on local port/);
+    await expect(rb.call('TUNNELOPEN', cluster.name, name, PASS, String(http.port), '127.0.0.1', String(http.port))).rejects.toThrow(/cannot listen on 127\.0\.0\.1:\d+: EADDRINUSE/);
+    await expect(rb.call('TUNNELOPEN', cluster.name, 'not-a-name', PASS, String(spare), '127.0.0.1', String(http.port))).rejects.toThrow(/tunnel Name is not base58|must be 32 bytes/);
+    await expect(rb.call('TUNNELOPEN', cluster.name, name, PASS, '0', '127.0.0.1', String(http.port))).rejects.toThrow(/local_port must be an integer from 1 to 65535/);
     expect(a.stderr()).toContain('tunnel refused');
     for (const log of [a.stderr(), b.stderr()]) {
       expect(log).not.toContain('WRONG-7c1e');
