@@ -23,6 +23,7 @@ import { pino } from 'pino';
 import { type Cluster, newCluster, parseCluster, renderCluster, renderKeyPair } from '../src/net/cluster-file.ts';
 import { keyName, newKeyPair, newSecret } from '../src/net/identity.ts';
 import { ClusterNode } from '../src/net/node.ts';
+import { drained } from '../src/net/tunnel-pipe.ts';
 import { NODE, startDaemon } from './serve.ts';
 
 const SINK = '/crisscross-bench/sink/1.0.0';
@@ -123,7 +124,7 @@ async function bareLink(cluster: Cluster, bytes: number): Promise<number> {
   try {
     const stream: Stream = await node.libp2p.dialProtocol(multiaddr(addr), SINK, { signal: AbortSignal.timeout(10_000) });
     const start = performance.now();
-    for (let off = 0; off < bytes; off += CHUNK) if (!stream.send(payload)) await stream.onDrain({ signal: AbortSignal.timeout(60_000) });
+    for (let off = 0; off < bytes; off += CHUNK) if (!stream.send(payload)) await drained(stream);
     await stream.close({ signal: AbortSignal.timeout(60_000) });
     let reply = '';
     for await (const c of stream) reply += Buffer.from(c.subarray()).toString();

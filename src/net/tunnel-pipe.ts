@@ -7,6 +7,26 @@ import type { Stream } from '@libp2p/interface';
  */
 const SOCKET_BUFFER = 256 * 1024;
 
+/**
+ * The stream's next 'drain' (or a rejection when it closes first). Not `stream.onDrain()`: in
+ * @libp2p/utils 7.4 its promise is made once and never replaced, so after the first drain it
+ * resolves at once and a sender relying on it buffers without limit.
+ */
+export function drained(stream: Stream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onDrain = (): void => {
+      stream.removeEventListener('close', onClose);
+      resolve();
+    };
+    const onClose = (): void => {
+      stream.removeEventListener('drain', onDrain);
+      reject(new Error('stream closed'));
+    };
+    stream.addEventListener('drain', onDrain, { once: true });
+    stream.addEventListener('close', onClose, { once: true });
+  });
+}
+
 export interface PipeCounters {
   /** Bytes from the stream to the socket. */
   received: number;
@@ -89,7 +109,7 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
     }
     if (ok) return;
     socket.pause();
-    stream.onDrain().then(() => socket.resume(), () => socket.destroy());
+    drained(stream).then(() => socket.resume(), () => socket.destroy());
   });
   socket.on('end', () => {
     if (stream.writeStatus === 'writable') stream.close().catch((err: unknown) => stream.abort(err as Error));

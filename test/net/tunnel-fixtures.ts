@@ -15,8 +15,8 @@ export function sha256hex(b: Uint8Array): string {
 
 /**
  * The service behind the tunnel, a real node:http server: `/` says hello, `/big?n=` sends n
- * pattern bytes, `/echo` answers the length and hash of the body, `/slow` sends a chunk every
- * 50 ms until the client goes away.
+ * pattern bytes, `/endless` sends as fast as the client takes it, forever, `/echo` answers the
+ * length and hash of the body, `/slow` sends a chunk every 50 ms until the client goes away.
  */
 export async function httpService(): Promise<{ server: Server; port: number }> {
   const big = patternBytes(64 * 1024 * 1024);
@@ -34,6 +34,14 @@ export async function httpService(): Promise<{ server: Server; port: number }> {
         len += c.length;
       });
       req.on('end', () => res.end(`${len} ${h.digest('hex')}`));
+    } else if (url.pathname === '/endless') {
+      res.writeHead(200);
+      const chunk = big.subarray(0, 1024 * 1024);
+      const more = (): void => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', more);
+      };
+      more();
     } else if (url.pathname === '/slow') {
       res.writeHead(200);
       res.write('first\n');

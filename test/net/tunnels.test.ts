@@ -58,6 +58,29 @@ describe('TCP tunnels between two daemons', { timeout: 240_000 }, () => {
     expect(Number(/tunnel_connections_total:(\d+)/.exec(info)?.[1])).toBeGreaterThanOrEqual(100);
   });
 
+  it('holds the serving side back while the client stops reading (back-pressure end to end)', async () => {
+    const served = async (): Promise<number> => Number(/served_bytes_sent:(\d+)/.exec(String(await a.redis().call('INFO', 'tunnels')))?.[1]);
+    const before = await served();
+    const socket = connect(local, '127.0.0.1');
+    let got = 0;
+    let limit = 16 * 1024 * 1024;
+    // Reading first, so every buffer on the way has drained a few times, then not at all.
+    socket.on('data', (c: Buffer) => {
+      got += c.length;
+      if (got > limit) socket.pause();
+    });
+    socket.write('GET /endless HTTP/1.1\r\nHost: x\r\n\r\n');
+    await poll(async () => (got > limit ? true : undefined), 200, 50);
+    await new Promise((r) => setTimeout(r, 2000));
+    // In flight: the Yamux window, the socket thresholds, the kernel's buffers; the source never ends.
+    expect((await served()) - before - got).toBeLessThan(64 * 1024 * 1024);
+    limit = Infinity;
+    socket.resume();
+    const resumedAt = got;
+    await poll(async () => (got > resumedAt + 64 * 1024 * 1024 ? true : undefined), 200, 50);
+    socket.destroy();
+  });
+
   it('answers an HTTP/1.1 client that half-closes its write side', async () => {
     const socket = connect(local, '127.0.0.1');
     const parts: Buffer[] = [];
