@@ -7,9 +7,12 @@
  * Bulk: one connection sends MiB in 64 KiB writes honouring back-pressure, half-closes, and
  * waits for the sink's byte count. Setup: 200 sequential connections, each timed from connect()
  * to the first echoed byte (p50/p99). Concurrent: `connections` connections at once sending
- * MiB/connections each; aggregate MB/s. Prints one JSON line.
+ * MiB/connections each; aggregate MB/s. Also the CPU seconds per GB of the bulk transfer: both
+ * ends of the bare link, both daemons of the tunnel (the TCP ends in this process excluded),
+ * which a loaded machine distorts less than wall-clock rates. Prints one JSON line.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { type AddressInfo, type Socket, connect, createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -31,6 +34,19 @@ const CHUNK = 64 * 1024;
 const SETUPS = 200;
 const quiet = pino({ level: 'silent' });
 const payload = Buffer.alloc(CHUNK, 7);
+
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
+function cpuOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** Runs `fn`, returning its result and the CPU seconds the given processes used meanwhile. */
+async function withCpu<T>(pids: number[], fn: () => Promise<T>): Promise<[T, number]> {
+  const before = pids.map(cpuOf);
+  const r = await fn();
+  return [r, pids.reduce((sum, p, i) => sum + cpuOf(p) - before[i], 0)];
+}
 
 /** Writes `bytes` to a socket with back-pressure, half-closes, resolves with the sink's reply. */
 function sendOver(socket: Socket, bytes: number): Promise<number> {
@@ -116,7 +132,8 @@ async function sinkNode(): Promise<void> {
   console.log(node.multiaddrs()[0]);
 }
 
-async function bareLink(cluster: Cluster, bytes: number): Promise<number> {
+/** MB/s, and the CPU seconds per GB the two ends used (this process and the child). */
+async function bareLink(cluster: Cluster, bytes: number): Promise<[number, number]> {
   const child = spawn(NODE, [fileURLToPath(import.meta.url), '--sink-node'], { stdio: ['pipe', 'pipe', 'inherit'] });
   child.stdin.end(renderCluster(cluster));
   const addr = await new Promise<string>((resolve) => createInterface({ input: child.stdout }).once('line', resolve));
@@ -124,12 +141,14 @@ async function bareLink(cluster: Cluster, bytes: number): Promise<number> {
   try {
     const stream: Stream = await node.libp2p.dialProtocol(multiaddr(addr), SINK, { signal: AbortSignal.timeout(10_000) });
     const start = performance.now();
-    for (let off = 0; off < bytes; off += CHUNK) if (!stream.send(payload)) await drained(stream);
-    await stream.close({ signal: AbortSignal.timeout(60_000) });
-    let reply = '';
-    for await (const c of stream) reply += Buffer.from(c.subarray()).toString();
-    if (Number(reply) < bytes) throw new Error(`bare link sink got ${reply} of ${bytes}`);
-    return bytes / 1e6 / ((performance.now() - start) / 1000);
+    const [, cpu] = await withCpu([process.pid, child.pid as number], async () => {
+      for (let off = 0; off < bytes; off += CHUNK) if (!stream.send(payload)) await drained(stream);
+      await stream.close({ signal: AbortSignal.timeout(60_000) });
+      let reply = '';
+      for await (const c of stream) reply += Buffer.from(c.subarray()).toString();
+      if (Number(reply) < bytes) throw new Error(`bare link sink got ${reply} of ${bytes}`);
+    });
+    return [bytes / 1e6 / ((performance.now() - start) / 1000), cpu / (bytes / 1e9)];
   } finally {
     await node.stop();
     child.kill();
@@ -146,7 +165,7 @@ async function until<T>(probe: () => Promise<T | undefined>, what: string): Prom
 }
 
 /** Two daemons in one cluster, A serving the sink through a tunnel, B listening for it; the local port. */
-async function tunnel(cluster: Cluster, sinkPort: number, dirs: string[]): Promise<{ port: number; close: () => Promise<void> }> {
+async function tunnel(cluster: Cluster, sinkPort: number, dirs: string[]): Promise<{ port: number; pids: number[]; close: () => Promise<void> }> {
   const [da, db] = dirs;
   const a = await startDaemon(da, { TUNNEL_TOKEN: 'bench' });
   const b = await startDaemon(db);
@@ -174,6 +193,7 @@ async function tunnel(cluster: Cluster, sinkPort: number, dirs: string[]): Promi
   await until(async () => ((await rb.call('TUNNELOPEN', cluster.name, name, 'benchpass', String(port), '127.0.0.1', String(sinkPort))) === 'OK' ? true : undefined), 'TUNNELOPEN');
   return {
     port,
+    pids: [a.pid, b.pid],
     close: async () => {
       ra.disconnect();
       rb.disconnect();
@@ -193,8 +213,8 @@ async function main(): Promise<void> {
   try {
     const load = loadavg()[0];
     const directMBs = await bulk(sinkPort, bytes);
-    const bareMBs = await bareLink(cluster, bytes);
-    const tunnelMBs = await bulk(t.port, bytes);
+    const [bareMBs, bareCpu] = await bareLink(cluster, bytes);
+    const [tunnelMBs, tunnelCpu] = await withCpu(t.pids, () => bulk(t.port, bytes));
     const directSetup = await setup(sinkPort);
     const tunnelSetup = await setup(t.port);
     const directConcurrentMBs = await concurrent(sinkPort, bytes, conns);
@@ -204,6 +224,7 @@ async function main(): Promise<void> {
       mib, conns, load1: Number(load.toFixed(2)),
       directMBs: r(directMBs), bareLinkMBs: r(bareMBs), tunnelMBs: r(tunnelMBs),
       tunnelVsBare: Number((tunnelMBs / bareMBs).toFixed(2)), tunnelVsDirect: Number((tunnelMBs / directMBs).toFixed(2)),
+      cpuSecondsPerGB: { bareLinkBothEnds: Number(bareCpu.toFixed(2)), tunnelBothDaemons: Number((tunnelCpu / (bytes / 1e9)).toFixed(2)) },
       setupMs: { direct: directSetup, tunnel: tunnelSetup },
       concurrentMBs: { direct: r(directConcurrentMBs), tunnel: r(tunnelConcurrentMBs) },
     }));

@@ -75,7 +75,12 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
     const data = evt.data;
     counters.received += data.byteLength;
     if (data instanceof Uint8Array) socket.write(data);
-    else for (const part of data) socket.write(part);
+    else {
+      // One writev for the message's parts (Yamux frames) instead of a write each.
+      socket.cork();
+      for (const part of data) socket.write(part);
+      socket.uncork();
+    }
     if (socket.writableLength < SOCKET_BUFFER || socket.destroyed) return;
     try {
       stream.pause();
