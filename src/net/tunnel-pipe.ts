@@ -71,6 +71,27 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
     if (remoteEof) socket.end();
     else socket.destroy();
   };
+  // stream.resume() dispatches what it buffered, then re-enables Yamux window updates (libp2p
+  // 3): a pause() from inside that dispatch would be undone at once and the read buffer would
+  // overflow (a reset at 4 MiB). So a pause wanted during resume() happens after it returns.
+  let resuming = false;
+  let pauseAfterResume = false;
+  const resumeStream = (): void => {
+    if (stream.readStatus !== 'paused') return;
+    resuming = true;
+    try {
+      stream.resume();
+    } finally {
+      resuming = false;
+    }
+    if (!pauseAfterResume) return;
+    pauseAfterResume = false;
+    try {
+      stream.pause();
+    } catch {
+      // Closing already: nothing more will arrive.
+    }
+  };
   stream.addEventListener('message', (evt) => {
     const data = evt.data;
     counters.received += data.byteLength;
@@ -82,14 +103,15 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
       socket.uncork();
     }
     if (socket.writableLength < SOCKET_BUFFER || socket.destroyed) return;
-    try {
-      stream.pause();
-    } catch {
-      return;
+    if (resuming) pauseAfterResume = true;
+    else {
+      try {
+        stream.pause();
+      } catch {
+        return;
+      }
     }
-    socket.once('drain', () => {
-      if (stream.readStatus === 'paused') stream.resume();
-    });
+    socket.once('drain', resumeStream);
   });
   stream.addEventListener('remoteCloseWrite', () => {
     remoteEof = true;

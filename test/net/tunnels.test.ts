@@ -77,7 +77,7 @@ describe('TCP tunnels between two daemons', { timeout: 240_000 }, () => {
     limit = Infinity;
     socket.resume();
     const resumedAt = got;
-    await poll(async () => (got > resumedAt + 64 * 1024 * 1024 ? true : undefined), 200, 50);
+    await poll(async () => (got > resumedAt + 64 * 1024 * 1024 ? true : undefined), 400, 50);
     socket.destroy();
   });
 
