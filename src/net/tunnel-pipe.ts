@@ -119,8 +119,7 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
   stream.addEventListener('end', endSocket);
   stream.addEventListener('close', (evt) => {
     streamClosed = true;
-    if (evt.error !== undefined) socket.destroy();
-    else if (!remoteEof) socket.destroy();
+    if (evt.error !== undefined || !remoteEof) socket.destroy();
     finish();
   });
   if (stream.readableEnded && stream.readBufferLength === 0) endSocket();
