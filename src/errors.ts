@@ -16,7 +16,7 @@ export type ErrorCode =
   | 'NOPROTO'
   | 'CONFLICT'
   | 'CLOSED'
-  /** A cluster action needs the cluster's PrivateKey, which this node's file lacks. */
+  /** A key is missing: the cluster's PrivateKey (PUSH), or a key pair Name not in the keys dir (tunnels). */
   | 'NOKEY'
   /** SQL: a statement SQLite or the tree tables rejected (syntax, unknown table, unsupported). */
   | 'SQL'
@@ -26,7 +26,18 @@ export type ErrorCode =
   | 'READONLY'
   | 'NOCLUSTER'
   /** A signed DHT record (pointer) that fails verification or is older than one held. */
-  | 'BADRECORD';
+  | 'BADRECORD'
+  /** Tunnels: TUNNEL_TOKEN unset or not the one given. */
+  | 'NOPERM'
+  /** Tunnels: what the serving peer answered (docs/tunnel-protocol.md). */
+  | 'REFUSED'
+  | 'NOTALLOWED'
+  | 'LIMIT'
+  | 'UNREACHABLE'
+  /** Tunnels: no peer of the cluster proved the key of the Name. */
+  | 'NOPROVIDER'
+  /** A peer broke a wire protocol. */
+  | 'PROTOCOL';
 
 export class CrissError extends Error {
   readonly code: ErrorCode;

@@ -10,6 +10,7 @@ import { pointerCommands } from './pointers.ts';
 import { serveCommand } from './serve.ts';
 import { sqlCommands } from './sql.ts';
 import { treeCommands } from './trees.ts';
+import { tunnelCommands } from './tunnels.ts';
 import { varCommands } from './vars.ts';
 
 const OVERVIEW = `Arguments that name a tree or id accept:
@@ -36,7 +37,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .addHelpText('after', `\n${OVERVIEW}\n`);
   clientCommand(program);
-  for (const cmd of [serveCommand(), ...treeCommands(), ...fileCommands(), ...dirCommands(), ...lifetimeCommands(), ...sqlCommands(), ...varCommands(), ...clusterCommands(), ...pointerCommands()]) {
+  for (const cmd of [serveCommand(), ...treeCommands(), ...fileCommands(), ...dirCommands(), ...lifetimeCommands(), ...sqlCommands(), ...varCommands(), ...clusterCommands(), ...pointerCommands(), ...tunnelCommands()]) {
     program.addCommand(cmd.copyInheritedSettings(program));
   }
   return program;

@@ -17,6 +17,7 @@ import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
 import { sqlCommands } from './sql.ts';
 import { treeCommands } from './tree.ts';
+import { tunnelCommands } from './tunnels.ts';
 import { varWithCommand } from './vars.ts';
 
 export interface Commands {
@@ -46,6 +47,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...clusterNetCommands(netDeps),
     ...pointerCommands({ net: deps.net }),
     ...pushCommands(netDeps),
+    ...tunnelCommands({ net: deps.net }),
   );
   const store: InfoSource = {
     section: 'store',
@@ -59,6 +61,6 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
   };
   const info = [store, { section: 'sql', fields: () => sql.info() }];
   const net = deps.net;
-  if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() });
+  if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() }, { section: 'tunnels', fields: () => net.tunnelInfo() });
   return { registry, dispatcher, info };
 }

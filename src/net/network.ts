@@ -17,7 +17,10 @@ import { Rendezvous } from './rendezvous.ts';
 import { Pointers } from './pointers.ts';
 import { type PushReceiver, type PushService, pushService } from './push.ts';
 
-export type Services = { blocks: BlockService; push: PushService };
+import { type TunnelService, tunnelService } from './tunnel-service.ts';
+import { Tunnels } from './tunnels.ts';
+
+export type Services = { blocks: BlockService; push: PushService; tunnels: TunnelService };
 export type Node = ClusterNode<Services>;
 
 export interface NetworkOptions {
@@ -54,6 +57,7 @@ export class Network {
   /** The keys dir's key pairs by Name, for whatever signs or verifies (pointers, jobs, tunnels). */
   readonly keys: Keys;
   readonly pointers: Pointers;
+  readonly tunnels: Tunnels;
   private readonly opts: NetworkOptions;
   private readonly dir: ClusterDir;
   private readonly nodes = new Map<string, Node>();
@@ -65,18 +69,21 @@ export class Network {
   private rendezvous: Rendezvous | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  private constructor(nodeSecret: Buffer, announcements: Announcements, opts: NetworkOptions) {
+  private constructor(nodeSecret: Buffer, announcements: Announcements, keys: Keys, tunnels: Tunnels, opts: NetworkOptions) {
     this.nodeSecret = nodeSecret;
+    this.tunnels = tunnels;
     this.announcements = announcements;
     this.opts = opts;
-    this.keys = new Keys({ dir: opts.keysDir, logger: opts.logger, ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
+    this.keys = keys;
     this.pointers = new Pointers(opts.dataDir, opts.logger);
     this.pushReceiver = opts.pushHost?.(this);
     this.dir = new ClusterDir({ dir: opts.clustersDir, logger: opts.logger, onChange: (c) => this.changed(c), ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
   }
 
   static async start(opts: NetworkOptions): Promise<Network> {
-    const net = new Network(await loadNodeSecret(opts.dataDir, opts.env), await Announcements.open(opts.dataDir), opts);
+    const keys = new Keys({ dir: opts.keysDir, logger: opts.logger, ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
+    const tunnels = await Tunnels.open({ dataDir: opts.dataDir, keys, env: opts.env ?? process.env, logger: opts.logger.child({ module: 'tunnels' }) });
+    const net = new Network(await loadNodeSecret(opts.dataDir, opts.env), await Announcements.open(opts.dataDir), keys, tunnels, opts);
     try {
       net.ports = JSON.parse(await readFile(join(opts.dataDir, PORTS_FILE), 'utf8')) as Record<string, number>;
     } catch (e) {
@@ -93,6 +100,7 @@ export class Network {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.tunnels.stop();
     await this.dir.stop();
     await this.keys.stop();
     await this.rendezvous?.stop();
@@ -226,6 +234,7 @@ export class Network {
       services: {
         blocks: blockService({ store: this.opts.store, isServed: (id: Id) => this.served.get(c.name)?.has(id) === true, logger: this.opts.logger.child({ cluster: c.name }) }),
         push: pushService({ cluster: c, logger: this.opts.logger.child({ cluster: c.name }), ...(this.pushReceiver ? { receiver: this.pushReceiver } : {}) }),
+        tunnels: tunnelService(this.tunnels.serviceInit(c.name)),
       },
     };
     let node: Node;
@@ -246,6 +255,7 @@ export class Network {
     await this.rebuildServed(c.name);
     this.reprovide(node);
     this.pointers.attach(node);
+    for (const name of this.tunnels.allow.announcedIn(c.name)) void node.libp2p.services.tunnels.provide(name);
     // Announcements made while alone reached no one: provide again as peers arrive (at most every 30 s).
     let last = 0;
     node.libp2p.addEventListener('peer:connect', () => {
@@ -264,6 +274,10 @@ export class Network {
     void Promise.all(live.map((r) => this.provide(node, r).catch((err: unknown) => {
       this.opts.logger.info({ cluster: c.name, err: (err as Error).message }, 'providing failed; retried when a peer connects');
     })));
+  }
+
+  tunnelInfo(): Array<[string, string | number]> {
+    return this.tunnels.info([...this.nodes.values()].map((n) => n.libp2p.services.tunnels));
   }
 
   info(): Array<[string, string | number]> {
