@@ -99,25 +99,7 @@ export class NodeRecords {
   /** Many nodes in two LevelDB reads at most: the records, then the keyframes not cached. */
   async read(ids: Id[], remember = true): Promise<Array<StoredNode | undefined>> {
     const recs = await this.db.getMany(ids.map(nodeKey));
-    const fetched = new Map<string, Uint8Array>();
-    const need: Id[] = [];
-    for (const r of recs) {
-      if (r === undefined || !isDelta(r)) continue;
-      const k = idKey(keyframeOf(r));
-      if (this.keyframes.get(k) === undefined && !fetched.has(k)) {
-        fetched.set(k, r);
-        need.push(Buffer.from(keyframeOf(r)));
-      }
-    }
-    if (need.length > 0) {
-      const got = await this.db.getMany(need.map(nodeKey));
-      need.forEach((kf, i) => {
-        const b = got[i];
-        if (b !== undefined && !isDelta(b)) this.cacheKeyframe(kf, b);
-        if (b === undefined || isDelta(b)) fetched.delete(idKey(kf));
-        else fetched.set(idKey(kf), b);
-      });
-    }
+    const keyframes = await this.keyframesFor(recs.map((r) => (r !== undefined && isDelta(r) ? keyframeOf(r) : undefined)));
     return recs.map((r, i) => {
       if (r === undefined) return undefined;
       if (!isDelta(r)) {
@@ -125,8 +107,7 @@ export class NodeRecords {
         return { bytes: r, keyframe: null };
       }
       const kf = keyframeOf(r);
-      const k = idKey(kf);
-      const bytes = this.rebuild(ids[i], r, this.keyframes.get(k) ?? fetched.get(k), remember);
+      const bytes = this.rebuild(ids[i], r, keyframes.get(idKey(kf)), remember);
       return bytes === undefined ? undefined : { bytes, keyframe: Buffer.from(kf) };
     });
   }
@@ -222,7 +203,7 @@ export class NodeRecords {
       const b = got[i];
       if (b === undefined || isDelta(b)) return;
       out.set(idKey(kf), b);
-      this.cacheKeyframe(kf, b);
+      this.cacheKeyframe(Buffer.from(kf), b);
     });
     return out;
   }
