@@ -25,6 +25,8 @@ export interface DaemonConfig {
   p2pPort: number;
   /** Whether the default overlay (`^defaultcluster`) runs. */
   overlay: boolean;
+  /** Bytes per second the block exchange sends any one peer (0: unlimited). */
+  serveRate: number;
   /** Multiaddrs (with /p2p/<peer id>) of overlay nodes to dial at start. */
   bootstrap: string[];
 }
@@ -61,6 +63,7 @@ export const SETTINGS: Record<Setting, SettingDoc> = {
   p2pHost: { flag: 'p2p-host', env: 'CRISSCROSS_P2P_HOST', default: '127.0.0.1', description: 'address cluster nodes listen on (libp2p, TCP)' },
   p2pPort: { flag: 'p2p-port', env: 'CRISSCROSS_P2P_PORT', default: '0', description: 'port of the default overlay (0: any free one, then kept in the data dir)' },
   overlay: { flag: 'overlay', env: 'CRISSCROSS_OVERLAY', default: 'on', description: 'run the default overlay ^defaultcluster (discovery and rendezvous of private clusters): on or off' },
+  serveRate: { flag: 'serve-rate', env: 'CRISSCROSS_SERVE_RATE', default: '268435456', description: 'bytes per second the block exchange sends any one peer (0: unlimited); a peer over it waits' },
   bootstrap: { flag: 'bootstrap', env: 'CRISSCROSS_BOOTSTRAP', description: 'overlay nodes to dial at start: comma-separated multiaddrs with /p2p/<peer id> (none by default)' },
 };
 
@@ -112,6 +115,12 @@ function parseMs(raw: Raw): number {
   return n;
 }
 
+function parseCount(raw: Raw, what: string): number {
+  const n = /^\d{1,15}$/.test(raw.value) ? Number(raw.value) : NaN;
+  if (!Number.isSafeInteger(n)) throw invalid(raw, what);
+  return n;
+}
+
 function parseLogLevel(raw: Raw): LogLevel {
   const level = LOG_LEVELS.find((l) => l === raw.value.toLowerCase());
   if (!level) throw invalid(raw, `one of ${LOG_LEVELS.join(', ')}`);
@@ -157,6 +166,7 @@ export function resolveDaemonConfig(flags: Flags, env: Env = process.env, cwd = 
     p2pHost: parseHost(required('p2pHost', flags, env)),
     p2pPort: parsePort(required('p2pPort', flags, env)),
     overlay: parseSwitch(required('overlay', flags, env)),
+    serveRate: parseCount(required('serveRate', flags, env), 'bytes per second'),
     bootstrap: parseBootstrap(pick('bootstrap', flags, env)),
   };
   const pass = password(flags, env);

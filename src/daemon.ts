@@ -37,7 +37,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
     const netLogger = logger.child({ module: 'net' });
     net = await Network.start({
       dataDir: config.dataDir, clustersDir: config.clustersDir, keysDir: config.keysDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort,
-      overlay: config.overlay, bootstrap: config.bootstrap, store, logger: netLogger,
+      overlay: config.overlay, bootstrap: config.bootstrap, serveRate: config.serveRate, store, logger: netLogger,
       pushHost: (n) => new PushHost(n, store, netLogger),
     });
     const { dispatcher, info } = buildCommands({ store, collector, logger, net });

@@ -17,6 +17,7 @@ const PLACEHOLDER: Record<keyof DaemonConfig, string> = {
   p2pHost: '<host>',
   p2pPort: '<port>',
   overlay: '<on|off>',
+  serveRate: '<bytes/s>',
   bootstrap: '<multiaddrs>',
 };
 

@@ -9,6 +9,7 @@ import type { BlockKind } from '../store/blockstore.ts';
 import { ID_BYTES, type Id, idEquals, idOf, idToText } from '../store/id.ts';
 import { isRefAt, refId } from '../tree/blob.ts';
 import { TreeNode } from '../tree/node.ts';
+import { PeerRates } from './rate.ts';
 
 /** docs/blocks-protocol.md */
 export const BLOCKS_PROTOCOL = '/crisscross/blocks/1.0.0';
@@ -66,6 +67,8 @@ export interface BlockServiceInit {
   /** Whether a live announcement of this cluster reaches the block (links included). */
   isServed(id: Id): boolean;
   logger: Logger;
+  /** Bytes per second sent to any one peer (shared by its streams); 0 or absent: unlimited. */
+  serveRate?: number;
 }
 
 export interface BlockServiceComponents {
@@ -124,10 +127,14 @@ export class BlockService {
   serving = 0;
   /** Want-lists this node awaits answers to right now. */
   fetching = 0;
+  /** Times a peer had to wait for its rate (`serveRate`). */
+  throttled = 0;
+  private readonly rates: PeerRates;
 
   constructor(components: BlockServiceComponents, init: BlockServiceInit) {
     this.components = components;
     this.init = init;
+    this.rates = new PeerRates(init.serveRate ?? 0);
   }
 
   readonly [Symbol.toStringTag] = 'crisscross/blocks';
@@ -159,9 +166,19 @@ export class BlockService {
   }
 
   /** Frames go out in runs of at most WRITE_RUN bytes: 256 big blobs must not sit in memory at once. */
-  private async answer(lp: LengthPrefixedStream<Stream>, wants: Want[]): Promise<void> {
+  private async answer(lp: LengthPrefixedStream<Stream>, wants: Want[], peer: string): Promise<void> {
     let out: Uint8Array[] = [];
     let pending = 0;
+    const send = async (): Promise<void> => {
+      const wait = this.rates.take(peer, pending);
+      if (wait > 0) {
+        this.throttled++;
+        await new Promise((r) => setTimeout(r, wait));
+      }
+      await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
+      out = [];
+      pending = 0;
+    };
     for (const w of wants) {
       const bytes = await this.lookup(w);
       if (bytes === undefined) out.push(Buffer.of(NONE));
@@ -171,12 +188,9 @@ export class BlockService {
         this.servedBytes += bytes.length;
       }
       pending += (bytes?.length ?? 0) + 1;
-      if (pending < WRITE_RUN) continue;
-      await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
-      out = [];
-      pending = 0;
+      if (pending >= WRITE_RUN) await send();
     }
-    if (out.length > 0) await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
+    if (out.length > 0) await send();
   }
 
   private async serve(stream: Stream, connection: Connection): Promise<void> {
@@ -200,7 +214,7 @@ export class BlockService {
         }
         this.serving++;
         try {
-          await this.answer(lp, wants);
+          await this.answer(lp, wants, peer);
         } finally {
           this.serving--;
         }

@@ -34,6 +34,8 @@ export interface NetworkOptions {
   /** Whether to run the default overlay, and whom it dials at start. */
   overlay: boolean;
   bootstrap: string[];
+  /** Bytes per second the block exchange sends any one peer (0 or absent: unlimited). */
+  serveRate?: number;
   env?: Record<string, string | undefined>;
   rescanMs?: number;
   /** What the block exchange serves from. */
@@ -232,7 +234,9 @@ export class Network {
       logger: this.opts.logger,
       records: this.pointers.dhtOptions(c),
       services: {
-        blocks: blockService({ store: this.opts.store, isServed: (id: Id) => this.served.get(c.name)?.has(id) === true, logger: this.opts.logger.child({ cluster: c.name }) }),
+        blocks: blockService({
+          store: this.opts.store, isServed: (id: Id) => this.served.get(c.name)?.has(id) === true, logger: this.opts.logger.child({ cluster: c.name }), serveRate: this.opts.serveRate ?? 0,
+        }),
         push: pushService({ cluster: c, logger: this.opts.logger.child({ cluster: c.name }), ...(this.pushReceiver ? { receiver: this.pushReceiver } : {}) }),
         tunnels: tunnelService(this.tunnels.serviceInit(c.name)),
       },
@@ -283,7 +287,7 @@ export class Network {
   info(): Array<[string, string | number]> {
     return [['clusters', this.nodes.size], ['keys', this.keys.list().length], ...[...this.nodes].map(([name, n]): [string, string] => {
       const b = n.libp2p.services.blocks;
-      const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes},fetches_in_flight=${b.fetching},serves_in_flight=${b.serving},pushes_accepted=${n.libp2p.services.push.accepted},pushes_refused=${n.libp2p.services.push.refused}`;
+      const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes},fetches_in_flight=${b.fetching},serves_in_flight=${b.serving},serves_throttled=${b.throttled},pushes_accepted=${n.libp2p.services.push.accepted},pushes_refused=${n.libp2p.services.push.refused}`;
       return [name, `${n.info()},${moved}`];
     })];
   }

@@ -19,6 +19,7 @@ describe('daemon configuration', () => {
       p2pHost: '127.0.0.1',
       p2pPort: 0,
       overlay: true,
+      serveRate: 256 * 1024 * 1024,
       bootstrap: [],
     });
   });
@@ -30,7 +31,7 @@ describe('daemon configuration', () => {
   });
 
   it('reads every setting from its documented variable', () => {
-    const numeric: Record<string, string> = { CRISSCROSS_PORT: '1234', CRISSCROSS_GC_GRACE_MS: '5000', CRISSCROSS_GC_INTERVAL_MS: '0', CRISSCROSS_P2P_PORT: '4001', CRISSCROSS_OVERLAY: 'off', CRISSCROSS_BOOTSTRAP: BOOT };
+    const numeric: Record<string, string> = { CRISSCROSS_PORT: '1234', CRISSCROSS_GC_GRACE_MS: '5000', CRISSCROSS_GC_INTERVAL_MS: '0', CRISSCROSS_P2P_PORT: '4001', CRISSCROSS_OVERLAY: 'off', CRISSCROSS_SERVE_RATE: '1000', CRISSCROSS_BOOTSTRAP: BOOT };
     const env = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.env, numeric[s.env] ?? (s.env === 'CRISSCROSS_LOG_LEVEL' ? 'debug' : `v-${s.flag}`)]));
     expect(resolveDaemonConfig({}, env, cwd)).toEqual({
       host: 'v-host',
@@ -45,6 +46,7 @@ describe('daemon configuration', () => {
       p2pHost: 'v-p2p-host',
       p2pPort: 4001,
       overlay: false,
+      serveRate: 1000,
       bootstrap: BOOT.split(','),
     });
   });
@@ -67,6 +69,7 @@ describe('daemon configuration', () => {
     [{ host: ' ' }, {}, /for --host: expected a host name/],
     [{ dataDir: '' }, {}, /for --data-dir: expected a directory path/],
     [{ overlay: 'maybe' }, {}, /for --overlay: expected on or off/],
+    [{ serveRate: '-1' }, {}, /for --serve-rate: expected bytes per second/],
     [{}, { CRISSCROSS_BOOTSTRAP: '/ip4/10.0.0.1/tcp/4001' }, /for CRISSCROSS_BOOTSTRAP: expected comma-separated multiaddrs/],
   ])('rejects %j %j with a message naming the source', (flags, env, message) => {
     expect(() => resolveDaemonConfig(flags, env, cwd)).toThrow(message);

@@ -16,7 +16,7 @@ describe('the block exchange', { timeout: 60_000 }, () => {
   });
 
   /** A server holding `blocks`, serving the ids in `served`, and a client connected to it. */
-  async function pair(blocks: Map<string, Uint8Array>, served: Set<string>, lie = false, gate?: Promise<void>): Promise<{ server: Node; client: Node }> {
+  async function pair(blocks: Map<string, Uint8Array>, served: Set<string>, lie = false, gate?: Promise<void>, serveRate = 0): Promise<{ server: Node; client: Node }> {
     const cluster = newCluster();
     const service = (components: BlockServiceComponents): BlockService => new BlockService(components, {
       store: {
@@ -29,6 +29,7 @@ describe('the block exchange', { timeout: 60_000 }, () => {
       },
       isServed: (id: Id) => served.has(idKey(id)),
       logger: quiet,
+      serveRate,
     });
     const server = await member(cluster, { blocks: service });
     const client = await member({ ...cluster, bootstrap: server.multiaddrs() }, { blocks: service });
@@ -48,6 +49,20 @@ describe('the block exchange', { timeout: 60_000 }, () => {
     );
     expect(got.map((b) => (b === undefined ? undefined : Buffer.from(b).toString('hex')))).toEqual([undefined, empty.toString('hex'), undefined]);
     expect(server.libp2p.services.blocks.served).toBe(1);
+  });
+
+  it('makes a peer over its send rate wait, and still answers it in full', async () => {
+    const blocks = new Map<string, Uint8Array>();
+    for (let i = 0; i < 6; i++) {
+      const b = Buffer.alloc(1024 * 1024, i);
+      blocks.set(idKey(idOf(b)), b);
+    }
+    // 1 MiB/s with a 2 MiB burst: 6 MiB cannot go out without waiting.
+    const { server, client } = await pair(blocks, new Set(blocks.keys()), false, undefined, 1024 * 1024);
+    const wants = [...blocks.values()].map((b) => ({ kind: 'node' as const, id: idOf(b) }));
+    const got = await client.libp2p.services.blocks.client(server.peerId).fetch(wants, AbortSignal.timeout(30_000));
+    expect(got.map((b) => b?.length)).toEqual(wants.map(() => 1024 * 1024));
+    expect(server.libp2p.services.blocks.throttled).toBeGreaterThan(0);
   });
 
   it('counts transfers in flight on both sides while a want-list is answered, and the bytes moved', async () => {
