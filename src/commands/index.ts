@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Collector } from '../gc/collector.ts';
 import type { Network } from '../net/network.ts';
+import { Broker } from '../pubsub/broker.ts';
 import type { InfoSource } from '../resp/server.ts';
 import type { BlockStore } from '../store/blockstore.ts';
 import { Vars } from '../store/vars.ts';
@@ -10,6 +11,7 @@ import { clusterNetCommands } from './cluster-net.ts';
 import { clusterFileCommands } from './cluster.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
+import { pubsubCommands } from './pubsub.ts';
 import { Dispatcher } from './dispatch.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
@@ -26,7 +28,8 @@ export interface Commands {
 }
 
 /** The daemon's whole command set: what dispatch, COMMAND DOCS and the README reference share. */
-export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network }): Commands {
+export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network; broker?: Broker }): Commands {
+  const broker = deps.broker ?? new Broker();
   const trees = new Trees(deps.store, deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
   const vars = new Vars(deps.store);
@@ -40,6 +43,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...gcCommands({ trees, vars, collector: deps.collector }),
     ...sqlCommands({ trees, vars, sql }),
     ...clusterFileCommands(),
+    ...pubsubCommands({ broker }),
     ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) }),
   );
   const store: InfoSource = {
@@ -52,7 +56,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
       ['tree_cache_misses', trees.loader.misses],
     ],
   };
-  const info = [store, { section: 'sql', fields: () => sql.info() }];
+  const info = [store, { section: 'sql', fields: () => sql.info() }, { section: 'pubsub', fields: () => broker.info() }];
   const net = deps.net;
   if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() });
   return { registry, dispatcher, info };

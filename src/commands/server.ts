@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { CrissError } from '../errors.ts';
+import { inSubscribedContext } from '../pubsub/broker.ts';
 import { closeSessionState } from '../resp/connection.ts';
 import type { ReplyWriter } from '../resp/reply.ts';
 import type { Logger } from 'pino';
@@ -81,10 +82,14 @@ export function serverCommands(deps: ServerCommandDeps): CommandSpec[] {
       since: SINCE,
       summary: 'Returns the server\'s liveliness response.',
       arguments: [{ name: 'message', type: 'string', optional: true }],
-      reply: 'Simple string `PONG` without an argument, otherwise the message as a bulk string.',
-      handler: ({ args, reply }) => {
+      reply: 'Simple string `PONG` without an argument, otherwise the message as a bulk string; a subscribed RESP2 client gets `["pong", message or ""]`.',
+      handler: ({ args, client: c, reply }) => {
         if (args.length > 1) throw arityError('ping');
-        if (args.length === 1) reply.bulk(args[0]);
+        if (inSubscribedContext(c.protocol, c.state)) {
+          reply.array(2);
+          reply.bulk('pong');
+          reply.bulk(args.length === 1 ? args[0] : '');
+        } else if (args.length === 1) reply.bulk(args[0]);
         else reply.simple('PONG');
       },
     },

@@ -22,6 +22,11 @@ export interface ClientSession {
   readonly state: Map<string, unknown>;
   /** Close the connection after the current reply has been flushed (QUIT). */
   closeAfterReply(): void;
+  /**
+   * Queues an out-of-band frame (a pub/sub message) behind the replies already written; it
+   * leaves even while the client sends nothing. Absent on front-ends that cannot push.
+   */
+  push?(frame: (reply: ReplyWriter) => void): void;
 }
 
 export interface CommandContext {

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { DispatchSession, Dispatcher, Running } from '../commands/dispatch.ts';
 import { RespDecoder, RespProtocolError, type DecoderLimits } from './decoder.ts';
+import type { ReplyWriter } from './reply.ts';
 import { ReplyBuffer } from './writer.ts';
 
 export interface ConnectionLimits extends DecoderLimits {
@@ -11,6 +12,11 @@ export interface ConnectionLimits extends DecoderLimits {
   maxPendingInput: number;
   /** How long a closing connection may take to flush before it is cut. */
   closeTimeoutMs: number;
+  /**
+   * Unsent bytes past which a pushed message disconnects the client: a subscriber that does
+   * not keep up is cut rather than buffered for (Redis's client-output-buffer-limit pubsub).
+   */
+  maxPushOutput: number;
 }
 
 export interface ServerStats {
@@ -19,6 +25,8 @@ export interface ServerStats {
   netInputBytes: number;
   netOutputBytes: number;
   rejectedOutputLimit: number;
+  /** Subscribers cut for falling behind (their share of `rejectedOutputLimit`). */
+  rejectedPushLimit: number;
 }
 
 /** What a connection needs from the server that owns it. */
@@ -61,6 +69,9 @@ export class Connection implements DispatchSession {
   private readonly socket: Socket;
   private readonly decoder: RespDecoder;
   private readonly writer = new ReplyBuffer();
+  /** Pushes that arrived while a command was in flight: they follow its reply, not split it. */
+  private held: ReplyBuffer | undefined;
+  private pushFlushQueued = false;
   private authed: boolean;
   /** A handler's promise is pending. */
   private busy = false;
@@ -99,6 +110,34 @@ export class Connection implements DispatchSession {
   set protocol(p: 2 | 3) {
     this.writer.protocol = p;
   }
+
+  push(frame: (reply: ReplyWriter) => void): void {
+    if (this.stopping || this.socket.destroyed) return;
+    let target = this.writer;
+    if (this.busy) {
+      this.held ??= new ReplyBuffer();
+      this.held.protocol = this.writer.protocol;
+      target = this.held;
+    }
+    frame(target);
+    const pending = this.writer.length + (this.held?.length ?? 0) + this.socket.writableLength;
+    if (pending > this.host.limits.maxPushOutput) {
+      this.host.stats.rejectedOutputLimit++;
+      this.host.stats.rejectedPushLimit++;
+      this.host.logger.warn({ client: this.id, addr: this.addr, pending }, 'subscriber output limit exceeded, disconnecting');
+      this.destroy();
+      return;
+    }
+    if (this.busy || this.pushFlushQueued) return;
+    // One write for every message published in the same tick (a pipelined batch of PUBLISH).
+    this.pushFlushQueued = true;
+    queueMicrotask(this.flushPushes);
+  }
+
+  private readonly flushPushes = (): void => {
+    this.pushFlushQueued = false;
+    if (!this.busy && !this.waitingDrain && !this.stopping) this.flush();
+  };
 
   get authenticated(): boolean {
     return this.authed;
@@ -181,6 +220,7 @@ export class Connection implements DispatchSession {
 
   private readonly onSettled = (): void => {
     this.busy = false;
+    if (this.held !== undefined && this.held.length > 0) this.held.flush({ write: (chunk) => (this.writer.append(chunk), true) });
     this.afterAsync();
   };
 

@@ -63,6 +63,7 @@ export const DEFAULT_SERVER_LIMITS: Readonly<ConnectionLimits> = {
   maxPendingOutput: 64 * 1024 * 1024,
   maxPendingInput: 8 * 1024 * 1024,
   closeTimeoutMs: 5000,
+  maxPushOutput: 32 * 1024 * 1024,
 };
 
 const HTTP_WARNING_INTERVAL_MS = 60_000;
@@ -90,6 +91,7 @@ export class RespServer implements ServerView, ConnectionHost {
     netInputBytes: 0,
     netOutputBytes: 0,
     rejectedOutputLimit: 0,
+    rejectedPushLimit: 0,
   };
   readonly startedAt = Date.now();
 
