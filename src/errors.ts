@@ -22,7 +22,11 @@ export type ErrorCode =
   | 'CONSTRAINT'
   /** SQL: a write statement sent to SQLREAD (Redis's code for writes refused). */
   | 'READONLY'
-  | 'NOCLUSTER';
+  | 'NOCLUSTER'
+  /** A wait ran out (a stream with no room in time). */
+  | 'TIMEOUT'
+  /** No worker serves the service a stream was opened to. */
+  | 'NOWORKER';
 
 export class CrissError extends Error {
   readonly code: ErrorCode;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Collector } from '../gc/collector.ts';
 import type { Network } from '../net/network.ts';
 import { Broker } from '../pubsub/broker.ts';
+import { StreamHub } from '../pubsub/stream.ts';
 import type { InfoSource } from '../resp/server.ts';
 import type { BlockStore } from '../store/blockstore.ts';
 import { Vars } from '../store/vars.ts';
@@ -12,6 +13,7 @@ import { clusterFileCommands } from './cluster.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
 import { pubsubCommands } from './pubsub.ts';
+import { streamCommands } from './streams.ts';
 import { Dispatcher } from './dispatch.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
@@ -28,8 +30,10 @@ export interface Commands {
 }
 
 /** The daemon's whole command set: what dispatch, COMMAND DOCS and the README reference share. */
-export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network; broker?: Broker }): Commands {
+export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network; broker?: Broker; hub?: StreamHub }): Commands {
   const broker = deps.broker ?? new Broker();
+  const hub = deps.hub ?? new StreamHub(deps.logger.child({ module: 'streams' }));
+  const streams = streamCommands({ broker, hub, net: deps.net, logger: deps.logger });
   const trees = new Trees(deps.store, deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
   const vars = new Vars(deps.store);
@@ -44,7 +48,8 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...sqlCommands({ trees, vars, sql }),
     ...clusterFileCommands(),
     ...pubsubCommands({ broker }),
-    ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) }),
+    ...streams.specs,
+    ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }), remote: streams.remote }),
   );
   const store: InfoSource = {
     section: 'store',
@@ -56,7 +61,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
       ['tree_cache_misses', trees.loader.misses],
     ],
   };
-  const info = [store, { section: 'sql', fields: () => sql.info() }, { section: 'pubsub', fields: () => broker.info() }];
+  const info = [store, { section: 'sql', fields: () => sql.info() }, { section: 'pubsub', fields: () => [...broker.info(), ...hub.info()] }];
   const net = deps.net;
   if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() });
   return { registry, dispatcher, info };

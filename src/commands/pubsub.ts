@@ -15,8 +15,7 @@ function subscriptions(broker: Broker, c: ClientSession): Subscriptions {
   const existing = subscriptionsOf(c.state);
   if (existing !== undefined) return existing;
   if (c.push === undefined) throw new CrissError('ERR', 'this connection cannot receive messages');
-  const push = c.push.bind(c);
-  const s = broker.open({ push });
+  const s = broker.open({ push: c.push.bind(c), ...(c.writable !== undefined ? { writable: c.writable.bind(c) } : {}) });
   c.state.set(SUBSCRIPTIONS, s);
   return s;
 }

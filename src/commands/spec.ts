@@ -27,6 +27,13 @@ export interface ClientSession {
    * leaves even while the client sends nothing. Absent on front-ends that cannot push.
    */
   push?(frame: (reply: ReplyWriter) => void): void;
+  /**
+   * Aborted once the client half-closes or disconnects: a command waiting for work (STREAMGET)
+   * stops waiting, since nobody will read what it would send.
+   */
+  readonly hangup?: AbortSignal;
+  /** Resolves once fewer than `bytes` are waiting to reach the client: how a stream slows its producer. */
+  writable?(bytes: number): Promise<void>;
 }
 
 export interface CommandContext {

@@ -14,8 +14,11 @@ import { Keys } from './keys.ts';
 import { ClusterNode } from './node.ts';
 import { clusterNameOf, isOverlay, overlayCluster } from './overlay.ts';
 import { Rendezvous } from './rendezvous.ts';
+import { type PubsubService, pubsubService } from './pubsub.ts';
+import { type StreamService, streamService } from './streams.ts';
+import type { StreamHub } from '../pubsub/stream.ts';
 
-export type Services = { blocks: BlockService };
+export type Services = { blocks: BlockService; pubsub: PubsubService; streams: StreamService };
 export type Node = ClusterNode<Services>;
 
 export interface NetworkOptions {
@@ -33,6 +36,8 @@ export interface NetworkOptions {
   rescanMs?: number;
   /** What the block exchange serves from. */
   store: BlockStoreReader;
+  /** Where cluster-wide PUBLISH delivers on this node, and the streams its workers serve. */
+  pubsub: { deliver(channel: Uint8Array, payload: Uint8Array): void; hub: StreamHub };
 }
 
 const PORTS_FILE = 'p2p-ports.json';
@@ -213,6 +218,8 @@ export class Network {
       logger: this.opts.logger,
       services: {
         blocks: blockService({ store: this.opts.store, isServed: (id: Id) => this.served.get(c.name)?.has(id) === true, logger: this.opts.logger.child({ cluster: c.name }) }),
+        pubsub: pubsubService({ deliver: this.opts.pubsub.deliver, logger: this.opts.logger.child({ cluster: c.name }) }),
+        streams: streamService({ hub: this.opts.pubsub.hub, logger: this.opts.logger.child({ cluster: c.name }) }),
       },
     };
     let node: Node;
@@ -256,7 +263,7 @@ export class Network {
     return [['clusters', this.nodes.size], ['keys', this.keys.list().length], ...[...this.nodes].map(([name, n]): [string, string] => {
       const b = n.libp2p.services.blocks;
       const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes},fetches_in_flight=${b.fetching},serves_in_flight=${b.serving}`;
-      return [name, `${n.info()},${moved}`];
+      return [name, `${n.info()},${moved},${n.libp2p.services.pubsub.info()},${n.libp2p.services.streams.info()}`];
     })];
   }
 }

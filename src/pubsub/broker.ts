@@ -5,6 +5,8 @@ import { globMatch } from './glob.ts';
 export interface PushSink {
   /** Queues one out-of-band frame behind whatever the client was already sent. */
   push(frame: (w: ReplyWriter) => void): void;
+  /** Resolves once fewer than `bytes` are waiting to reach the client (or it has gone). */
+  writable?(bytes: number): Promise<void>;
 }
 
 /** A channel or pattern as bytes, keyed by their latin1 text (one char per byte, so binary-safe). */
@@ -53,6 +55,14 @@ export class Broker {
     }
     this.delivered += n;
     return n;
+  }
+
+  /** The sinks a message on `channel` reaches, each once: who a stream waits for. */
+  sinks(channel: Uint8Array): PushSink[] {
+    const out = new Set<PushSink>();
+    for (const s of this.channels.get(key(channel)) ?? []) out.add(s.sink);
+    for (const p of this.patterns.values()) if (globMatch(p.pattern, channel)) for (const s of p.subscribers) out.add(s.sink);
+    return [...out];
   }
 
   /** Channels with at least one subscriber, those matching `pattern` if given (PUBSUB CHANNELS). */

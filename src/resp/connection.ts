@@ -72,6 +72,9 @@ export class Connection implements DispatchSession {
   /** Pushes that arrived while a command was in flight: they follow its reply, not split it. */
   private held: ReplyBuffer | undefined;
   private pushFlushQueued = false;
+  /** `writable` calls waiting for the output to shrink. */
+  private writableWaiters: Array<{ bytes: number; resolve: () => void }> = [];
+  private readonly hangupController = new AbortController();
   private authed: boolean;
   /** A handler's promise is pending. */
   private busy = false;
@@ -132,6 +135,26 @@ export class Connection implements DispatchSession {
     // One write for every message published in the same tick (a pipelined batch of PUBLISH).
     this.pushFlushQueued = true;
     queueMicrotask(this.flushPushes);
+  }
+
+  get hangup(): AbortSignal {
+    return this.hangupController.signal;
+  }
+
+  /** Resolves once fewer than `bytes` reply bytes are unsent (or the client is gone): a stream's back-pressure. */
+  writable(bytes: number): Promise<void> {
+    if (this.isClosed || this.outputBuffered < bytes) return Promise.resolve();
+    return new Promise((resolve) => this.writableWaiters.push({ bytes, resolve }));
+  }
+
+  private notifyWritable(): void {
+    if (this.writableWaiters.length === 0) return;
+    const pending = this.outputBuffered;
+    this.writableWaiters = this.writableWaiters.filter((w) => {
+      if (!this.isClosed && pending >= w.bytes) return true;
+      w.resolve();
+      return false;
+    });
   }
 
   private readonly flushPushes = (): void => {
@@ -197,11 +220,13 @@ export class Connection implements DispatchSession {
   private readonly onDrain = (): void => {
     this.waitingDrain = false;
     if (!this.busy) this.pump();
+    this.notifyWritable();
   };
 
   /** The client half-closed: answer what it sent, then close (we listen with allowHalfOpen). */
   private readonly onEnd = (): void => {
     this.peerEnded = true;
+    this.hangupController.abort();
     if (!this.busy && !this.waitingDrain) this.pump();
   };
 
@@ -215,6 +240,8 @@ export class Connection implements DispatchSession {
     clearTimeout(this.closeTimer);
     closeSessionState(this.state, this.host.logger);
     this.host.closed(this);
+    this.notifyWritable();
+    this.hangupController.abort();
     this.resolveClosed();
   };
 
@@ -307,7 +334,9 @@ export class Connection implements DispatchSession {
       return false;
     }
     this.host.stats.netOutputBytes += length;
-    if (this.writer.flush(this.socket)) return true;
+    const sent = this.writer.flush(this.socket);
+    this.notifyWritable();
+    if (sent) return true;
     this.waitingDrain = true;
     this.pauseInput();
     return false;
