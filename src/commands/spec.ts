@@ -33,7 +33,7 @@ export interface ClientSession {
    */
   readonly hangup?: AbortSignal;
   /** Resolves once fewer than `bytes` are waiting to reach the client: how a stream slows its producer. */
-  writable?(bytes: number): Promise<void>;
+  writable?(bytes: number): Promise<void> | undefined;
 }
 
 export interface CommandContext {

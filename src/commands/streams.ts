@@ -3,7 +3,8 @@ import { CrissError } from '../errors.ts';
 import type { Network } from '../net/network.ts';
 import { MAX_CLUSTER_MESSAGE } from '../net/pubsub.ts';
 import type { Broker } from '../pubsub/broker.ts';
-import { type StreamHub, newStreamRef, pubsubConsumer } from '../pubsub/stream.ts';
+import { type StreamHub, type StreamMessage, newStreamRef, pubsubConsumer } from '../pubsub/stream.ts';
+import type { ReplyWriter } from '../resp/reply.ts';
 import { intArg } from './args.ts';
 import type { ClientSession, CommandContext, CommandSpec } from './spec.ts';
 
@@ -52,6 +53,18 @@ class WorkerState {
     this.abort.abort();
     this.hub.workerGone(this.id);
   }
+}
+
+function writeMessage(reply: ReplyWriter, m: StreamMessage | undefined): void {
+  if (m === undefined) {
+    reply.nil();
+    return;
+  }
+  reply.array(4);
+  reply.bulk(m.ref);
+  reply.integer(m.seq);
+  reply.bulk(m.method);
+  reply.bulk(m.arg);
 }
 
 function owned(c: ClientSession): OwnedStreams {
@@ -110,11 +123,14 @@ export function streamCommands(deps: StreamDeps): { specs: CommandSpec[]; remote
       summary: 'Sends a message (method and argument) on a stream, waiting up to timeout ms (0: no limit) while the stream has 64 messages not yet answered and delivered: a slow consumer or worker slows the sender.',
       arguments: [{ name: 'ref', type: 'string' }, { name: 'method', type: 'string' }, { name: 'arg', type: 'string' }, TIMEOUT],
       reply: 'Integer: the message\'s sequence number (1, 2, …), which names the channel its result arrives on. TIMEOUT when no room came in time; CLOSED when the stream has ended.',
-      handler: async ({ args, reply }) => {
+      handler: ({ args, reply }) => {
         const ref = latin1(args[0]);
         const timeout = intArg(args[3], 'timeout', 0, MAX_TIMEOUT);
         const remote = remoteOf(ref);
-        reply.integer(remote !== undefined ? await remote.send(ref, args[1], args[2], timeout) : await hub.send(ref, args[1], args[2], timeout));
+        const seq = remote !== undefined ? remote.send(ref, args[1], args[2], timeout) : hub.send(ref, args[1], args[2], timeout);
+        // With room in the stream the reply is written now: a pipelined burst of sends costs no turn each.
+        if (typeof seq === 'number') reply.integer(seq);
+        else return seq.then((n) => reply.integer(n));
       },
     },
     {
@@ -144,7 +160,7 @@ export function streamCommands(deps: StreamDeps): { specs: CommandSpec[]; remote
       summary: 'The worker\'s side: offers to serve the named service (from now until this connection closes) and waits up to timeout ms (0: no limit) for the next stream message. A stream is served by the first worker that takes one of its messages, in order, until it ends.',
       arguments: [{ name: 'name', type: 'string' }, TIMEOUT],
       reply: 'Array `[ref, seq, method, arg]`, or nil on timeout.',
-      handler: async ({ args, client, reply }) => {
+      handler: ({ args, client, reply }) => {
         const service = latin1(args[0]);
         const timeout = intArg(args[1], 'timeout', 0, MAX_TIMEOUT);
         let w = client.state.get(WORKER);
@@ -155,16 +171,9 @@ export function streamCommands(deps: StreamDeps): { specs: CommandSpec[]; remote
           hub.addWorker(service, client.id);
         }
         const signal = client.hangup === undefined ? worker.abort.signal : AbortSignal.any([worker.abort.signal, client.hangup]);
-        const m = await hub.take(service, client.id, timeout === 0 ? -1 : timeout, signal);
-        if (m === undefined) {
-          reply.nil();
-          return;
-        }
-        reply.array(4);
-        reply.bulk(m.ref);
-        reply.integer(m.seq);
-        reply.bulk(m.method);
-        reply.bulk(m.arg);
+        const m = hub.take(service, client.id, timeout === 0 ? -1 : timeout, signal);
+        if (m instanceof Promise) return m.then((got) => writeMessage(reply, got));
+        writeMessage(reply, m);
       },
     },
     {
@@ -176,9 +185,10 @@ export function streamCommands(deps: StreamDeps): { specs: CommandSpec[]; remote
       summary: 'The worker\'s answer to message seq of a stream. Results reach the stream\'s subscribers in sequence order; the reply waits until this one has been delivered, so a worker is paced by the consumer.',
       arguments: [{ name: 'ref', type: 'string' }, { name: 'seq', type: 'integer' }, { name: 'response', type: 'string' }],
       reply: 'Simple string OK. CLOSED when the stream has ended.',
-      handler: async ({ args, reply }) => {
-        await hub.respond(latin1(args[0]), intArg(args[1], 'seq', 1, Number.MAX_SAFE_INTEGER), args[2]);
-        reply.simple('OK');
+      handler: ({ args, reply }) => {
+        const delivered = hub.respond(latin1(args[0]), intArg(args[1], 'seq', 1, Number.MAX_SAFE_INTEGER), args[2]);
+        if (delivered === undefined) reply.simple('OK');
+        else return delivered.then(() => reply.simple('OK'));
       },
     },
   ];

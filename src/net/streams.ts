@@ -80,7 +80,7 @@ export class StreamService {
     return this.outgoing.has(ref);
   }
 
-  send(ref: string, method: Uint8Array, arg: Uint8Array, timeoutMs: number): Promise<number> {
+  send(ref: string, method: Uint8Array, arg: Uint8Array, timeoutMs: number): number | Promise<number> {
     const s = this.outgoing.get(ref);
     if (s === undefined) throw new CrissError('CLOSED', 'no such stream, or it has ended');
     return s.send(method, arg, timeoutMs);
@@ -197,13 +197,19 @@ class RemoteStream {
     void this.read();
   }
 
-  async send(method: Uint8Array, arg: Uint8Array, timeoutMs: number): Promise<number> {
-    while (this.sent - this.delivered >= STREAM_WINDOW && !this.ended) await this.room(timeoutMs);
+  /**
+   * With room in the window the frame is queued behind the earlier ones and the seq given at
+   * once; the window, not the write, bounds what is in flight.
+   */
+  send(method: Uint8Array, arg: Uint8Array, timeoutMs: number): number | Promise<number> {
+    if (this.sent - this.delivered >= STREAM_WINDOW && !this.ended) return this.room(timeoutMs).then(() => this.send(method, arg, timeoutMs));
     if (this.ended) throw new CrissError('CLOSED', 'the stream has ended');
     const seq = ++this.sent;
-    const write = this.writing.then(() => this.lp.write(frame(SEND, u32(seq), u32(method.length), method, arg)));
-    this.writing = write.catch(() => undefined);
-    await write;
+    const bytes = frame(SEND, u32(seq), u32(method.length), Buffer.from(method), Buffer.from(arg));
+    this.writing = this.writing.then(() => this.lp.write(bytes)).catch((err: unknown) => {
+      if (!this.ended) this.logger.info({ ref: this.ref, err: (err as Error).message }, 'remote stream write failed');
+      this.stream.abort(err as Error);
+    });
     return seq;
   }
 

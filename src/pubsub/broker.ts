@@ -5,8 +5,8 @@ import { globMatch } from './glob.ts';
 export interface PushSink {
   /** Queues one out-of-band frame behind whatever the client was already sent. */
   push(frame: (w: ReplyWriter) => void): void;
-  /** Resolves once fewer than `bytes` are waiting to reach the client (or it has gone). */
-  writable?(bytes: number): Promise<void>;
+  /** Undefined when fewer than `bytes` are waiting to reach the client, else a promise of that (or of its going). */
+  writable?(bytes: number): Promise<void> | undefined;
 }
 
 /** A channel or pattern as bytes, keyed by their latin1 text (one char per byte, so binary-safe). */

@@ -15,7 +15,8 @@ export interface StreamMessage {
  * take more: that wait is the stream's back-pressure. `end` is called once, with the reason.
  */
 export interface StreamConsumer {
-  deliver(seq: number, payload: Uint8Array): Promise<void>;
+  /** Undefined when the consumer can take more at once (no await, so a busy stream costs no extra turns). */
+  deliver(seq: number, payload: Uint8Array): Promise<void> | undefined;
   end(reason: string): void;
 }
 
@@ -119,11 +120,16 @@ export class StreamHub {
     return s;
   }
 
-  /** Queues a message once the stream has room; resolves with its sequence number. */
-  async send(ref: string, method: Uint8Array, arg: Uint8Array, timeoutMs: number): Promise<number> {
+  /** Queues a message, at once when the stream has room, else once it has; gives its sequence number. */
+  send(ref: string, method: Uint8Array, arg: Uint8Array, timeoutMs: number): number | Promise<number> {
     const s = this.get(ref);
-    if (s.inFlight >= STREAM_WINDOW) await this.room(s, timeoutMs);
+    if (s.inFlight < STREAM_WINDOW) return this.enqueue(s, method, arg);
+    return this.room(s, timeoutMs).then(() => this.enqueue(s, method, arg));
+  }
+
+  private enqueue(s: Stream, method: Uint8Array, arg: Uint8Array): number {
     if (s.ended) throw new CrissError('CLOSED', 'the stream has ended');
+    const ref = s.ref;
     const m: StreamMessage = { ref, seq: s.nextSeq++, method: Buffer.from(method), arg: Buffer.from(arg) };
     s.queue.push(m);
     this.sent++;
@@ -150,9 +156,9 @@ export class StreamHub {
    * STREAMGET: the next message for `worker` of `service`, waiting up to `timeoutMs` (0: no
    * wait); undefined on timeout. `signal` aborts the wait when the worker's connection closes.
    */
-  take(service: string, worker: number, timeoutMs: number, signal: AbortSignal): Promise<StreamMessage | undefined> {
+  take(service: string, worker: number, timeoutMs: number, signal: AbortSignal): StreamMessage | Promise<StreamMessage | undefined> | undefined {
     const now = this.takeNow(service, worker);
-    if (now !== undefined || timeoutMs === 0 || signal.aborted) return Promise.resolve(now);
+    if (now !== undefined || timeoutMs === 0 || signal.aborted) return now;
     const svc = this.service(service);
     return new Promise((resolve) => {
       const done = (m: StreamMessage | undefined): void => {
@@ -214,33 +220,54 @@ export class StreamHub {
    * STREAMRESPOND: the answer to message `seq`. Resolves once it (and any earlier answers held
    * for it) reached the consumer, so a worker answering in order is paced by the consumer.
    */
-  respond(ref: string, seq: number, payload: Uint8Array): Promise<void> {
+  respond(ref: string, seq: number, payload: Uint8Array): Promise<void> | undefined {
     const s = this.get(ref);
     if (!s.taken.delete(seq)) throw new CrissError('ERR', `message ${seq} of this stream is not waiting for an answer`);
     s.results.set(seq, Buffer.from(payload));
     if (s.delivering !== undefined) return s.delivering;
-    if (seq !== s.nextDeliver) return Promise.resolve();
-    s.delivering = this.deliverReady(s).finally(() => (s.delivering = undefined));
+    if (seq !== s.nextDeliver) return undefined;
+    const waiting = this.deliverReady(s);
+    if (waiting === undefined) return undefined;
+    s.delivering = waiting.finally(() => (s.delivering = undefined));
     return s.delivering;
   }
 
-  private async deliverReady(s: Stream): Promise<void> {
+  /** Delivers the answers that are next in order; a promise only if the consumer made it wait. */
+  private deliverReady(s: Stream): Promise<void> | undefined {
     for (;;) {
       const payload = s.results.get(s.nextDeliver);
-      if (payload === undefined || s.ended) return;
+      if (payload === undefined || s.ended) return undefined;
       s.results.delete(s.nextDeliver);
+      let wait: Promise<void> | undefined;
       try {
-        await s.consumer.deliver(s.nextDeliver, payload);
+        wait = s.consumer.deliver(s.nextDeliver, payload);
       } catch (err) {
-        this.logger.info({ ref: s.ref, err: (err as Error).message }, 'stream consumer failed');
-        this.end(s, 'consumer gone');
-        return;
+        this.consumerFailed(s, err);
+        return undefined;
       }
-      s.nextDeliver++;
-      this.delivered++;
-      this.deliveredBytes += payload.length;
-      for (const w of s.spaceWaiters.splice(0)) w();
+      if (wait !== undefined) {
+        return wait.then(
+          () => {
+            this.delivered1(s, payload.length);
+            return this.deliverReady(s);
+          },
+          (err: unknown) => this.consumerFailed(s, err),
+        );
+      }
+      this.delivered1(s, payload.length);
     }
+  }
+
+  private delivered1(s: Stream, bytes: number): void {
+    s.nextDeliver++;
+    this.delivered++;
+    this.deliveredBytes += bytes;
+    for (const w of s.spaceWaiters.splice(0)) w();
+  }
+
+  private consumerFailed(s: Stream, err: unknown): void {
+    this.logger.info({ ref: s.ref, err: (err as Error).message }, 'stream consumer failed');
+    this.end(s, 'consumer gone');
   }
 
   /** STREAMSTOP, or the producer went away. */
@@ -279,7 +306,7 @@ export const CONSUMER_HIGH_WATER = 1024 * 1024;
 /** What a stream's results reach through pub/sub: its PSUBSCRIBE ref subscribers here. */
 export interface ResultChannels {
   publish(channel: Uint8Array, payload: Uint8Array): number;
-  sinks(channel: Uint8Array): Array<{ writable?(bytes: number): Promise<void> }>;
+  sinks(channel: Uint8Array): Array<{ writable?(bytes: number): Promise<void> | undefined }>;
 }
 
 /**
@@ -289,10 +316,11 @@ export interface ResultChannels {
  */
 export function pubsubConsumer(broker: ResultChannels, ref: string): StreamConsumer {
   return {
-    async deliver(seq, payload) {
+    deliver(seq, payload) {
       const channel = Buffer.from(streamChannel(ref, seq), 'latin1');
       broker.publish(channel, payload);
-      await Promise.all(broker.sinks(channel).map((s) => s.writable?.(CONSUMER_HIGH_WATER)));
+      const waits = broker.sinks(channel).map((s) => s.writable?.(CONSUMER_HIGH_WATER)).filter((w) => w !== undefined);
+      return waits.length === 0 ? undefined : Promise.all(waits).then(() => undefined);
     },
     end(reason) {
       broker.publish(Buffer.from(streamChannel(ref, 'end'), 'latin1'), Buffer.from(reason));

@@ -141,9 +141,9 @@ export class Connection implements DispatchSession {
     return this.hangupController.signal;
   }
 
-  /** Resolves once fewer than `bytes` reply bytes are unsent (or the client is gone): a stream's back-pressure. */
-  writable(bytes: number): Promise<void> {
-    if (this.isClosed || this.outputBuffered < bytes) return Promise.resolve();
+  /** Undefined while fewer than `bytes` reply bytes are unsent, else resolves once they are (or the client is gone): a stream's back-pressure. */
+  writable(bytes: number): Promise<void> | undefined {
+    if (this.isClosed || this.outputBuffered < bytes) return undefined;
     return new Promise((resolve) => this.writableWaiters.push({ bytes, resolve }));
   }
 
