@@ -4,7 +4,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal';
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
 
-/** docs/format.md §16.1 */
+/** docs/pubsub.md, cluster-wide PUBLISH */
 export const PUBSUB_PROTOCOL = '/crisscross/pubsub/1.0.0';
 const MESSAGE = 0x01;
 const ID_BYTES = 16;
@@ -138,7 +138,7 @@ class Outbound {
 }
 
 /**
- * Cluster-wide PUBLISH by flooding (docs/format.md §16.1): a message goes to every connected
+ * Cluster-wide PUBLISH by flooding (docs/pubsub.md): a message goes to every connected
  * member, each delivers it to its own subscribers and relays it to its other peers, once per
  * message id. Ours rather than gossipsub: a private cluster is a handful of nodes, mostly all
  * connected, where flooding costs one copy per link, needs no mesh to form (gossipsub's

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
 import { STREAM_WINDOW, type StreamConsumer, type StreamHub, newStreamRef } from '../pubsub/stream.ts';
 
-/** docs/format.md §16.2 */
+/** docs/pubsub.md, remote streams */
 export const STREAM_PROTOCOL = '/crisscross/stream/1.0.0';
 const START = 0x01;
 const ACCEPT = 0x02;
@@ -43,7 +43,7 @@ function text(b: Uint8Array): string {
 }
 
 /**
- * Streams between members (docs/format.md §16.2). The caller's side opens one libp2p stream
+ * Streams between members (docs/pubsub.md). The caller's side opens one libp2p stream
  * per stream and sends START; the side with a worker for the service answers ACCEPT and runs
  * it on its StreamHub. SEND frames are read one at a time and each waits for room in the
  * hub's window before the next is read, RESULT frames are written as the hub delivers, and
