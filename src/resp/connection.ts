@@ -123,7 +123,7 @@ export class Connection implements DispatchSession {
       target = this.held;
     }
     frame(target);
-    const pending = this.writer.length + (this.held?.length ?? 0) + this.socket.writableLength;
+    const pending = this.outputBuffered;
     if (pending > this.host.limits.maxPushOutput) {
       this.host.stats.rejectedOutputLimit++;
       this.host.stats.rejectedPushLimit++;
@@ -178,7 +178,7 @@ export class Connection implements DispatchSession {
 
   /** Reply bytes not yet taken by the kernel (CLIENT LIST `omem`). */
   get outputBuffered(): number {
-    return this.writer.length + this.socket.writableLength;
+    return this.writer.length + (this.held?.length ?? 0) + this.socket.writableLength;
   }
 
   /** A command is in flight. */
