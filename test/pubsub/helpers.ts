@@ -5,6 +5,7 @@ import { CommandRegistry } from '../../src/commands/registry.ts';
 import { serverCommands } from '../../src/commands/server.ts';
 import { Broker } from '../../src/pubsub/broker.ts';
 import { RespServer, type ServerLimits } from '../../src/resp/server.ts';
+import type { CommandSpec } from '../../src/commands/spec.ts';
 import { type RawClient, type Reply, frame, parseAll, rawClient } from '../resp/helpers.ts';
 
 export interface PubsubServer {
@@ -14,12 +15,12 @@ export interface PubsubServer {
   close(): Promise<void>;
 }
 
-/** A RESP server with the server and pub/sub commands only. */
-export async function startPubsubServer(limits: Partial<ServerLimits> = {}): Promise<PubsubServer> {
+/** A RESP server with the server and pub/sub commands only (and `extra`, test commands). */
+export async function startPubsubServer(limits: Partial<ServerLimits> = {}, extra: CommandSpec[] = []): Promise<PubsubServer> {
   const logger = pino({ level: 'silent' });
   const broker = new Broker();
   const registry = new CommandRegistry();
-  registry.register(...serverCommands({ registry, logger, version: '0.1.0-test' }), ...pubsubCommands({ broker }));
+  registry.register(...serverCommands({ registry, logger, version: '0.1.0-test' }), ...pubsubCommands({ broker }), ...extra);
   const server = new RespServer({
     host: '127.0.0.1',
     port: 0,
