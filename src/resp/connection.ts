@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { DispatchSession, Dispatcher, Running } from '../commands/dispatch.ts';
+import { subscriptionsOf } from '../pubsub/broker.ts';
 import { RespDecoder, RespProtocolError, type DecoderLimits } from './decoder.ts';
 import type { ReplyWriter } from './reply.ts';
 import { ReplyBuffer } from './writer.ts';
@@ -179,6 +180,11 @@ export class Connection implements DispatchSession {
   /** Reply bytes not yet taken by the kernel (CLIENT LIST `omem`). */
   get outputBuffered(): number {
     return this.writer.length + (this.held?.length ?? 0) + this.socket.writableLength;
+  }
+
+  get subscribed(): { channels: number; patterns: number } {
+    const s = subscriptionsOf(this.state);
+    return { channels: s?.channelCount ?? 0, patterns: s?.patternCount ?? 0 };
   }
 
   /** A command is in flight. */

@@ -29,6 +29,8 @@ export interface ClientView {
   readonly inputBuffered: number;
   readonly outputBuffered: number;
   readonly blocked: boolean;
+  /** Channels and patterns subscribed to (CLIENT LIST `sub`, `psub`). */
+  readonly subscribed: { channels: number; patterns: number };
   libName: string;
   libVer: string;
 }

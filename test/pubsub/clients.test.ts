@@ -51,6 +51,19 @@ describe('pub/sub with real clients', { timeout: 60_000 }, () => {
     expect(await sub.ping()).toBe('PONG');
   });
 
+  it('CLIENT LIST shows subscriptions as Redis does (sub, psub, flag P, TYPE pubsub)', async () => {
+    const sub = client();
+    await sub.subscribe('l1', 'l2');
+    await sub.psubscribe('l*');
+    const admin = client();
+    const id = String(await admin.client('ID'));
+    const pubsubList = String(await admin.client('LIST', 'TYPE', 'pubsub'));
+    expect(pubsubList).toMatch(/ flags=P .* sub=2 psub=1 /);
+    expect(pubsubList).not.toContain(`id=${id} `);
+    expect(String(await admin.client('LIST', 'TYPE', 'normal'))).toContain(`id=${id} `);
+    sub.disconnect();
+  });
+
   it('RESP3: a message reaches an idle client at once, between its replies', async () => {
     const sub = await ScriptClient.open(s.port, true);
     const pub = await ScriptClient.open(s.port);
