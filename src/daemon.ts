@@ -5,6 +5,7 @@ import { buildCommands } from './commands/index.ts';
 import { packageVersion, type DaemonConfig } from './config.ts';
 import { Collector } from './gc/collector.ts';
 import { Network } from './net/network.ts';
+import { PushHost } from './net/push-transfer.ts';
 import { Broker } from './pubsub/broker.ts';
 import { StreamHub } from './pubsub/stream.ts';
 import { RespServer } from './resp/server.ts';
@@ -38,7 +39,13 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
   const hub = new StreamHub(logger.child({ module: 'streams' }));
   const pubsub = { deliver: (channel: Uint8Array, payload: Uint8Array) => void broker.publish(channel, payload), hub };
   try {
-    net = await Network.start({ pubsub, dataDir: config.dataDir, clustersDir: config.clustersDir, keysDir: config.keysDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort, overlay: config.overlay, bootstrap: config.bootstrap, store, logger: logger.child({ module: 'net' }) });
+    const netLogger = logger.child({ module: 'net' });
+    net = await Network.start({
+      dataDir: config.dataDir, clustersDir: config.clustersDir, keysDir: config.keysDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort,
+      overlay: config.overlay, bootstrap: config.bootstrap, store, logger: netLogger,
+      pushHost: (n) => new PushHost(n, store, netLogger),
+      pubsub,
+    });
     const { dispatcher, info } = buildCommands({ store, collector, logger, net, broker, hub });
     server = new RespServer({
       host: config.host,

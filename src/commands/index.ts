@@ -12,13 +12,16 @@ import { clusterNetCommands } from './cluster-net.ts';
 import { clusterFileCommands } from './cluster.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
+import { pointerCommands } from './pointers.ts';
 import { pubsubCommands } from './pubsub.ts';
 import { streamCommands } from './streams.ts';
 import { Dispatcher } from './dispatch.ts';
+import { pushCommands } from './push.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
 import { sqlCommands } from './sql.ts';
 import { treeCommands } from './tree.ts';
+import { tunnelCommands } from './tunnels.ts';
 import { varWithCommand } from './vars.ts';
 
 export interface Commands {
@@ -39,6 +42,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
   const vars = new Vars(deps.store);
   const sql = new SqlEngine(trees, deps.logger);
   const dispatcher = new Dispatcher(registry, deps.logger.child({ module: 'commands' }));
+  const netDeps = { trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) };
   registry.register(
     ...serverCommands({ registry, logger: deps.logger }),
     ...treeCommands({ trees, vars }),
@@ -49,7 +53,10 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...clusterFileCommands(),
     ...pubsubCommands({ broker }),
     ...streams.specs,
-    ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }), remote: streams.remote }),
+    ...clusterNetCommands({ ...netDeps, remote: streams.remote }),
+    ...pointerCommands({ net: deps.net }),
+    ...pushCommands(netDeps),
+    ...tunnelCommands({ net: deps.net }),
   );
   const store: InfoSource = {
     section: 'store',
@@ -63,6 +70,6 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
   };
   const info = [store, { section: 'sql', fields: () => sql.info() }, { section: 'pubsub', fields: () => [...broker.info(), ...hub.info()] }];
   const net = deps.net;
-  if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() });
+  if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() }, { section: 'tunnels', fields: () => net.tunnelInfo() });
   return { registry, dispatcher, info };
 }

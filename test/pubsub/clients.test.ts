@@ -57,10 +57,10 @@ describe('pub/sub with real clients', { timeout: 60_000 }, () => {
     await sub.psubscribe('l*');
     const admin = client();
     const id = String(await admin.client('ID'));
-    const pubsubList = String(await admin.client('LIST', 'TYPE', 'pubsub'));
+    const pubsubList = String(await admin.call('CLIENT', 'LIST', 'TYPE', 'pubsub'));
     expect(pubsubList).toMatch(/ flags=P .* sub=2 psub=1 /);
     expect(pubsubList).not.toContain(`id=${id} `);
-    expect(String(await admin.client('LIST', 'TYPE', 'normal'))).toContain(`id=${id} `);
+    expect(String(await admin.call('CLIENT', 'LIST', 'TYPE', 'normal'))).toContain(`id=${id} `);
     sub.disconnect();
   });
 
