@@ -36,7 +36,7 @@ export interface Commands {
 export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network; broker?: Broker; hub?: StreamHub }): Commands {
   const broker = deps.broker ?? new Broker();
   const hub = deps.hub ?? new StreamHub(deps.logger.child({ module: 'streams' }));
-  const streams = streamCommands({ broker, hub, net: deps.net, logger: deps.logger });
+  const streams = streamCommands({ broker, hub, net: deps.net });
   const trees = new Trees(deps.store, deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
   const vars = new Vars(deps.store);

@@ -1,6 +1,6 @@
-import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
 import type { Network } from '../net/network.ts';
+import type { StreamService } from '../net/streams.ts';
 import { MAX_CLUSTER_MESSAGE } from '../net/pubsub.ts';
 import type { Broker } from '../pubsub/broker.ts';
 import { type StreamHub, type StreamMessage, newStreamRef, pubsubConsumer } from '../pubsub/stream.ts';
@@ -12,7 +12,6 @@ export interface StreamDeps {
   broker: Broker;
   hub: StreamHub;
   net: Network | undefined;
-  logger: Logger;
 }
 
 /** A REMOTE subcommand that is not a tree read: `REMOTE cluster num NAME args…`. */
@@ -83,18 +82,9 @@ export function streamCommands(deps: StreamDeps): { specs: CommandSpec[]; remote
     if (deps.net === undefined) throw new CrissError('NOCLUSTER', 'this daemon runs no cluster network');
     return deps.net.node(deps.net.resolve(latin1(cluster))).libp2p.services;
   };
-  /** The node whose StreamService holds a remote ref, if any. */
-  const remoteOf = (ref: string) => {
-    for (const c of deps.net?.clusters() ?? []) {
-      try {
-        const s = deps.net!.node(c.name).libp2p.services.streams;
-        if (s.has(ref)) return s;
-      } catch {
-        // A cluster file that is loaded but whose node did not start holds no streams.
-      }
-    }
-    return undefined;
-  };
+  /** Streams opened with REMOTE … STREAMSTART, by ref, until they end: which cluster node carries each. */
+  const remoteRefs = new Map<string, StreamService>();
+  const remoteOf = (ref: string): StreamService | undefined => remoteRefs.get(ref);
 
   const TIMEOUT = { name: 'timeout', type: 'integer', display_text: 'timeout-ms' } as const;
   const specs: CommandSpec[] = [
@@ -198,7 +188,11 @@ export function streamCommands(deps: StreamDeps): { specs: CommandSpec[]; remote
       if (args.length !== 1) throw new CrissError('ERR', 'REMOTE … STREAMSTART takes a service name');
       if (num !== 1) throw new CrissError('ERR', 'a stream is served by one member: REMOTE cluster 1 STREAMSTART name');
       const service = streamsOf(cluster).streams;
-      const ref = await service.open(latin1(args[0]), (r) => pubsubConsumer(broker, r));
+      const ref = await service.open(latin1(args[0]), (r) => {
+        const consumer = pubsubConsumer(broker, r);
+        return { deliver: consumer.deliver, end: (reason) => (remoteRefs.delete(r), consumer.end(reason)) };
+      });
+      remoteRefs.set(ref, service);
       owned(ctx.client).refs.set(ref, () => service.end(ref, 'producer gone'));
       ctx.reply.bulk(ref);
     }],

@@ -245,9 +245,12 @@ class RemoteStream {
     } catch (err) {
       if (this.ended) return;
       this.logger.info({ ref: this.ref, remote: this.peer.toString(), err: (err as Error).message }, 'remote stream failed');
+      this.finish(reason);
+      this.stream.abort(err as Error);
+      return;
     }
     this.finish(reason);
-    this.stream.abort(new Error(reason));
+    this.stream.close().catch((err: unknown) => this.stream.abort(err as Error));
   }
 
   stop(reason: string): void {
