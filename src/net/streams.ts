@@ -139,7 +139,11 @@ export class StreamService {
       }
       let ended = false;
       ref = hub.start(service, {
-        deliver: (seq, payload) => lp.write(frame(RESULT, u32(seq), payload)).then(() => undefined),
+        deliver: (seq, payload) => {
+          // Past the frame limit the caller would reset the stream: end it here, with a reason.
+          if (payload.length > MAX_STREAM_FRAME) throw new Error(`result ${seq} is over ${MAX_STREAM_FRAME} bytes`);
+          return lp.write(frame(RESULT, u32(seq), payload)).then(() => undefined);
+        },
         end: (reason) => {
           ended = true;
           void lp.write(frame(END, Buffer.from(reason))).then(() => stream.close(), () => stream.abort(new Error(reason)));
@@ -204,6 +208,7 @@ class RemoteStream {
   send(method: Uint8Array, arg: Uint8Array, timeoutMs: number): number | Promise<number> {
     if (this.sent - this.delivered >= STREAM_WINDOW && !this.ended) return this.room(timeoutMs).then(() => this.send(method, arg, timeoutMs));
     if (this.ended) throw new CrissError('CLOSED', 'the stream has ended');
+    if (method.length + arg.length > MAX_STREAM_FRAME) throw new CrissError('TOOBIG', `a message to another member holds at most ${MAX_STREAM_FRAME} bytes`);
     const seq = ++this.sent;
     const bytes = frame(SEND, u32(seq), u32(method.length), Buffer.from(method), Buffer.from(arg));
     this.writing = this.writing.then(() => this.lp.write(bytes)).catch((err: unknown) => {

@@ -229,7 +229,7 @@ export function subscriptionsOf(state: ReadonlyMap<string, unknown>): Subscripti
 }
 
 /** In RESP2 a client with any subscription may only run these (Redis's subscribed context). */
-export const SUBSCRIBED_CONTEXT = new Set(['SUBSCRIBE', 'PSUBSCRIBE', 'UNSUBSCRIBE', 'PUNSUBSCRIBE', 'SSUBSCRIBE', 'SUNSUBSCRIBE', 'PING', 'QUIT', 'RESET']);
+export const SUBSCRIBED_CONTEXT = new Set(['SUBSCRIBE', 'PSUBSCRIBE', 'UNSUBSCRIBE', 'PUNSUBSCRIBE', 'PING', 'QUIT', 'RESET']);
 
 /** Whether a RESP2 client is in subscribed mode. */
 export function inSubscribedContext(protocol: 2 | 3, state: ReadonlyMap<string, unknown>): boolean {
