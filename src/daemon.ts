@@ -6,6 +6,8 @@ import { packageVersion, type DaemonConfig } from './config.ts';
 import { Collector } from './gc/collector.ts';
 import { Network } from './net/network.ts';
 import { PushHost } from './net/push-transfer.ts';
+import { Broker } from './pubsub/broker.ts';
+import { StreamHub } from './pubsub/stream.ts';
 import { RespServer } from './resp/server.ts';
 import { openStore } from './store/index.ts';
 
@@ -33,14 +35,18 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
   let server: RespServer;
   let address: Daemon['address'];
   let net: Network | undefined;
+  const broker = new Broker();
+  const hub = new StreamHub(logger.child({ module: 'streams' }));
+  const pubsub = { deliver: (channel: Uint8Array, payload: Uint8Array) => void broker.publish(channel, payload), hub };
   try {
     const netLogger = logger.child({ module: 'net' });
     net = await Network.start({
       dataDir: config.dataDir, clustersDir: config.clustersDir, keysDir: config.keysDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort,
       overlay: config.overlay, bootstrap: config.bootstrap, serveRate: config.serveRate, store, logger: netLogger,
       pushHost: (n) => new PushHost(n, store, netLogger),
+      pubsub,
     });
-    const { dispatcher, info } = buildCommands({ store, collector, logger, net });
+    const { dispatcher, info } = buildCommands({ store, collector, logger, net, broker, hub });
     server = new RespServer({
       host: config.host,
       port: config.port,

@@ -37,7 +37,11 @@ export type ErrorCode =
   /** Tunnels: no peer of the cluster proved the key of the Name. */
   | 'NOPROVIDER'
   /** A peer broke a wire protocol. */
-  | 'PROTOCOL';
+  | 'PROTOCOL'
+  /** A wait ran out (a stream with no room in time). */
+  | 'TIMEOUT'
+  /** No worker serves the service a stream was opened to. */
+  | 'NOWORKER';
 
 export class CrissError extends Error {
   readonly code: ErrorCode;

@@ -10,6 +10,7 @@ import { Dispatcher } from './dispatch.ts';
 import { fileCommands } from './files.ts';
 import { CommandRegistry } from './registry.ts';
 import type { ArgumentDoc, CommandContext, CommandSpec } from './spec.ts';
+import type { RemoteHandler } from './streams.ts';
 import { treeCommands } from './tree.ts';
 
 export interface ClusterNetDeps extends TreeDeps {
@@ -17,6 +18,8 @@ export interface ClusterNetDeps extends TreeDeps {
   net: Network | undefined;
   store: BlockStore;
   logger: Logger;
+  /** REMOTE forms that are not tree reads (STREAMSTART, PUBLISH), by upper-case name. */
+  remote?: ReadonlyMap<string, RemoteHandler>;
 }
 
 export const CLUSTER: ArgumentDoc = { name: 'cluster', type: 'string', display_text: 'cluster' };
@@ -109,6 +112,8 @@ export function clusterNetCommands(deps: ClusterNetDeps): CommandSpec[] {
     const num = intArg(numWord, 'num', 1, MAX_PROVIDERS);
     const net = networkOf(deps);
     net.node(cluster);
+    const other = deps.remote?.get(Buffer.from(cmd).toString('latin1').toUpperCase());
+    if (other !== undefined) return other(ctx, clusterWord, num, ctx.args.slice(3));
     const root = await treeArg(deps, treeWord);
     const providers = new Providers(net, cluster, root, num, deps.logger);
     const name = Buffer.from(cmd).toString('latin1').toUpperCase();

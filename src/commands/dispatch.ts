@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { CrissError, isCrissError } from '../errors.ts';
+import { SUBSCRIBED_CONTEXT, inSubscribedContext } from '../pubsub/broker.ts';
 import type { ReplyWriter } from '../resp/reply.ts';
 import { type CommandRegistry, type RegistryEntry, arityAccepts, unknownCommandText, unknownSubcommandText } from './registry.ts';
 import type { ClientSession, CommandContext, CommandSpec } from './spec.ts';
@@ -84,6 +85,10 @@ export class Dispatcher {
     }
     if (!session.authenticated && !entry.noauth) {
       reply.error('NOAUTH', 'Authentication required.');
+      return undefined;
+    }
+    if (inSubscribedContext(session.protocol, session.state) && !SUBSCRIBED_CONTEXT.has(entry.spec.name)) {
+      reply.errorLatin1(`ERR Can't execute '${entry.fullName}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`);
       return undefined;
     }
     session.lastCommand = entry.fullName;

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { Collector } from '../gc/collector.ts';
 import type { Network } from '../net/network.ts';
+import { Broker } from '../pubsub/broker.ts';
+import { StreamHub } from '../pubsub/stream.ts';
 import type { InfoSource } from '../resp/server.ts';
 import type { BlockStore } from '../store/blockstore.ts';
 import { Vars } from '../store/vars.ts';
@@ -11,6 +13,8 @@ import { clusterFileCommands } from './cluster.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
 import { pointerCommands } from './pointers.ts';
+import { pubsubCommands } from './pubsub.ts';
+import { streamCommands } from './streams.ts';
 import { Dispatcher } from './dispatch.ts';
 import { pushCommands } from './push.ts';
 import { CommandRegistry } from './registry.ts';
@@ -29,7 +33,10 @@ export interface Commands {
 }
 
 /** The daemon's whole command set: what dispatch, COMMAND DOCS and the README reference share. */
-export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network }): Commands {
+export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network; broker?: Broker; hub?: StreamHub }): Commands {
+  const broker = deps.broker ?? new Broker();
+  const hub = deps.hub ?? new StreamHub(deps.logger.child({ module: 'streams' }));
+  const streams = streamCommands({ broker, hub, net: deps.net });
   const trees = new Trees(deps.store, deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
   const vars = new Vars(deps.store);
@@ -44,7 +51,9 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...gcCommands({ trees, vars, collector: deps.collector }),
     ...sqlCommands({ trees, vars, sql }),
     ...clusterFileCommands(),
-    ...clusterNetCommands(netDeps),
+    ...pubsubCommands({ broker }),
+    ...streams.specs,
+    ...clusterNetCommands({ ...netDeps, remote: streams.remote }),
     ...pointerCommands({ net: deps.net }),
     ...pushCommands(netDeps),
     ...tunnelCommands({ net: deps.net }),
@@ -59,7 +68,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
       ['tree_cache_misses', trees.loader.misses],
     ],
   };
-  const info = [store, { section: 'sql', fields: () => sql.info() }];
+  const info = [store, { section: 'sql', fields: () => sql.info() }, { section: 'pubsub', fields: () => [...broker.info(), ...hub.info()] }];
   const net = deps.net;
   if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() }, { section: 'tunnels', fields: () => net.tunnelInfo() });
   return { registry, dispatcher, info };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { CrissError } from '../errors.ts';
+import { inSubscribedContext } from '../pubsub/broker.ts';
 import { closeSessionState } from '../resp/connection.ts';
 import type { ReplyWriter } from '../resp/reply.ts';
 import type { Logger } from 'pino';
@@ -81,10 +82,14 @@ export function serverCommands(deps: ServerCommandDeps): CommandSpec[] {
       since: SINCE,
       summary: 'Returns the server\'s liveliness response.',
       arguments: [{ name: 'message', type: 'string', optional: true }],
-      reply: 'Simple string `PONG` without an argument, otherwise the message as a bulk string.',
-      handler: ({ args, reply }) => {
+      reply: 'Simple string `PONG` without an argument, otherwise the message as a bulk string; a subscribed RESP2 client gets `["pong", message or ""]`.',
+      handler: ({ args, client: c, reply }) => {
         if (args.length > 1) throw arityError('ping');
-        if (args.length === 1) reply.bulk(args[0]);
+        if (inSubscribedContext(c.protocol, c.state)) {
+          reply.array(2);
+          reply.bulk('pong');
+          reply.bulk(args.length === 1 ? args[0] : '');
+        } else if (args.length === 1) reply.bulk(args[0]);
         else reply.simple('PONG');
       },
     },
@@ -464,13 +469,13 @@ function writeLines(reply: ReplyWriter, lines: string[]): void {
 
 function clientFilter(args: Uint8Array[]): (c: ClientView) => boolean {
   let ids: Set<number> | undefined;
-  let typeMatches = true;
+  let type: string | undefined;
   for (let i = 0; i < args.length; i++) {
     const option = latin1(args[i]).toUpperCase();
     if (option === 'TYPE' && i + 1 < args.length) {
-      const type = latin1(args[++i]).toLowerCase();
-      if (!['normal', 'master', 'replica', 'slave', 'pubsub'].includes(type)) throw new CrissError('ERR', `Unknown client type '${type}'`);
-      typeMatches = type === 'normal';
+      const requested = latin1(args[++i]).toLowerCase();
+      if (!['normal', 'master', 'replica', 'slave', 'pubsub'].includes(requested)) throw new CrissError('ERR', `Unknown client type '${requested}'`);
+      type = requested === 'slave' ? 'replica' : requested;
     } else if (option === 'ID' && i + 1 < args.length) {
       ids = new Set();
       while (i + 1 < args.length) {
@@ -482,7 +487,15 @@ function clientFilter(args: Uint8Array[]): (c: ClientView) => boolean {
       throw new CrissError('ERR', 'syntax error');
     }
   }
-  return (c) => typeMatches && (ids === undefined || ids.has(c.id));
+  const typeOf = (c: ClientView): string => (c.subscribed.channels + c.subscribed.patterns > 0 ? 'pubsub' : 'normal');
+  return (c) => (type === undefined || typeOf(c) === type) && (ids === undefined || ids.has(c.id));
+}
+
+/** Redis's letters: `P` subscribed, `b` blocked in a command, `N` neither. */
+function clientFlags(c: ClientView): string {
+  const pubsub = c.subscribed.channels + c.subscribed.patterns > 0;
+  const flags = `${pubsub ? 'P' : ''}${c.blocked ? 'b' : ''}`;
+  return flags === '' ? 'N' : flags;
 }
 
 /** One CLIENT LIST line, fields in Redis's order (those that mean nothing here left out). */
@@ -491,8 +504,8 @@ function clientLine(c: ClientView): string {
   const age = Math.floor((now - c.createdAt) / 1000);
   const idle = Math.floor((now - c.lastInteraction) / 1000);
   return (
-    `id=${c.id} addr=${c.addr} laddr=${c.laddr} name=${c.name} age=${age} idle=${idle} flags=${c.blocked ? 'b' : 'N'} ` +
-    `db=0 sub=0 psub=0 ssub=0 multi=-1 qbuf=${c.inputBuffered} obl=0 oll=0 omem=${c.outputBuffered} events=r ` +
+    `id=${c.id} addr=${c.addr} laddr=${c.laddr} name=${c.name} age=${age} idle=${idle} flags=${clientFlags(c)} ` +
+    `db=0 sub=${c.subscribed.channels} psub=${c.subscribed.patterns} ssub=0 multi=-1 qbuf=${c.inputBuffered} obl=0 oll=0 omem=${c.outputBuffered} events=r ` +
     `cmd=${c.lastCommand} user=default redir=-1 resp=${c.protocol} lib-name=${c.libName} lib-ver=${c.libVer}\n`
   );
 }

@@ -22,6 +22,18 @@ export interface ClientSession {
   readonly state: Map<string, unknown>;
   /** Close the connection after the current reply has been flushed (QUIT). */
   closeAfterReply(): void;
+  /**
+   * Queues an out-of-band frame (a pub/sub message) behind the replies already written; it
+   * leaves even while the client sends nothing. Absent on front-ends that cannot push.
+   */
+  push?(frame: (reply: ReplyWriter) => void): void;
+  /**
+   * Aborted once the client half-closes or disconnects: a command waiting for work (STREAMGET)
+   * stops waiting, since nobody will read what it would send.
+   */
+  readonly hangup?: AbortSignal;
+  /** Resolves once fewer than `bytes` are waiting to reach the client: how a stream slows its producer. */
+  writable?(bytes: number): Promise<void> | undefined;
 }
 
 export interface CommandContext {

@@ -20,7 +20,11 @@ import { type PushReceiver, type PushService, pushService } from './push.ts';
 import { type TunnelService, tunnelService } from './tunnel-service.ts';
 import { Tunnels } from './tunnels.ts';
 
-export type Services = { blocks: BlockService; push: PushService; tunnels: TunnelService };
+import { type PubsubService, pubsubService } from './pubsub.ts';
+import { type StreamService, streamService } from './streams.ts';
+import type { StreamHub } from '../pubsub/stream.ts';
+
+export type Services = { blocks: BlockService; push: PushService; tunnels: TunnelService; pubsub: PubsubService; streams: StreamService };
 export type Node = ClusterNode<Services>;
 
 export interface NetworkOptions {
@@ -42,6 +46,8 @@ export interface NetworkOptions {
   store: BlockStoreReader;
   /** What stores admitted pushes; absent, this node refuses them. */
   pushHost?: (net: Network) => PushReceiver;
+  /** Where cluster-wide PUBLISH delivers on this node, and the streams its workers serve. */
+  pubsub: { deliver(channel: Uint8Array, payload: Uint8Array): void; hub: StreamHub };
 }
 
 const PORTS_FILE = 'p2p-ports.json';
@@ -239,6 +245,8 @@ export class Network {
         }),
         push: pushService({ cluster: c, logger: this.opts.logger.child({ cluster: c.name }), ...(this.pushReceiver ? { receiver: this.pushReceiver } : {}) }),
         tunnels: tunnelService(this.tunnels.serviceInit(c.name)),
+        pubsub: pubsubService({ deliver: this.opts.pubsub.deliver, logger: this.opts.logger.child({ cluster: c.name }) }),
+        streams: streamService({ hub: this.opts.pubsub.hub, logger: this.opts.logger.child({ cluster: c.name }) }),
       },
     };
     let node: Node;
@@ -288,7 +296,7 @@ export class Network {
     return [['clusters', this.nodes.size], ['keys', this.keys.list().length], ...[...this.nodes].map(([name, n]): [string, string] => {
       const b = n.libp2p.services.blocks;
       const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes},fetches_in_flight=${b.fetching},serves_in_flight=${b.serving},serves_throttled=${b.throttled},pushes_accepted=${n.libp2p.services.push.accepted},pushes_refused=${n.libp2p.services.push.refused}`;
-      return [name, `${n.info()},${moved}`];
+      return [name, `${n.info()},${moved},${n.libp2p.services.pubsub.info()},${n.libp2p.services.streams.info()}`];
     })];
   }
 }

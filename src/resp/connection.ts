@@ -1,7 +1,9 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { DispatchSession, Dispatcher, Running } from '../commands/dispatch.ts';
+import { subscriptionsOf } from '../pubsub/broker.ts';
 import { RespDecoder, RespProtocolError, type DecoderLimits } from './decoder.ts';
+import type { ReplyWriter } from './reply.ts';
 import { ReplyBuffer } from './writer.ts';
 
 export interface ConnectionLimits extends DecoderLimits {
@@ -11,6 +13,11 @@ export interface ConnectionLimits extends DecoderLimits {
   maxPendingInput: number;
   /** How long a closing connection may take to flush before it is cut. */
   closeTimeoutMs: number;
+  /**
+   * Unsent bytes past which a pushed message disconnects the client: a subscriber that does
+   * not keep up is cut rather than buffered for (Redis's client-output-buffer-limit pubsub).
+   */
+  maxPushOutput: number;
 }
 
 export interface ServerStats {
@@ -19,6 +26,8 @@ export interface ServerStats {
   netInputBytes: number;
   netOutputBytes: number;
   rejectedOutputLimit: number;
+  /** Subscribers cut for falling behind (their share of `rejectedOutputLimit`). */
+  rejectedPushLimit: number;
 }
 
 /** What a connection needs from the server that owns it. */
@@ -61,6 +70,12 @@ export class Connection implements DispatchSession {
   private readonly socket: Socket;
   private readonly decoder: RespDecoder;
   private readonly writer = new ReplyBuffer();
+  /** Pushes that arrived while a command was in flight: they follow its reply, not split it. */
+  private held: ReplyBuffer | undefined;
+  private pushFlushQueued = false;
+  /** `writable` calls waiting for the output to shrink. */
+  private writableWaiters: Array<{ bytes: number; resolve: () => void }> = [];
+  private readonly hangupController = new AbortController();
   private authed: boolean;
   /** A handler's promise is pending. */
   private busy = false;
@@ -100,6 +115,54 @@ export class Connection implements DispatchSession {
     this.writer.protocol = p;
   }
 
+  push(frame: (reply: ReplyWriter) => void): void {
+    if (this.stopping || this.socket.destroyed) return;
+    let target = this.writer;
+    if (this.busy) {
+      this.held ??= new ReplyBuffer();
+      this.held.protocol = this.writer.protocol;
+      target = this.held;
+    }
+    frame(target);
+    const pending = this.outputBuffered;
+    if (pending > this.host.limits.maxPushOutput) {
+      this.host.stats.rejectedOutputLimit++;
+      this.host.stats.rejectedPushLimit++;
+      this.host.logger.warn({ client: this.id, addr: this.addr, pending }, 'subscriber output limit exceeded, disconnecting');
+      this.destroy();
+      return;
+    }
+    if (this.busy || this.pushFlushQueued) return;
+    // One write for every message published in the same tick (a pipelined batch of PUBLISH).
+    this.pushFlushQueued = true;
+    queueMicrotask(this.flushPushes);
+  }
+
+  get hangup(): AbortSignal {
+    return this.hangupController.signal;
+  }
+
+  /** Undefined while fewer than `bytes` reply bytes are unsent, else resolves once they are (or the client is gone): a stream's back-pressure. */
+  writable(bytes: number): Promise<void> | undefined {
+    if (this.isClosed || this.outputBuffered < bytes) return undefined;
+    return new Promise((resolve) => this.writableWaiters.push({ bytes, resolve }));
+  }
+
+  private notifyWritable(): void {
+    if (this.writableWaiters.length === 0) return;
+    const pending = this.outputBuffered;
+    this.writableWaiters = this.writableWaiters.filter((w) => {
+      if (!this.isClosed && pending >= w.bytes) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
+  private readonly flushPushes = (): void => {
+    this.pushFlushQueued = false;
+    if (!this.busy && !this.waitingDrain && !this.stopping) this.flush();
+  };
+
   get authenticated(): boolean {
     return this.authed;
   }
@@ -116,7 +179,12 @@ export class Connection implements DispatchSession {
 
   /** Reply bytes not yet taken by the kernel (CLIENT LIST `omem`). */
   get outputBuffered(): number {
-    return this.writer.length + this.socket.writableLength;
+    return this.writer.length + (this.held?.length ?? 0) + this.socket.writableLength;
+  }
+
+  get subscribed(): { channels: number; patterns: number } {
+    const s = subscriptionsOf(this.state);
+    return { channels: s?.channelCount ?? 0, patterns: s?.patternCount ?? 0 };
   }
 
   /** A command is in flight. */
@@ -158,11 +226,13 @@ export class Connection implements DispatchSession {
   private readonly onDrain = (): void => {
     this.waitingDrain = false;
     if (!this.busy) this.pump();
+    this.notifyWritable();
   };
 
   /** The client half-closed: answer what it sent, then close (we listen with allowHalfOpen). */
   private readonly onEnd = (): void => {
     this.peerEnded = true;
+    this.hangupController.abort();
     if (!this.busy && !this.waitingDrain) this.pump();
   };
 
@@ -176,11 +246,14 @@ export class Connection implements DispatchSession {
     clearTimeout(this.closeTimer);
     closeSessionState(this.state, this.host.logger);
     this.host.closed(this);
+    this.notifyWritable();
+    this.hangupController.abort();
     this.resolveClosed();
   };
 
   private readonly onSettled = (): void => {
     this.busy = false;
+    if (this.held !== undefined && this.held.length > 0) this.held.flush({ write: (chunk) => (this.writer.append(chunk), true) });
     this.afterAsync();
   };
 
@@ -267,7 +340,9 @@ export class Connection implements DispatchSession {
       return false;
     }
     this.host.stats.netOutputBytes += length;
-    if (this.writer.flush(this.socket)) return true;
+    const sent = this.writer.flush(this.socket);
+    this.notifyWritable();
+    if (sent) return true;
     this.waitingDrain = true;
     this.pauseInput();
     return false;

@@ -19,6 +19,8 @@ export interface ReplyWriter {
   nil(): void;
   /** `*len`; the caller then writes exactly `len` items. */
   array(len: number): void;
+  /** RESP3 `>len`, an out-of-band push (pub/sub messages); RESP2 `*len`. */
+  push(len: number): void;
   /** RESP3 `%len` (len pairs); RESP2 a flat `*2len` array. */
   map(len: number): void;
   /** RESP3 `,double`; RESP2 a bulk string. */

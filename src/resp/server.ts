@@ -29,6 +29,8 @@ export interface ClientView {
   readonly inputBuffered: number;
   readonly outputBuffered: number;
   readonly blocked: boolean;
+  /** Channels and patterns subscribed to (CLIENT LIST `sub`, `psub`). */
+  readonly subscribed: { channels: number; patterns: number };
   libName: string;
   libVer: string;
 }
@@ -63,6 +65,7 @@ export const DEFAULT_SERVER_LIMITS: Readonly<ConnectionLimits> = {
   maxPendingOutput: 64 * 1024 * 1024,
   maxPendingInput: 8 * 1024 * 1024,
   closeTimeoutMs: 5000,
+  maxPushOutput: 32 * 1024 * 1024,
 };
 
 const HTTP_WARNING_INTERVAL_MS = 60_000;
@@ -90,6 +93,7 @@ export class RespServer implements ServerView, ConnectionHost {
     netInputBytes: 0,
     netOutputBytes: 0,
     rejectedOutputLimit: 0,
+    rejectedPushLimit: 0,
   };
   readonly startedAt = Date.now();
 

@@ -137,6 +137,15 @@ export class ReplyBuffer implements ReplyWriter {
     this.line(42 /* '*' */, String(len));
   }
 
+  push(len: number): void {
+    this.line(this.protocol === 3 ? 62 /* '>' */ : 42, String(len));
+  }
+
+  /** Bytes already encoded (a frame held back while a command ran), copied or queued as they are. */
+  append(bytes: Uint8Array): void {
+    this.payload(bytes);
+  }
+
   map(len: number): void {
     if (this.protocol === 3) this.line(37 /* '%' */, String(len));
     else this.line(42, String(len * 2));

@@ -268,6 +268,7 @@ export function parseReply(buf: Buffer, at = 0): [Reply, number] | undefined {
     }
     case '*':
     case '~':
+    case '>':
       if (line === '-1') return [null, next];
       return many(Number(line));
     case '%': {
