@@ -22,7 +22,20 @@ export type ErrorCode =
   | 'CONSTRAINT'
   /** SQL: a write statement sent to SQLREAD (Redis's code for writes refused). */
   | 'READONLY'
-  | 'NOCLUSTER';
+  | 'NOCLUSTER'
+  /** Jobs: the name is not a key pair Name; no such service here; its queue is full. */
+  | 'BADSERVICE'
+  | 'NOSERVICE'
+  | 'QUEUEFULL'
+  /** Jobs: no answer in time; the caller went away; the worker went away holding the call. */
+  | 'TIMEOUT'
+  | 'CANCELLED'
+  | 'JOBLOST'
+  /** Jobs: no such call awaits an answer; no such key; a key that is not the service's; an answer that does not verify. */
+  | 'NOJOB'
+  | 'NOKEY'
+  | 'BADKEY'
+  | 'BADANSWER';
 
 export class CrissError extends Error {
   readonly code: ErrorCode;

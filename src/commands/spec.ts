@@ -20,6 +20,11 @@ export interface ClientSession {
   authenticated: boolean;
   /** Per-connection state owned by command families (e.g. the open iterator). */
   readonly state: Map<string, unknown>;
+  /**
+   * Aborts once the client has closed or half-closed its side: what waits on its behalf
+   * (JOBGET, JOBDO) ends instead of holding work for no one. Absent for sessions that never leave.
+   */
+  readonly gone?: AbortSignal;
   /** Close the connection after the current reply has been flushed (QUIT). */
   closeAfterReply(): void;
 }

@@ -10,12 +10,13 @@ import { type BlockService, type BlockStoreReader, blockService } from './blocks
 import { ClusterDir, type ClusterChanges } from './cluster-dir.ts';
 import type { Cluster } from './cluster-file.ts';
 import { loadNodeSecret } from './identity.ts';
+import { type JobHandler, type JobService, jobService } from './job-service.ts';
 import { Keys } from './keys.ts';
 import { ClusterNode } from './node.ts';
 import { clusterNameOf, isOverlay, overlayCluster } from './overlay.ts';
 import { Rendezvous } from './rendezvous.ts';
 
-export type Services = { blocks: BlockService };
+export type Services = { blocks: BlockService; jobs: JobService };
 export type Node = ClusterNode<Services>;
 
 export interface NetworkOptions {
@@ -33,9 +34,12 @@ export interface NetworkOptions {
   rescanMs?: number;
   /** What the block exchange serves from. */
   store: BlockStoreReader;
+  /** Where job calls from members go; absent, every call is refused. */
+  jobs?: JobHandler;
 }
 
 const PORTS_FILE = 'p2p-ports.json';
+const NO_JOBS: JobHandler = { handle: () => Promise.reject(new CrissError('NOSERVICE', 'this node serves no jobs')) };
 const PROVIDE_TIMEOUT_MS = 30_000;
 const EXPIRE_EVERY_MS = 60_000;
 const REPROVIDE_MIN_MS = 30_000;
@@ -213,6 +217,7 @@ export class Network {
       logger: this.opts.logger,
       services: {
         blocks: blockService({ store: this.opts.store, isServed: (id: Id) => this.served.get(c.name)?.has(id) === true, logger: this.opts.logger.child({ cluster: c.name }) }),
+        jobs: jobService({ cluster: c.name, handler: this.opts.jobs ?? NO_JOBS, logger: this.opts.logger.child({ cluster: c.name }) }),
       },
     };
     let node: Node;

@@ -72,6 +72,7 @@ export class Connection implements DispatchSession {
   private peerEnded = false;
   private isClosed = false;
   private closeTimer: NodeJS.Timeout | undefined;
+  private readonly leaving = new AbortController();
   private readonly closedPromise: Promise<void>;
   private resolveClosed!: () => void;
 
@@ -124,6 +125,10 @@ export class Connection implements DispatchSession {
     return this.busy;
   }
 
+  get gone(): AbortSignal {
+    return this.leaving.signal;
+  }
+
   get connected(): boolean {
     return !this.socket.destroyed;
   }
@@ -163,6 +168,7 @@ export class Connection implements DispatchSession {
   /** The client half-closed: answer what it sent, then close (we listen with allowHalfOpen). */
   private readonly onEnd = (): void => {
     this.peerEnded = true;
+    this.leaving.abort();
     if (!this.busy && !this.waitingDrain) this.pump();
   };
 
@@ -174,6 +180,7 @@ export class Connection implements DispatchSession {
     this.isClosed = true;
     this.stopping = true;
     clearTimeout(this.closeTimer);
+    this.leaving.abort();
     closeSessionState(this.state, this.host.logger);
     this.host.closed(this);
     this.resolveClosed();
