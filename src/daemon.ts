@@ -4,6 +4,9 @@ import { pino, type Logger } from 'pino';
 import { buildCommands } from './commands/index.ts';
 import { packageVersion, type DaemonConfig } from './config.ts';
 import { Collector } from './gc/collector.ts';
+import { JobAnnouncements } from './jobs/announce.ts';
+import { JobQueues } from './jobs/queue.ts';
+import { RemoteJobs } from './jobs/remote.ts';
 import { Network } from './net/network.ts';
 import { RespServer } from './resp/server.ts';
 import { openStore } from './store/index.ts';
@@ -32,9 +35,14 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
   let server: RespServer;
   let address: Daemon['address'];
   let net: Network | undefined;
+  let jobAnnouncements: JobAnnouncements | undefined;
+  const jobs = new JobQueues();
+  const remoteJobs = new RemoteJobs(jobs, logger.child({ module: 'jobs' }));
   try {
-    net = await Network.start({ dataDir: config.dataDir, clustersDir: config.clustersDir, keysDir: config.keysDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort, overlay: config.overlay, bootstrap: config.bootstrap, store, logger: logger.child({ module: 'net' }) });
-    const { dispatcher, info } = buildCommands({ store, collector, logger, net });
+    net = await Network.start({ dataDir: config.dataDir, clustersDir: config.clustersDir, keysDir: config.keysDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort, overlay: config.overlay, bootstrap: config.bootstrap, store, jobs: remoteJobs, logger: logger.child({ module: 'net' }) });
+    jobAnnouncements = await JobAnnouncements.open(config.dataDir, net, logger.child({ module: 'jobs' }));
+    remoteJobs.attach(net, jobAnnouncements);
+    const { dispatcher, info } = buildCommands({ store, collector, logger, net, jobs, remoteJobs });
     server = new RespServer({
       host: config.host,
       port: config.port,
@@ -46,6 +54,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
     address = await server.listen();
     collector.start();
   } catch (e) {
+    jobAnnouncements?.stop();
     await net?.stop();
     await collector.stop();
     await store.close();
@@ -60,6 +69,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
         // A collection in progress stops at its next batch, so shutdown never waits for a sweep.
         await collector.stop();
         await server.close();
+        jobAnnouncements?.stop();
         await network.stop();
         await store.close();
         logger.info('closed');

@@ -8,6 +8,7 @@ import { Trees, pinUntil } from '../tree/index.ts';
 import { type TreeDeps, intArg, rootOf, treeArg, ttlArg } from './args.ts';
 import { Dispatcher } from './dispatch.ts';
 import { fileCommands } from './files.ts';
+import { type JobCommandDeps, remoteJobDo } from './jobs.ts';
 import { CommandRegistry } from './registry.ts';
 import type { ArgumentDoc, CommandContext, CommandSpec } from './spec.ts';
 import { treeCommands } from './tree.ts';
@@ -17,6 +18,8 @@ export interface ClusterNetDeps extends TreeDeps {
   net: Network | undefined;
   store: BlockStore;
   logger: Logger;
+  /** What REMOTE … JOBDO runs through. */
+  jobs?: JobCommandDeps;
 }
 
 const CLUSTER: ArgumentDoc = { name: 'cluster', type: 'string', display_text: 'cluster' };
@@ -109,6 +112,7 @@ export function clusterNetCommands(deps: ClusterNetDeps): CommandSpec[] {
     const num = intArg(numWord, 'num', 1, MAX_PROVIDERS);
     const net = networkOf(deps);
     net.node(cluster);
+    if (Buffer.from(cmd).toString('latin1').toUpperCase() === 'JOBDO' && keep && deps.jobs !== undefined) return remoteJobDo(deps.jobs, ctx, cluster, num, [treeWord, ...rest]);
     const root = await treeArg(deps, treeWord);
     const providers = new Providers(net, cluster, root, num, deps.logger);
     const name = Buffer.from(cmd).toString('latin1').toUpperCase();

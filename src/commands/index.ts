@@ -10,8 +10,9 @@ import { clusterNetCommands } from './cluster-net.ts';
 import { clusterFileCommands } from './cluster.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
-import { jobCommands } from './jobs.ts';
+import { type JobCommandDeps, jobCommands } from './jobs.ts';
 import { JobQueues } from '../jobs/queue.ts';
+import type { RemoteJobs } from '../jobs/remote.ts';
 import { Dispatcher } from './dispatch.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
@@ -28,13 +29,15 @@ export interface Commands {
 }
 
 /** The daemon's whole command set: what dispatch, COMMAND DOCS and the README reference share. */
-export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network; jobs?: JobQueues }): Commands {
+export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network; jobs?: JobQueues; remoteJobs?: RemoteJobs }): Commands {
   const trees = new Trees(deps.store, deps.store, { cacheBytes: deps.cacheBytes });
   const registry = new CommandRegistry();
   const vars = new Vars(deps.store);
   const sql = new SqlEngine(trees, deps.logger);
   const dispatcher = new Dispatcher(registry, deps.logger.child({ module: 'commands' }));
   const queues = deps.jobs ?? new JobQueues();
+  const net = deps.net;
+  const jobDeps: JobCommandDeps = net === undefined ? { queues } : { queues, net, key: (name) => net.keys.get(name), ...(deps.remoteJobs !== undefined ? { remote: deps.remoteJobs } : {}) };
   registry.register(
     ...serverCommands({ registry, logger: deps.logger }),
     ...treeCommands({ trees, vars }),
@@ -43,8 +46,8 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...gcCommands({ trees, vars, collector: deps.collector }),
     ...sqlCommands({ trees, vars, sql }),
     ...clusterFileCommands(),
-    ...jobCommands({ queues, ...(deps.net !== undefined ? { key: (name: string) => deps.net?.keys.get(name) } : {}) }),
-    ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) }),
+    ...jobCommands(jobDeps),
+    ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }), jobs: jobDeps }),
   );
   const store: InfoSource = {
     section: 'store',
@@ -56,8 +59,8 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
       ['tree_cache_misses', trees.loader.misses],
     ],
   };
-  const info = [store, { section: 'sql', fields: () => sql.info() }, { section: 'jobs', fields: () => queues.info() }];
-  const net = deps.net;
+  const remoteJobs = deps.remoteJobs;
+  const info = [store, { section: 'sql', fields: () => sql.info() }, { section: 'jobs', fields: () => [...queues.info(), ...(remoteJobs?.info() ?? [])] }];
   if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() });
   return { registry, dispatcher, info };
 }

@@ -3,11 +3,16 @@ import { type Job, type JobAnswer, JobQueues } from '../jobs/queue.ts';
 import { SIGNATURE_BYTES, newNonce, signAnswer, signerOf, verifyAnswer } from '../jobs/signature.ts';
 import { KEY_BYTES, parseKey } from '../net/identity.ts';
 import type { KeyEntry } from '../net/key-file.ts';
+import type { RemoteJobs } from '../jobs/remote.ts';
+import type { Network } from '../net/network.ts';
 import { intArg, ttlArg } from './args.ts';
 import type { ArgumentDoc, ClientSession, CommandContext, CommandSpec } from './spec.ts';
 
 export interface JobCommandDeps {
   queues: JobQueues;
+  /** Present when the daemon runs a cluster network. */
+  net?: Network;
+  remote?: RemoteJobs;
   /** The keys dir, when the daemon runs a network (key Names in JOBRESPOND). */
   key?: (name: string) => KeyEntry | undefined;
 }
@@ -20,6 +25,24 @@ export const MAX_JOB_TIMEOUT_MS = 86_400_000;
 
 const CONNECTION = 'jobs.connection';
 const IN_HAND = 'jobs.in-hand';
+
+/** A TTL (ms, -1 for ever) as an expiry that survives JSON. */
+function untilOf(ttl: number): number {
+  return ttl === -1 ? Number.MAX_SAFE_INTEGER : Date.now() + ttl;
+}
+
+/**
+ * `REMOTE cluster num JOBDO name timeout method arg …`: the calls spread over up to num
+ * providers of the service, each answer checked against the nonce chosen here.
+ */
+export async function remoteJobDo(deps: JobCommandDeps, ctx: CommandContext, cluster: string, num: number, args: Uint8Array[]): Promise<void> {
+  if (deps.remote === undefined) throw new CrissError('NOCLUSTER', 'this daemon runs no cluster network');
+  if (args.length < 4) throw new CrissError('ERR', 'REMOTE … JOBDO takes name timeout method arg [method arg …]');
+  const service = serviceArg(args[0]);
+  const timeout = intArg(args[1], 'timeout', 1, MAX_JOB_TIMEOUT_MS);
+  const pairs = callPairs(args.slice(2));
+  replyAnswers(ctx, await deps.remote.call(cluster, num, service, timeout, pairs, connectionSignal(ctx.client)));
+}
 
 /** A service argument: the Name of the key pair that signs its answers (base58 of 32 bytes). */
 export function serviceArg(arg: Uint8Array): string {
@@ -115,6 +138,22 @@ export function jobCommands(deps: JobCommandDeps): CommandSpec[] {
   const { queues } = deps;
   return [
     {
+      name: 'JOBANNOUNCE', arity: 4, flags: ['write', 'blocking'], group: 'jobs', since: '0.4.0',
+      summary: 'Provides a service on the cluster\'s DHT for ttl ms (re-provided while it lasts, after a restart too) and accepts its calls, from members and locally.',
+      arguments: [{ name: 'cluster', type: 'string' }, NAME, { name: 'ttl', type: 'integer' }],
+      reply: 'Simple string OK. NOCLUSTER when no cluster has that Name; BADSERVICE when the name is not a key pair Name. Workers take the calls with JOBGET.',
+      handler: async (ctx) => {
+        const { net, remote } = deps;
+        if (net === undefined || remote === undefined) throw new CrissError('NOCLUSTER', 'this daemon runs no cluster network');
+        const cluster = net.resolve(Buffer.from(ctx.args[0]).toString('latin1'));
+        const service = serviceArg(ctx.args[1]);
+        const ttl = ttlArg(ctx.args[2]);
+        if (ttl === 0) throw new CrissError('ERR', 'JOBANNOUNCE needs a TTL: milliseconds, or -1 for forever');
+        await remote.announce(cluster, service, untilOf(ttl));
+        ctx.reply.simple('OK');
+      },
+    },
+    {
       name: 'JOBLOCAL', arity: 3, flags: ['fast'], group: 'jobs', since: '0.4.0',
       summary: 'Accepts calls for a service on this daemon for ttl ms, without announcing it to any cluster.',
       arguments: [NAME, { name: 'ttl', type: 'integer' }],
@@ -123,7 +162,7 @@ export function jobCommands(deps: JobCommandDeps): CommandSpec[] {
         const service = serviceArg(ctx.args[0]);
         const ttl = ttlArg(ctx.args[1]);
         if (ttl === 0) throw new CrissError('ERR', 'JOBLOCAL needs a TTL: milliseconds, or -1 for forever');
-        queues.accept(service, ttl === -1 ? Infinity : Date.now() + ttl);
+        queues.accept(service, untilOf(ttl));
         ctx.reply.simple('OK');
       },
     },
