@@ -13,6 +13,9 @@ import { newNonce, verifyAnswer } from './signature.ts';
 const NOT_RUN = new Set(['NOSERVICE', 'QUEUEFULL', 'BADSERVICE']);
 const FIND_MS = 5_000;
 const MAX_CALL_MS = 86_400_000;
+/** Providers found for a service are reused this long; fewer than asked for are looked up again after REFIND_MS, in the background. */
+const FOUND_TTL_MS = 30_000;
+const REFIND_MS = 2_000;
 /** Seen call ids are remembered this long past the call's own timeout. */
 const DEDUP_SLACK_MS = 60_000;
 
@@ -37,6 +40,8 @@ export class RemoteJobs implements JobHandler {
   private announcements: JobAnnouncements | undefined;
   private readonly seen = new Map<string, { answer: Promise<RemoteAnswer>; until: number }>();
   private readonly providers = new Map<string, Map<string, Provider>>();
+  /** Per cluster and service, the providers the last DHT search found. */
+  private readonly found = new Map<string, { peers: PeerId[]; at: number; search: Promise<void> | undefined }>();
   private inFlight = 0;
   private retried = 0;
   private duplicates = 0;
@@ -90,9 +95,32 @@ export class RemoteJobs implements JobHandler {
     const node = net.node(cluster);
     const deadline = Date.now() + timeoutMs;
     const pool = new Pool(this.providerTable(cluster), num);
+    const cacheKey = `${cluster}/${service}`;
+    let cached = this.found.get(cacheKey);
+    if (cached === undefined || Date.now() - cached.at > FOUND_TTL_MS) {
+      cached = { peers: [], at: 0, search: undefined };
+      this.found.set(cacheKey, cached);
+    }
+    const entry = cached;
+    const search = (): Promise<void> => {
+      entry.search ??= net.providers(cluster, serviceKey(service), Math.max(num, entry.peers.length + 1), AbortSignal.timeout(Math.max(1, Math.min(FIND_MS, deadline - Date.now()))))
+        .then((peers) => {
+          const known = new Set(entry.peers.map(String));
+          entry.peers.push(...peers.filter((p) => !known.has(p.toString())));
+          entry.at = Date.now();
+        }, () => undefined)
+        .finally(() => (entry.search = undefined));
+      return entry.search;
+    };
+    if (entry.peers.length > 0 && entry.peers.length < num && Date.now() - entry.at > REFIND_MS) void search();
+    pool.add(entry.peers);
     const find = async (exclude: Set<string>): Promise<void> => {
-      const found = await net.providers(cluster, serviceKey(service), num + exclude.size, AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, Math.min(FIND_MS, deadline - Date.now())))])).catch(() => []);
-      pool.add(found.filter((p) => !exclude.has(p.toString())));
+      await Promise.race([search(), new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
+      pool.add(entry.peers.filter((p) => !exclude.has(p.toString())));
+    };
+    const forget = (peer: PeerId): void => {
+      const i = entry.peers.findIndex((p) => p.equals(peer));
+      if (i >= 0) entry.peers.splice(i, 1);
     };
     const one = async (c: { method: Buffer; arg: Buffer }): Promise<RemoteAnswer> => {
       const req: JobRequest = { callId: randomBytes(CALL_ID_BYTES), service, method: c.method, arg: c.arg, nonce: newNonce(), timeoutMs: 0 };
@@ -128,6 +156,7 @@ export class RemoteJobs implements JobHandler {
           p.failed++;
           bad.add(p.peer.toString());
           pool.drop(p);
+          forget(p.peer);
           this.logger.info({ cluster, service, provider: p.peer.toString(), err: e.message }, 'job provider failed; trying another');
         } finally {
           p.outstanding--;

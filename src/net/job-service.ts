@@ -1,6 +1,6 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal';
-import { lpStream } from '@libp2p/utils';
+import { type LengthPrefixedStream, lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
 import { CrissError, type ErrorCode } from '../errors.ts';
 
@@ -15,10 +15,13 @@ const SIGNATURE_BYTES = 80;
 const CALL = 0x01;
 const ANSWER = 0x02;
 const ERROR = 0x03;
+const CANCEL = 0x04;
 const CALL_HEAD = 1 + CALL_ID_BYTES + NONCE_BYTES + 4;
 const MAX_FRAME = CALL_HEAD + 3 * 4 + 256 + MAX_JOB_BYTES;
-const READ_CALL_MS = 10_000;
-const MAX_INBOUND = 1024;
+const WRITE_MS = 10_000;
+/** Calls one stream may have in flight; more are refused (QUEUEFULL) without being queued. */
+export const MAX_CALLS_PER_STREAM = 4096;
+const MAX_STREAMS = 16;
 
 export interface JobRequest {
   /** Chosen by the caller per call: a retry of one call to the same provider carries the same id. */
@@ -98,38 +101,64 @@ export function decodeCall(frame: Buffer): JobRequest {
   };
 }
 
-function encodeAnswer(a: RemoteAnswer): Buffer {
-  return Buffer.concat([Buffer.of(ANSWER), a.publicKey, a.signature, a.response]);
+const ID_END = 1 + CALL_ID_BYTES;
+
+function encodeAnswer(callId: Buffer, a: RemoteAnswer): Buffer {
+  return Buffer.concat([Buffer.of(ANSWER), callId, a.publicKey, a.signature, a.response]);
 }
 
-function encodeError(code: string, message: string): Buffer {
+function encodeError(callId: Buffer, code: string, message: string): Buffer {
   const c = Buffer.from(code.slice(0, 32), 'latin1');
-  return Buffer.concat([Buffer.of(ERROR, c.length), c, Buffer.from(message.slice(0, 1024), 'utf8')]);
+  return Buffer.concat([Buffer.of(ERROR), callId, Buffer.of(c.length), c, Buffer.from(message.slice(0, 1024), 'utf8')]);
 }
 
-function decodeReply(frame: Buffer): RemoteAnswer {
-  if (frame[0] === ANSWER && frame.length >= 1 + KEY_BYTES + SIGNATURE_BYTES) {
+/** The call id an ANSWER or ERROR frame is for, and its outcome; undefined for a frame that is neither. */
+function decodeReply(frame: Buffer): { key: string; outcome: RemoteAnswer | RemoteJobError } | undefined {
+  if (frame.length < ID_END) return undefined;
+  const key = frame.subarray(1, ID_END).toString('hex');
+  if (frame[0] === ANSWER && frame.length >= ID_END + KEY_BYTES + SIGNATURE_BYTES) {
     return {
-      publicKey: frame.subarray(1, 1 + KEY_BYTES),
-      signature: frame.subarray(1 + KEY_BYTES, 1 + KEY_BYTES + SIGNATURE_BYTES),
-      response: frame.subarray(1 + KEY_BYTES + SIGNATURE_BYTES),
+      key,
+      outcome: {
+        publicKey: frame.subarray(ID_END, ID_END + KEY_BYTES),
+        signature: frame.subarray(ID_END + KEY_BYTES, ID_END + KEY_BYTES + SIGNATURE_BYTES),
+        response: frame.subarray(ID_END + KEY_BYTES + SIGNATURE_BYTES),
+      },
     };
   }
-  if (frame[0] === ERROR && frame.length >= 2 && frame.length >= 2 + frame[1]) {
-    const code = frame.subarray(2, 2 + frame[1]).toString('latin1');
-    throw new RemoteJobError(/^[A-Z]{2,32}$/.test(code) ? (code as ErrorCode) : 'ERR', frame.subarray(2 + frame[1]).toString('utf8'));
+  if (frame[0] === ERROR && frame.length >= ID_END + 1 && frame.length >= ID_END + 1 + frame[ID_END]) {
+    const code = frame.subarray(ID_END + 1, ID_END + 1 + frame[ID_END]).toString('latin1');
+    return { key, outcome: new RemoteJobError(/^[A-Z]{2,32}$/.test(code) ? (code as ErrorCode) : 'ERR', frame.subarray(ID_END + 1 + frame[ID_END]).toString('utf8')) };
   }
-  throw new RemoteJobError('BADANSWER', 'the provider sent a malformed answer');
+  return undefined;
+}
+
+/** Serialises writes on one stream: frames never interleave. */
+class Writer {
+  private chain: Promise<void> = Promise.resolve();
+  private readonly lp: LengthPrefixedStream<Stream>;
+
+  constructor(lp: LengthPrefixedStream<Stream>) {
+    this.lp = lp;
+  }
+
+  write(frame: Uint8Array): Promise<void> {
+    const run = this.chain.then(() => this.lp.write(frame, { signal: AbortSignal.timeout(WRITE_MS) }));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
 }
 
 /**
- * The job exchange of one cluster node (docs/format.md §16), as a libp2p service: one stream
- * per call, CALL from the caller, then ANSWER or ERROR from the provider. Calls that arrive go
- * to the handler, which serves only services announced on this cluster.
+ * The job exchange of one cluster node (docs/format.md §16), as a libp2p service: one
+ * long-lived stream per pair of peers and direction, CALL frames from the caller, ANSWER or
+ * ERROR frames back in whatever order the calls finish, CANCEL when a caller gives up. Calls
+ * that arrive go to the handler, which serves only services announced on this cluster.
  */
 export class JobService {
   private readonly components: JobServiceComponents;
   private readonly init: JobServiceInit;
+  private readonly clients = new Map<string, JobClient>();
   /** Calls this node is serving (arrived, not yet answered). */
   serving = 0;
   served = 0;
@@ -142,59 +171,154 @@ export class JobService {
   readonly [Symbol.toStringTag] = 'crisscross/jobs';
 
   async start(): Promise<void> {
-    await this.components.registrar.handle(JOBS_PROTOCOL, (stream, connection) => this.serve(stream, connection), { maxInboundStreams: MAX_INBOUND, maxOutboundStreams: MAX_INBOUND });
+    await this.components.registrar.handle(JOBS_PROTOCOL, (stream, connection) => this.serve(stream, connection), { maxInboundStreams: MAX_STREAMS, maxOutboundStreams: MAX_STREAMS });
   }
 
   async stop(): Promise<void> {
     await this.components.registrar.unhandle(JOBS_PROTOCOL);
+    for (const c of this.clients.values()) c.close(new CrissError('CLOSED', 'the node is stopping'));
+    this.clients.clear();
   }
 
   /** Sends one call to `peer` and returns its answer; a refusal throws RemoteJobError with the provider's code. */
-  async call(peer: PeerId, req: JobRequest, signal: AbortSignal): Promise<RemoteAnswer> {
-    const stream = await this.components.connectionManager.openStream(peer, JOBS_PROTOCOL, { signal });
-    try {
-      const lp = lpStream(stream, { maxDataLength: MAX_FRAME });
-      await lp.write(encodeCall(req), { signal });
-      const answer = decodeReply(Buffer.from((await lp.read({ signal })).subarray()));
-      await stream.close({ signal }).catch(() => undefined);
-      return answer;
-    } catch (err) {
-      stream.abort(err as Error);
-      throw err;
+  call(peer: PeerId, req: JobRequest, signal: AbortSignal): Promise<RemoteAnswer> {
+    const key = peer.toString();
+    let c = this.clients.get(key);
+    if (c === undefined || c.closed) {
+      c = new JobClient(peer, this.components.connectionManager);
+      this.clients.set(key, c);
     }
+    return c.call(req, signal);
   }
 
   private async serve(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString();
-    const gone = new AbortController();
-    stream.addEventListener('close', () => gone.abort(new CrissError('CANCELLED', 'the caller went away')), { once: true });
     const lp = lpStream(stream, { maxDataLength: MAX_FRAME });
-    let req: JobRequest;
+    const out = new Writer(lp);
+    const running = new Map<string, AbortController>();
+    const gone = new CrissError('CANCELLED', 'the caller went away');
     try {
-      req = decodeCall(Buffer.from((await lp.read({ signal: AbortSignal.timeout(READ_CALL_MS) })).subarray()));
+      for (;;) {
+        let frame: Buffer;
+        try {
+          frame = Buffer.from((await lp.read()).subarray());
+        } catch {
+          break;
+        }
+        if (frame[0] === CANCEL && frame.length === ID_END) {
+          running.get(frame.subarray(1).toString('hex'))?.abort(gone);
+          continue;
+        }
+        const req = decodeCall(frame);
+        const key = req.callId.toString('hex');
+        if (running.has(key)) {
+          void out.write(encodeError(req.callId, 'ERR', 'that call id is in flight on this stream already')).catch(() => undefined);
+          continue;
+        }
+        if (running.size >= MAX_CALLS_PER_STREAM) {
+          void out.write(encodeError(req.callId, 'QUEUEFULL', `at most ${MAX_CALLS_PER_STREAM} calls in flight per stream`)).catch(() => undefined);
+          continue;
+        }
+        const ac = new AbortController();
+        running.set(key, ac);
+        void this.answer(req, ac.signal, out).finally(() => running.delete(key));
+      }
     } catch (err) {
-      this.init.logger.info({ remote: peer, err: (err as Error).message }, 'refused a malformed job call');
+      this.init.logger.info({ remote: peer, err: (err as Error).message }, 'refused a malformed job frame');
       stream.abort(err as Error);
-      return;
+    } finally {
+      for (const ac of running.values()) ac.abort(gone);
     }
+  }
+
+  private async answer(req: JobRequest, signal: AbortSignal, out: Writer): Promise<void> {
     this.serving++;
     let reply: Buffer;
     try {
-      reply = encodeAnswer(await this.init.handler.handle(this.init.cluster, req, gone.signal));
+      reply = encodeAnswer(req.callId, await this.init.handler.handle(this.init.cluster, req, signal));
       this.served++;
     } catch (err) {
       const e = err as Error;
-      reply = encodeError(e instanceof CrissError ? e.code : 'ERR', e instanceof CrissError ? e.message : 'internal error');
+      reply = encodeError(req.callId, e instanceof CrissError ? e.code : 'ERR', e instanceof CrissError ? e.message : 'internal error');
     } finally {
       this.serving--;
     }
-    if (gone.signal.aborted) return;
+    if (signal.aborted) return;
+    await out.write(reply).catch((err: unknown) => this.init.logger.info({ err: (err as Error).message }, 'job answer not delivered'));
+  }
+}
+
+/** The caller's side of one stream to one provider: calls in flight by id, answers matched as they come. */
+class JobClient {
+  closed = false;
+  private readonly peer: PeerId;
+  private readonly cm: ConnectionManager;
+  private readonly pending = new Map<string, { resolve: (a: RemoteAnswer) => void; reject: (e: Error) => void }>();
+  private opened: Promise<{ stream: Stream; out: Writer }> | undefined;
+
+  constructor(peer: PeerId, cm: ConnectionManager) {
+    this.peer = peer;
+    this.cm = cm;
+  }
+
+  async call(req: JobRequest, signal: AbortSignal): Promise<RemoteAnswer> {
+    const { out } = await this.open(signal);
+    if (signal.aborted) throw signal.reason as Error;
+    const key = req.callId.toString('hex');
+    const answered = new Promise<RemoteAnswer>((resolve, reject) => this.pending.set(key, { resolve, reject }));
+    const onAbort = (): void => {
+      if (!this.pending.delete(key)) return;
+      void out.write(Buffer.concat([Buffer.of(CANCEL), req.callId])).catch(() => undefined);
+      rejectWith(signal.reason as Error);
+    };
+    let rejectWith: (e: Error) => void = () => undefined;
+    const aborted = new Promise<never>((_, reject) => (rejectWith = reject));
+    // Either may settle before the race below is reached: never an unhandled rejection.
+    answered.catch(() => undefined);
+    aborted.catch(() => undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
-      await lp.write(reply, { signal: AbortSignal.timeout(READ_CALL_MS) });
-      await stream.close({ signal: AbortSignal.timeout(READ_CALL_MS) });
+      await out.write(encodeCall(req));
+      return await Promise.race([answered, aborted]);
     } catch (err) {
-      this.init.logger.info({ remote: peer, err: (err as Error).message }, 'job answer not delivered');
-      stream.abort(err as Error);
+      this.pending.delete(key);
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  close(err: Error): void {
+    this.closed = true;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    void this.opened?.then(({ stream }) => stream.abort(err), () => undefined);
+  }
+
+  private open(signal: AbortSignal): Promise<{ stream: Stream; out: Writer }> {
+    this.opened ??= this.cm.openStream(this.peer, JOBS_PROTOCOL, { signal }).then((stream) => {
+      const lp = lpStream(stream, { maxDataLength: MAX_FRAME });
+      void this.read(lp);
+      return { stream, out: new Writer(lp) };
+    });
+    this.opened.catch((err: unknown) => this.close(err as Error));
+    return this.opened;
+  }
+
+  private async read(lp: LengthPrefixedStream<Stream>): Promise<void> {
+    try {
+      for (;;) {
+        const reply = decodeReply(Buffer.from((await lp.read()).subarray()));
+        // Not a RemoteJobError: the calls did not fail at the provider, so they may go to another.
+        if (reply === undefined) throw new CrissError('BADANSWER', 'the provider sent a malformed frame');
+        const p = this.pending.get(reply.key);
+        if (p === undefined) continue;
+        this.pending.delete(reply.key);
+        if (reply.outcome instanceof RemoteJobError) p.reject(reply.outcome);
+        else p.resolve(reply.outcome);
+      }
+    } catch (err) {
+      this.close(err instanceof CrissError ? err : new CrissError('CLOSED', `the stream to ${this.peer.toString()} failed: ${(err as Error).message}`));
     }
   }
 }
