@@ -90,7 +90,7 @@ function redisWorkers(port: number, n: number): Redis[] {
 
 async function local(): Promise<string[]> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-jobs-'));
-  const d = await startDaemon(join(dir, 'd'));
+  const d = await startDaemon(join(dir, 'd'), process.env.JOBS_DAEMON_PROF !== undefined ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.JOBS_DAEMON_PROF}` } : {});
   const redis = await startRedis();
   const ours = clients(d.port, CALLERS);
   const theirs = clients(redis.port, CALLERS);

@@ -43,6 +43,19 @@ export function signerOf(seed: Uint8Array): Signer {
   return s;
 }
 
+const verifiers = new Map<string, KeyObject>();
+
+function verifierOf(publicKey: Uint8Array): KeyObject {
+  const hex = Buffer.from(publicKey).toString('hex');
+  let key = verifiers.get(hex);
+  if (key === undefined) {
+    key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' });
+    if (verifiers.size >= MAX_SIGNERS) verifiers.clear();
+    verifiers.set(hex, key);
+  }
+  return key;
+}
+
 /** nonce ‖ Ed25519(answerMessage(…)). */
 export function signAnswer(signer: Signer, service: string, method: Uint8Array, arg: Uint8Array, response: Uint8Array, nonce: Uint8Array): Buffer {
   return Buffer.concat([nonce, sign(null, answerMessage(service, method, arg, response, nonce), signer.key)]);
@@ -58,6 +71,5 @@ export function verifyAnswer(service: string, method: Uint8Array, arg: Uint8Arra
   if (keyName(publicKey) !== service) return false;
   const carried = signature.subarray(0, NONCE_BYTES);
   if (nonce !== undefined && Buffer.compare(carried, nonce) !== 0) return false;
-  const key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' });
-  return verify(null, answerMessage(service, method, arg, response, carried), key, signature.subarray(NONCE_BYTES));
+  return verify(null, answerMessage(service, method, arg, response, carried), verifierOf(publicKey), signature.subarray(NONCE_BYTES));
 }
