@@ -5,7 +5,7 @@ import { bytes, clientCommand, examples, ID_HELP, integer, list, parseCount, par
 import { CliFailure, EXIT } from './exit.ts';
 import { substituteId } from './substitute.ts';
 
-const CLUSTER_HELP = 'a cluster Name, *clusters/file.yaml#Name, or ^defaultcluster (the default overlay)';
+export const CLUSTER_HELP = 'a cluster Name, *clusters/file.yaml#Name, or ^defaultcluster (the default overlay)';
 
 /** Generated locally, like the daemon's CLUSTER and KEYPAIR: making keys needs no running daemon. */
 function cluster(): Command {

@@ -1,11 +1,11 @@
 import { Command } from 'commander';
 import { parseKey } from '../net/identity.ts';
 import { bytes, clientCommand, examples, integer, list, parseCount, parseTtl, withDaemon, write } from './common.ts';
+import { CLUSTER_HELP } from './clusters.ts';
 import { CliFailure, EXIT } from './exit.ts';
 import type { Reply } from './resp.ts';
 import { substituteId } from './substitute.ts';
 
-const CLUSTER_HELP = 'a cluster Name, *clusters/file.yaml#Name, or ^defaultcluster (the default overlay)';
 const SERVICE_HELP = 'the service: the Name of its key pair, or *keys/file.yaml#Name';
 
 

@@ -91,8 +91,7 @@ function holdJob(client: ClientSession, job: Job): void {
   }
   const jobs = held.jobs;
   jobs.add(job);
-  const release = (): void => void jobs.delete(job);
-  job.answered.then(release, release);
+  job.release = () => void jobs.delete(job);
 }
 
 /** The seed JOBRESPOND signs with: 32 raw bytes, or the Name of a key pair in the keys dir. */
@@ -117,6 +116,19 @@ export function callPairs(args: Uint8Array[]): Array<{ method: Buffer; arg: Buff
   const out: Array<{ method: Buffer; arg: Buffer }> = [];
   for (let i = 0; i < args.length; i += 2) out.push({ method: Buffer.from(args[i]), arg: Buffer.from(args[i + 1]) });
   return out;
+}
+
+/** JOBGET's reply: `[method, arg, ref]`, the job then held by this connection; nil on timeout. */
+function replyJob(ctx: CommandContext, job: Job | undefined): void {
+  if (job === undefined) {
+    ctx.reply.nil();
+    return;
+  }
+  holdJob(ctx.client, job);
+  ctx.reply.array(3);
+  ctx.reply.bulk(job.method);
+  ctx.reply.bulk(job.arg);
+  ctx.reply.bulk(job.ref);
 }
 
 /** One `[response, signature]` per call, or that call's error, in the order asked. */
@@ -171,21 +183,13 @@ export function jobCommands(deps: JobCommandDeps): CommandSpec[] {
       summary: 'Takes the next call of a service, waiting up to timeout ms (0: no limit) like BLPOP; other connections keep being served. Each call goes to one worker only.',
       arguments: [NAME, TIMEOUT],
       reply: 'Array [method, arg, ref], or nil on timeout. Answer with JOBRESPOND ref …; a call this connection holds fails with JOBLOST if it closes (or RESETs) first.',
-      handler: async (ctx) => {
+      handler: (ctx) => {
         const service = serviceArg(ctx.args[0]);
         const timeout = intArg(ctx.args[1], 'timeout', 0, MAX_JOB_TIMEOUT_MS);
-        const signal = connectionSignal(ctx.client);
-        const got = queues.take(service, timeout, signal);
-        const job = got instanceof Promise ? await got : got;
-        if (job === undefined) {
-          ctx.reply.nil();
-          return;
-        }
-        holdJob(ctx.client, job);
-        ctx.reply.array(3);
-        ctx.reply.bulk(job.method);
-        ctx.reply.bulk(job.arg);
-        ctx.reply.bulk(job.ref);
+        const got = queues.take(service, timeout, connectionSignal(ctx.client));
+        // A job already queued is handed over in this tick: a busy worker never waits a turn.
+        if (!(got instanceof Promise)) return replyJob(ctx, got);
+        return got.then((job) => replyJob(ctx, job));
       },
     },
     {

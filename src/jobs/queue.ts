@@ -22,6 +22,9 @@ export interface QueueLimits {
 }
 
 const DEFAULT_LIMITS: QueueLimits = { maxQueued: 10_000 };
+/** Refs are unique for the process's life; the random prefix keeps a ref from a past run from matching. */
+const REF_PREFIX = randomBytes(8).toString('hex');
+let nextRef = 0;
 
 /**
  * One call waiting for (or in the hands of) a worker. It settles once: answered, failed, timed
@@ -37,12 +40,14 @@ export class Job implements JobCall {
   readonly answered: Promise<JobAnswer>;
   taken = false;
   settled = false;
+  /** Called once when the job settles: its holder lets go of it. */
+  release: (() => void) | undefined;
   private resolveAnswer!: (a: JobAnswer) => void;
   private rejectAnswer!: (e: Error) => void;
   private readonly onSettle: (job: Job) => void;
 
   constructor(call: JobCall, deadline: number, onSettle: (job: Job) => void) {
-    this.ref = randomBytes(16).toString('hex');
+    this.ref = `${REF_PREFIX}${(nextRef++).toString(36)}`;
     this.service = call.service;
     this.method = call.method;
     this.arg = call.arg;
@@ -59,6 +64,7 @@ export class Job implements JobCall {
     if (this.settled) throw new CrissError('NOJOB', 'the caller of this job has gone or timed out');
     this.settled = true;
     this.onSettle(this);
+    this.release?.();
     this.resolveAnswer(a);
   }
 
@@ -66,6 +72,7 @@ export class Job implements JobCall {
     if (this.settled) return;
     this.settled = true;
     this.onSettle(this);
+    this.release?.();
     this.rejectAnswer(err);
   }
 }

@@ -115,7 +115,10 @@ export class RemoteJobs implements JobHandler {
     if (entry.peers.length > 0 && entry.peers.length < num && Date.now() - entry.at > REFIND_MS) void search();
     pool.add(entry.peers);
     const find = async (exclude: Set<string>): Promise<void> => {
-      await Promise.race([search(), new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
+      let stop = (): void => undefined;
+      const given = new Promise<void>((resolve) => (stop = resolve));
+      signal.addEventListener('abort', stop, { once: true });
+      await Promise.race([search(), given]).finally(() => signal.removeEventListener('abort', stop));
       pool.add(entry.peers.filter((p) => !exclude.has(p.toString())));
     };
     const forget = (peer: PeerId): void => {
@@ -150,6 +153,8 @@ export class RemoteJobs implements JobHandler {
           return answer;
         } catch (err) {
           if (signal.aborted) throw signal.reason as Error;
+          // Out of time is not the provider's failure: it stays in use for the other calls.
+          if (Date.now() >= deadline) throw new CrissError('TIMEOUT', `no answer within ${timeoutMs} ms`);
           const e = err as Error;
           if (e instanceof RemoteJobError && !NOT_RUN.has(e.code)) throw e;
           lastErr = e instanceof CrissError ? e : new CrissError('CLOSED', `provider ${p.peer.toString()} failed: ${e.message}`);
