@@ -42,6 +42,7 @@ const rows = (keys: string, diffKeys: number): Row[] => [
   { id: 'disk.random', label: 'On disk after random ingest (B/pair)', higher: false },
   { id: 'disk.written.random', label: 'Written to disk during the random ingest (B/pair)', higher: false },
   { id: 'bytes.written', label: 'Block bytes written by the random ingest (B/pair)', higher: false },
+  { id: 'bytes.records', label: '… stored as records, deltas included (B/pair)', higher: false },
   { id: 'bytes.written.ordered', label: 'Block bytes written by the key-order ingest (B/pair)', higher: false },
   { id: 'bytes.live', label: 'Live tree bytes (B/pair)', higher: false },
   { id: 'mem.rss', label: 'Peak RSS (MiB)', higher: false },

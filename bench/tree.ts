@@ -118,8 +118,9 @@ interface PutsRun {
   puts: number;
   ms: number;
   syncs: number;
-  /** Block bytes the puts stored, and bytes the process wrote to disk meanwhile (LevelDB's log and compactions). */
+  /** Block bytes the puts stored, the records that took, and bytes the process wrote to disk meanwhile (LevelDB's log and compactions). */
   blockBytes: number;
+  recordBytes: number;
   diskBytes: number;
   latencies: Float64Array;
 }
@@ -136,6 +137,7 @@ async function singlePuts(e: Engine, base: Id, muts: Mutation[], cfg: BenchConfi
   let done = 0;
   const syncs0 = e.store.stats.syncs;
   const blocks0 = e.store.stats.bytesWritten;
+  const records0 = e.store.stats.recordBytesWritten;
   const disk0 = processWriteBytes();
   const t0 = performance.now();
   const deadline = t0 + cfg.putSeconds * 1000;
@@ -151,7 +153,7 @@ async function singlePuts(e: Engine, base: Id, muts: Mutation[], cfg: BenchConfi
   await Promise.all(Array.from({ length: cfg.writers }, writer));
   return {
     puts: done, ms: performance.now() - t0, syncs: e.store.stats.syncs - syncs0, latencies: latencies.subarray(0, done),
-    blockBytes: e.store.stats.bytesWritten - blocks0, diskBytes: processWriteBytes() - disk0,
+    blockBytes: e.store.stats.bytesWritten - blocks0, recordBytes: e.store.stats.recordBytesWritten - records0, diskBytes: processWriteBytes() - disk0,
   };
 }
 
@@ -198,6 +200,7 @@ export async function runTreeSuite(cfg: BenchConfig): Promise<SuiteResult> {
       () => ingest(e, pairs, ingestOrder(cfg.keys, true, cfg.seed), cfg, mem));
     metrics.push(ingestMetric('ingest.random', random, ingestNote(random, e, cfg)));
     metrics.push({ id: 'bytes.written', value: e.store.stats.bytesWritten / random.done, unit: 'B/pair', note: 'block bytes written by the random ingest' });
+    metrics.push({ id: 'bytes.records', value: e.store.stats.recordBytesWritten / random.done, unit: 'B/pair', note: 'what storing them took: whole nodes and deltas (docs/format.md §8.1)' });
     // Nodes live in shared slabs: compare what the cache counts with what ArrayBuffers really hold
     // once garbage is collected.
     await settle();
@@ -256,7 +259,7 @@ export async function runTreeSuite(cfg: BenchConfig): Promise<SuiteResult> {
     const puts = await profiled(prof('puts'), profFile('puts'), () => singlePuts(e, root, putMuts, cfg));
     metrics.push({ id: 'puts', value: perSecond(puts.puts, puts.ms), unit: 'puts/s', note: `${puts.puts} puts in ${(puts.ms / 1000).toFixed(2)} s` });
     metrics.push({ id: 'puts.syncs', value: perSecond(puts.syncs, puts.ms), unit: 'syncs/s', note: `${(puts.puts / Math.max(1, puts.syncs)).toFixed(1)} writes per sync` });
-    metrics.push({ id: 'puts.bytes', value: puts.blockBytes / puts.puts, unit: 'B/put', note: `block bytes per put; the process wrote ${(puts.diskBytes / puts.puts).toFixed(0)} B/put to disk` });
+    metrics.push({ id: 'puts.bytes', value: puts.blockBytes / puts.puts, unit: 'B/put', note: `block bytes per put; stored as ${(puts.recordBytes / puts.puts).toFixed(0)} B/put of records; the process wrote ${(puts.diskBytes / puts.puts).toFixed(0)} B/put to disk` });
     metrics.push({ id: 'puts.p50', value: percentile(puts.latencies, 0.5), unit: 'ms' });
     metrics.push({ id: 'puts.p99', value: percentile(puts.latencies, 0.99), unit: 'ms' });
     mem.sample();

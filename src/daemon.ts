@@ -8,6 +8,7 @@ import { JobAnnouncements } from './jobs/announce.ts';
 import { JobQueues } from './jobs/queue.ts';
 import { RemoteJobs } from './jobs/remote.ts';
 import { Network } from './net/network.ts';
+import { PushHost } from './net/push-transfer.ts';
 import { RespServer } from './resp/server.ts';
 import { openStore } from './store/index.ts';
 
@@ -39,7 +40,13 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
   const jobs = new JobQueues();
   const remoteJobs = new RemoteJobs(jobs, logger.child({ module: 'jobs' }));
   try {
-    net = await Network.start({ dataDir: config.dataDir, clustersDir: config.clustersDir, keysDir: config.keysDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort, overlay: config.overlay, bootstrap: config.bootstrap, store, jobs: remoteJobs, logger: logger.child({ module: 'net' }) });
+    const netLogger = logger.child({ module: 'net' });
+    net = await Network.start({
+      dataDir: config.dataDir, clustersDir: config.clustersDir, keysDir: config.keysDir, p2pHost: config.p2pHost, p2pPort: config.p2pPort,
+      overlay: config.overlay, bootstrap: config.bootstrap, store, logger: netLogger,
+      pushHost: (n) => new PushHost(n, store, netLogger),
+      jobs: remoteJobs,
+    });
     jobAnnouncements = await JobAnnouncements.open(config.dataDir, net, logger.child({ module: 'jobs' }));
     remoteJobs.attach(net, jobAnnouncements);
     const { dispatcher, info } = buildCommands({ store, collector, logger, net, jobs, remoteJobs });

@@ -16,6 +16,8 @@ export type ErrorCode =
   | 'NOPROTO'
   | 'CONFLICT'
   | 'CLOSED'
+  /** A key is missing: the cluster's PrivateKey (PUSH), or a key pair Name not in the keys dir (tunnels). */
+  | 'NOKEY'
   /** SQL: a statement SQLite or the tree tables rejected (syntax, unknown table, unsupported). */
   | 'SQL'
   /** SQL: a PRIMARY KEY, UNIQUE or NOT NULL constraint failed. */
@@ -23,6 +25,19 @@ export type ErrorCode =
   /** SQL: a write statement sent to SQLREAD (Redis's code for writes refused). */
   | 'READONLY'
   | 'NOCLUSTER'
+  /** A signed DHT record (pointer) that fails verification or is older than one held. */
+  | 'BADRECORD'
+  /** Tunnels: TUNNEL_TOKEN unset or not the one given. */
+  | 'NOPERM'
+  /** Tunnels: what the serving peer answered (docs/tunnel-protocol.md). */
+  | 'REFUSED'
+  | 'NOTALLOWED'
+  | 'LIMIT'
+  | 'UNREACHABLE'
+  /** Tunnels: no peer of the cluster proved the key of the Name. */
+  | 'NOPROVIDER'
+  /** A peer broke a wire protocol. */
+  | 'PROTOCOL'
   /** Jobs: the name is not a key pair Name; no such service here; its queue is full. */
   | 'BADSERVICE'
   | 'NOSERVICE'

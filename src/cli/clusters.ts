@@ -91,6 +91,25 @@ function remotePersist(): Command {
   return examples(clientCommand(cmd), ['crisscross remote_persist --num 4 "*clusters/my_cluster.yaml#Name" QmbTz9…']);
 }
 
+function push(): Command {
+  const cmd = new Command('push')
+    .summary('ask the closest members to store a local tree')
+    .description(
+      'Ask the members closest to the tree on the cluster\'s DHT to clone it and pin it for --ttl ms (needs the cluster\'s PrivateKey in this daemon\'s file). ' +
+        'Each refuses a ttl over its MaxTTL or a tree over its MaxAcceptedSize; the daemon logs why. Prints how many accepted; exits 1 if none did.',
+    )
+    .argument('<cluster>', CLUSTER_HELP)
+    .argument('<tree>', ID_HELP)
+    .requiredOption('--ttl <ms>', 'how long the receivers pin it', parseTtl)
+    .action(async (clusterArg: string, tree: string, opts: { ttl: number }, self: Command) => {
+      const [name, root] = [await substituteId(clusterArg), await substituteId(tree)];
+      const accepted = integer(await withDaemon(self, (c) => c.call('PUSH', name, root, String(opts.ttl))), 'PUSH');
+      await write(`${root}: accepted by ${accepted} peer${accepted === 1 ? '' : 's'}\n`);
+      if (accepted === 0) throw new CliFailure(EXIT.no, 'no peer accepted the push (see the daemon log for their reasons)');
+    });
+  return examples(clientCommand(cmd), ['crisscross push "*clusters/my_cluster.yaml#Name" QmbTz9… --ttl 86400000']);
+}
+
 export function clusterCommands(): Command[] {
-  return [cluster(), keypair(), nodeSecret(), announce(), remoteGet(), remotePersist()];
+  return [cluster(), keypair(), nodeSecret(), announce(), remoteGet(), remotePersist(), push()];
 }

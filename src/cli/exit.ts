@@ -18,7 +18,7 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export const EXIT_HELP = `Exit codes:
   0  success
-  1  no: key or variable not found, has_key false, var_set --if/--nx did not hold
+  1  no: key or variable not found, has_key false, var_set --if/--nx did not hold, no peer accepted a push
   2  usage error (bad arguments or options, unreadable *file.yaml#Field or local path)
   3  the daemon replied with an error, or serve could not start
   4  the daemon could not be reached (not running, wrong port, wrong password)`;

@@ -7,9 +7,11 @@ import { EXIT_HELP } from './exit.ts';
 import { dirCommands } from './dirs.ts';
 import { fileCommands } from './files.ts';
 import { lifetimeCommands } from './lifetime.ts';
+import { pointerCommands } from './pointers.ts';
 import { serveCommand } from './serve.ts';
 import { sqlCommands } from './sql.ts';
 import { treeCommands } from './trees.ts';
+import { tunnelCommands } from './tunnels.ts';
 import { varCommands } from './vars.ts';
 
 const OVERVIEW = `Arguments that name a tree or id accept:
@@ -36,7 +38,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .addHelpText('after', `\n${OVERVIEW}\n`);
   clientCommand(program);
-  for (const cmd of [serveCommand(), ...treeCommands(), ...fileCommands(), ...dirCommands(), ...lifetimeCommands(), ...sqlCommands(), ...varCommands(), ...clusterCommands(), ...jobCommandsCli()]) {
+  for (const cmd of [serveCommand(), ...treeCommands(), ...fileCommands(), ...dirCommands(), ...lifetimeCommands(), ...sqlCommands(), ...varCommands(), ...clusterCommands(), ...pointerCommands(), ...tunnelCommands(), ...jobCommandsCli()]) {
     program.addCommand(cmd.copyInheritedSettings(program));
   }
   return program;

@@ -22,9 +22,9 @@ export interface ClusterNetDeps extends TreeDeps {
   jobs?: JobCommandDeps;
 }
 
-const CLUSTER: ArgumentDoc = { name: 'cluster', type: 'string', display_text: 'cluster' };
+export const CLUSTER: ArgumentDoc = { name: 'cluster', type: 'string', display_text: 'cluster' };
 const TREE: ArgumentDoc = { name: 'tree', type: 'key', display_text: 'tree' };
-const TTL: ArgumentDoc = { name: 'ttl', type: 'integer', display_text: 'ttl' };
+export const TTL: ArgumentDoc = { name: 'ttl', type: 'integer', display_text: 'ttl' };
 const REMOTE_ARGS: ArgumentDoc[] = [CLUSTER, { name: 'num', type: 'integer' }, { name: 'command', type: 'string' }, TREE, { name: 'arg', type: 'string', optional: true, multiple: true }];
 
 /**
@@ -37,7 +37,7 @@ export const REMOTE_READS = new Set([
 ]);
 const MAX_PROVIDERS = 64;
 
-function networkOf(deps: Pick<ClusterNetDeps, 'net'>): Network {
+export function networkOf(deps: Pick<ClusterNetDeps, 'net'>): Network {
   if (deps.net === undefined) throw new CrissError('NOCLUSTER', 'this daemon runs no cluster network');
   return deps.net;
 }

@@ -13,11 +13,14 @@ import { gcCommands } from './gc.ts';
 import { type JobCommandDeps, jobCommands } from './jobs.ts';
 import { JobQueues } from '../jobs/queue.ts';
 import type { RemoteJobs } from '../jobs/remote.ts';
+import { pointerCommands } from './pointers.ts';
 import { Dispatcher } from './dispatch.ts';
+import { pushCommands } from './push.ts';
 import { CommandRegistry } from './registry.ts';
 import { serverCommands } from './server.ts';
 import { sqlCommands } from './sql.ts';
 import { treeCommands } from './tree.ts';
+import { tunnelCommands } from './tunnels.ts';
 import { varWithCommand } from './vars.ts';
 
 export interface Commands {
@@ -38,6 +41,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
   const queues = deps.jobs ?? new JobQueues();
   const net = deps.net;
   const jobDeps: JobCommandDeps = net === undefined ? { queues } : { queues, net, key: (name) => net.keys.get(name), ...(deps.remoteJobs !== undefined ? { remote: deps.remoteJobs } : {}) };
+  const netDeps = { trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }), jobs: jobDeps };
   registry.register(
     ...serverCommands({ registry, logger: deps.logger }),
     ...treeCommands({ trees, vars }),
@@ -47,7 +51,10 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...sqlCommands({ trees, vars, sql }),
     ...clusterFileCommands(),
     ...jobCommands(jobDeps),
-    ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }), jobs: jobDeps }),
+    ...clusterNetCommands(netDeps),
+    ...pointerCommands({ net: deps.net }),
+    ...pushCommands(netDeps),
+    ...tunnelCommands({ net: deps.net }),
   );
   const store: InfoSource = {
     section: 'store',
@@ -61,6 +68,6 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
   };
   const remoteJobs = deps.remoteJobs;
   const info = [store, { section: 'sql', fields: () => sql.info() }, { section: 'jobs', fields: () => [...queues.info(), ...(remoteJobs?.info() ?? [])] }];
-  if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() });
+  if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() }, { section: 'tunnels', fields: () => net.tunnelInfo() });
   return { registry, dispatcher, info };
 }

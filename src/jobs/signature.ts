@@ -1,5 +1,5 @@
-import { type KeyObject, createPrivateKey, createPublicKey, randomBytes, sign, verify } from 'node:crypto';
-import { KEY_BYTES, framed, keyName } from '../net/identity.ts';
+import { type KeyObject, randomBytes, sign, verify } from 'node:crypto';
+import { KEY_BYTES, ed25519PrivateKey, ed25519PublicKey, framed, keyPairFromSeed, keyName } from '../net/identity.ts';
 
 /** docs/format.md §16 */
 export const TAG_JOB_ANSWER = 'crisscross/job-answer/v1';
@@ -8,8 +8,6 @@ const ED25519_SIGNATURE_BYTES = 64;
 /** The signature value of an answer: the caller's nonce, then the Ed25519 signature. */
 export const SIGNATURE_BYTES = NONCE_BYTES + ED25519_SIGNATURE_BYTES;
 
-const PKCS8_ED25519 = Buffer.from('302e020100300506032b657004220420', 'hex');
-const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 
 /** The exact bytes an answer's signature covers. */
 export function answerMessage(service: string, method: Uint8Array, arg: Uint8Array, response: Uint8Array, nonce: Uint8Array): Buffer {
@@ -34,10 +32,8 @@ export function signerOf(seed: Uint8Array): Signer {
   const hex = Buffer.from(seed).toString('hex');
   let s = signers.get(hex);
   if (s !== undefined) return s;
-  const key = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' });
-  const spki = createPublicKey(key).export({ format: 'der', type: 'spki' });
-  const publicKey = Buffer.from(spki.subarray(spki.length - KEY_BYTES));
-  s = { publicKey, name: keyName(publicKey), key };
+  const { publicKey } = keyPairFromSeed(seed);
+  s = { publicKey, name: keyName(publicKey), key: ed25519PrivateKey(seed) };
   if (signers.size >= MAX_SIGNERS) signers.clear();
   signers.set(hex, s);
   return s;
@@ -45,11 +41,16 @@ export function signerOf(seed: Uint8Array): Signer {
 
 const verifiers = new Map<string, KeyObject>();
 
-function verifierOf(publicKey: Uint8Array): KeyObject {
+/** Undefined for bytes that are not a valid Ed25519 point. */
+function verifierOf(publicKey: Uint8Array): KeyObject | undefined {
   const hex = Buffer.from(publicKey).toString('hex');
   let key = verifiers.get(hex);
   if (key === undefined) {
-    key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' });
+    try {
+      key = ed25519PublicKey(publicKey);
+    } catch {
+      return undefined;
+    }
     if (verifiers.size >= MAX_SIGNERS) verifiers.clear();
     verifiers.set(hex, key);
   }
@@ -71,5 +72,6 @@ export function verifyAnswer(service: string, method: Uint8Array, arg: Uint8Arra
   if (keyName(publicKey) !== service) return false;
   const carried = signature.subarray(0, NONCE_BYTES);
   if (nonce !== undefined && Buffer.compare(carried, nonce) !== 0) return false;
-  return verify(null, answerMessage(service, method, arg, response, carried), verifierOf(publicKey), signature.subarray(NONCE_BYTES));
+  const key = verifierOf(publicKey);
+  return key !== undefined && verify(null, answerMessage(service, method, arg, response, carried), key, signature.subarray(NONCE_BYTES));
 }

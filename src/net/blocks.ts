@@ -238,9 +238,12 @@ export class BlockClient {
     this.counters = counters;
   }
 
-  /** The blocks in order; undefined for one the peer does not serve. Throws LyingPeerError on a bad block. */
-  fetch(wants: Want[], signal: AbortSignal): Promise<Array<Uint8Array | undefined>> {
-    const run = this.queue.then(() => this.exchange(wants, signal));
+  /**
+   * The blocks in order; undefined for one the peer does not serve. Throws LyingPeerError on a
+   * bad block. `onBlock` hears each verified block's size as it arrives.
+   */
+  fetch(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
+    const run = this.queue.then(() => this.exchange(wants, signal, onBlock));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -258,7 +261,7 @@ export class BlockClient {
     return this.stream;
   }
 
-  private async exchange(wants: Want[], signal: AbortSignal): Promise<Array<Uint8Array | undefined>> {
+  private async exchange(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
     if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
     const out: Array<Uint8Array | undefined> = [];
     this.counters.fetching++;
@@ -267,7 +270,6 @@ export class BlockClient {
       for (let i = 0; i < wants.length; i += MAX_WANTS) {
         const batch = wants.slice(i, i + MAX_WANTS);
         await lp.write(encodeWant(batch), { signal });
-        let bytes = 0;
         for (const w of batch) {
           const frame = (await lp.read({ signal })).subarray();
           if (frame[0] === NONE && frame.length === 1) {
@@ -276,11 +278,13 @@ export class BlockClient {
           }
           const block = frame.subarray(1);
           if (frame[0] !== BLOCK || !idEquals(idOf(block), w.id)) throw new LyingPeerError(this.peer.toString(), w.id);
-          bytes += block.length;
+          this.counters.fetched++;
+          this.counters.fetchedBytes += block.length;
+          onBlock?.(block.length);
+          // A read answers from its buffer without looking at the signal: stop here, not after the want-list.
+          signal.throwIfAborted();
           out.push(block);
         }
-        this.counters.fetched += batch.length;
-        this.counters.fetchedBytes += bytes;
       }
       return out;
     } catch (err) {

@@ -3,6 +3,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal';
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
 import { CrissError, type ErrorCode } from '../errors.ts';
+import { KEY_BYTES } from './identity.ts';
 
 /** docs/format.md §16 */
 export const JOBS_PROTOCOL = '/crisscross/jobs/1.0.0';
@@ -10,7 +11,7 @@ export const JOBS_PROTOCOL = '/crisscross/jobs/1.0.0';
 export const MAX_JOB_BYTES = 16 * 1024 * 1024;
 export const CALL_ID_BYTES = 16;
 const NONCE_BYTES = 16;
-const KEY_BYTES = 32;
+/** The answer's signature value: nonce and Ed25519 signature (docs/format.md §16). */
 const SIGNATURE_BYTES = 80;
 const CALL = 0x01;
 const ANSWER = 0x02;

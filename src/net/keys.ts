@@ -26,6 +26,14 @@ export class Keys {
     return this.dir.get(name);
   }
 
+  /** Like `get`, but a miss rescans the dir first: a file written a moment ago is found. */
+  async find(name: string): Promise<KeyEntry | undefined> {
+    const known = this.dir.get(name);
+    if (known !== undefined) return known;
+    await this.dir.rescan();
+    return this.dir.get(name);
+  }
+
   list(): KeyEntry[] {
     return this.dir.list();
   }

@@ -15,8 +15,13 @@ import { Keys } from './keys.ts';
 import { ClusterNode } from './node.ts';
 import { clusterNameOf, isOverlay, overlayCluster } from './overlay.ts';
 import { Rendezvous } from './rendezvous.ts';
+import { Pointers } from './pointers.ts';
+import { type PushReceiver, type PushService, pushService } from './push.ts';
 
-export type Services = { blocks: BlockService; jobs: JobService };
+import { type TunnelService, tunnelService } from './tunnel-service.ts';
+import { Tunnels } from './tunnels.ts';
+
+export type Services = { blocks: BlockService; push: PushService; tunnels: TunnelService; jobs: JobService };
 export type Node = ClusterNode<Services>;
 
 export interface NetworkOptions {
@@ -34,6 +39,8 @@ export interface NetworkOptions {
   rescanMs?: number;
   /** What the block exchange serves from. */
   store: BlockStoreReader;
+  /** What stores admitted pushes; absent, this node refuses them. */
+  pushHost?: (net: Network) => PushReceiver;
   /** Where job calls from members go; absent, every call is refused. */
   jobs?: JobHandler;
 }
@@ -53,26 +60,34 @@ export class Network {
   readonly nodeSecret: Buffer;
   /** The keys dir's key pairs by Name, for whatever signs or verifies (pointers, jobs, tunnels). */
   readonly keys: Keys;
+  readonly pointers: Pointers;
+  readonly tunnels: Tunnels;
   private readonly opts: NetworkOptions;
   private readonly dir: ClusterDir;
   private readonly nodes = new Map<string, Node>();
   private readonly announcements: Announcements;
+  private readonly pushReceiver: PushReceiver | undefined;
   /** Per cluster, every block its live announcements reach: all the block exchange serves. */
   private readonly served = new Map<string, IdSet>();
   private ports: Record<string, number> = {};
   private rendezvous: Rendezvous | undefined;
   private timer: NodeJS.Timeout | undefined;
 
-  private constructor(nodeSecret: Buffer, announcements: Announcements, opts: NetworkOptions) {
+  private constructor(nodeSecret: Buffer, announcements: Announcements, keys: Keys, tunnels: Tunnels, opts: NetworkOptions) {
     this.nodeSecret = nodeSecret;
+    this.tunnels = tunnels;
     this.announcements = announcements;
     this.opts = opts;
-    this.keys = new Keys({ dir: opts.keysDir, logger: opts.logger, ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
+    this.keys = keys;
+    this.pointers = new Pointers(opts.dataDir, opts.logger);
+    this.pushReceiver = opts.pushHost?.(this);
     this.dir = new ClusterDir({ dir: opts.clustersDir, logger: opts.logger, onChange: (c) => this.changed(c), ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
   }
 
   static async start(opts: NetworkOptions): Promise<Network> {
-    const net = new Network(await loadNodeSecret(opts.dataDir, opts.env), await Announcements.open(opts.dataDir), opts);
+    const keys = new Keys({ dir: opts.keysDir, logger: opts.logger, ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
+    const tunnels = await Tunnels.open({ dataDir: opts.dataDir, keys, env: opts.env ?? process.env, logger: opts.logger.child({ module: 'tunnels' }) });
+    const net = new Network(await loadNodeSecret(opts.dataDir, opts.env), await Announcements.open(opts.dataDir), keys, tunnels, opts);
     try {
       net.ports = JSON.parse(await readFile(join(opts.dataDir, PORTS_FILE), 'utf8')) as Record<string, number>;
     } catch (e) {
@@ -80,6 +95,7 @@ export class Network {
     }
     await net.keys.start();
     if (opts.overlay) await net.startOverlay();
+    await net.pointers.load();
     await net.dir.start();
     net.timer = setInterval(() => void net.expire(), EXPIRE_EVERY_MS);
     net.timer.unref();
@@ -88,9 +104,11 @@ export class Network {
 
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.tunnels.stop();
     await this.dir.stop();
     await this.keys.stop();
     await this.rendezvous?.stop();
+    this.pointers.stop();
     await Promise.all([...this.nodes.values()].map((n) => n.stop()));
     this.nodes.clear();
   }
@@ -136,6 +154,7 @@ export class Network {
       const n = this.nodes.get(c.name);
       this.nodes.delete(c.name);
       this.rendezvous?.left(c);
+      this.pointers.detach(c.name);
       await n?.stop();
       this.opts.logger.info({ cluster: c.name }, 'cluster left');
     }
@@ -215,8 +234,11 @@ export class Network {
       nodeSecret: this.nodeSecret,
       host: this.opts.p2pHost,
       logger: this.opts.logger,
+      records: this.pointers.dhtOptions(c),
       services: {
         blocks: blockService({ store: this.opts.store, isServed: (id: Id) => this.served.get(c.name)?.has(id) === true, logger: this.opts.logger.child({ cluster: c.name }) }),
+        push: pushService({ cluster: c, logger: this.opts.logger.child({ cluster: c.name }), ...(this.pushReceiver ? { receiver: this.pushReceiver } : {}) }),
+        tunnels: tunnelService(this.tunnels.serviceInit(c.name)),
         jobs: jobService({ cluster: c.name, handler: this.opts.jobs ?? NO_JOBS, logger: this.opts.logger.child({ cluster: c.name }) }),
       },
     };
@@ -237,6 +259,8 @@ export class Network {
     }
     await this.rebuildServed(c.name);
     this.reprovide(node);
+    this.pointers.attach(node);
+    for (const name of this.tunnels.allow.announcedIn(c.name)) void node.libp2p.services.tunnels.provide(name);
     // Announcements made while alone reached no one: provide again as peers arrive (at most every 30 s).
     let last = 0;
     node.libp2p.addEventListener('peer:connect', () => {
@@ -257,10 +281,14 @@ export class Network {
     })));
   }
 
+  tunnelInfo(): Array<[string, string | number]> {
+    return this.tunnels.info([...this.nodes.values()].map((n) => n.libp2p.services.tunnels));
+  }
+
   info(): Array<[string, string | number]> {
     return [['clusters', this.nodes.size], ['keys', this.keys.list().length], ...[...this.nodes].map(([name, n]): [string, string] => {
       const b = n.libp2p.services.blocks;
-      const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes},fetches_in_flight=${b.fetching},serves_in_flight=${b.serving}`;
+      const moved = `announced=${this.announcements.live(name).length},blocks_served=${b.served},bytes_served=${b.servedBytes},blocks_fetched=${b.fetched},bytes_fetched=${b.fetchedBytes},fetches_in_flight=${b.fetching},serves_in_flight=${b.serving},pushes_accepted=${n.libp2p.services.push.accepted},pushes_refused=${n.libp2p.services.push.refused}`;
       return [name, `${n.info()},${moved}`];
     })];
   }

@@ -2,7 +2,7 @@ import { isIPv6 } from 'node:net';
 import { generateKeyPairFromSeed } from '@libp2p/crypto/keys';
 import { identify, type Identify } from '@libp2p/identify';
 import type { PeerId, ServiceMap } from '@libp2p/interface';
-import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht';
+import { type KadDHT, type Selectors, type Validators, kadDHT, passthroughMapper } from '@libp2p/kad-dht';
 import { noise } from '@libp2p/noise';
 import { ping, type Ping } from '@libp2p/ping';
 import { tcp } from '@libp2p/tcp';
@@ -32,6 +32,8 @@ export interface ClusterNodeInit<S extends ServiceMap> {
   logger: Logger;
   /** Protocols of ours on top (the block exchange), each built from the node's components. */
   services?: ServiceFactories<S>;
+  /** Record namespaces of ours on the DHT (signed pointers). */
+  records?: { validators: Validators; selectors: Selectors };
   /** How often to redial Bootstrap entries while no peer is connected. */
   bootstrapIntervalMs?: number;
 }
@@ -68,7 +70,7 @@ export class ClusterNode<S extends ServiceMap = ServiceMap> {
       identify: identify(),
       ping: ping(),
       // Both settings together, or a loopback/LAN table stays empty (environment notes).
-      dht: kadDHT({ protocol: dhtProtocol(c.cypher), clientMode: false, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: true }),
+      dht: kadDHT({ protocol: dhtProtocol(c.cypher), clientMode: false, peerInfoMapper: passthroughMapper, allowQueryWithZeroPeers: true, ...init.records }),
     };
     const libp2p = (await createLibp2p({
       privateKey,

@@ -15,6 +15,8 @@ const FETCH_TIMEOUT_MS = 60_000;
 const CACHE_BYTES = 64 * 1024 * 1024;
 /** Wants per round of a clone: several want-lists per provider in flight. */
 const CLONE_ROUND = 4096;
+/** How often an unpinned clone renews its root's grace: far below the collector's (60 s by default). */
+const FRESH_EVERY_MS = 1000;
 
 /** Recently fetched blocks by kind and id, bounded by bytes, oldest dropped first. */
 export class BlockCache {
@@ -43,6 +45,15 @@ export class BlockCache {
   }
 }
 
+export interface ProvidersOptions {
+  /** Asked before the ones the DHT finds (a pusher serves what it asks others to store). */
+  first?: PeerId[];
+  /** Ends every fetch at once: a byte budget that ran out, a stopping node. */
+  signal?: AbortSignal;
+  /** Told the size of each block as it arrives (verified), before the rest of its want-list. */
+  onBlock?: (bytes: number) => void;
+}
+
 /**
  * Fetches from up to `num` providers of one root at once: each batch is split among the live
  * providers; a provider that sends a bad block or fails is dropped and its share goes to the
@@ -54,14 +65,16 @@ export class Providers {
   private readonly root: Id;
   private readonly num: number;
   private readonly logger: Logger;
+  private readonly opts: ProvidersOptions;
   private clients: Promise<BlockClient[]> | undefined;
 
-  constructor(net: Network, cluster: string, root: Id, num: number, logger: Logger) {
+  constructor(net: Network, cluster: string, root: Id, num: number, logger: Logger, opts: ProvidersOptions = {}) {
     this.net = net;
     this.cluster = cluster;
     this.root = root;
     this.num = num;
     this.logger = logger;
+    this.opts = opts;
   }
 
   private live(): Promise<BlockClient[]> {
@@ -70,7 +83,9 @@ export class Providers {
       const blocks = node.libp2p.services.blocks;
       // A tree reached only through a link (a file of an announced directory) has no provider
       // record of its own: the members at hand may still serve it.
-      const peers = found.length > 0 ? found : node.libp2p.getPeers().slice(0, this.num);
+      const fallback = found.length > 0 ? found : node.libp2p.getPeers();
+      const first = this.opts.first ?? [];
+      const peers = [...first, ...fallback.filter((p) => !first.some((f) => f.equals(p)))].slice(0, Math.max(this.num, first.length));
       this.logger.info({ cluster: this.cluster, root: idToText(this.root), providers: peers.map((p) => p.toString()) }, 'found providers');
       return peers.map((p) => blocks.client(p));
     });
@@ -96,13 +111,16 @@ export class Providers {
       if (shares.size === 0) break;
       await Promise.all([...shares].map(async ([c, idx]) => {
         try {
-          const got = await c.fetch(idx.map((i) => wants[i]), AbortSignal.timeout(FETCH_TIMEOUT_MS));
+          const timeout = AbortSignal.timeout(FETCH_TIMEOUT_MS);
+          const got = await c.fetch(idx.map((i) => wants[i]), this.opts.signal ? AbortSignal.any([timeout, this.opts.signal]) : timeout, this.opts.onBlock);
           idx.forEach((i, k) => (out[i] = got[k]));
         } catch (err) {
           // The client closed itself: the next round leaves it out.
           this.logger.info({ remote: c.peer.toString(), err: (err as Error).message }, 'provider dropped; its share goes to the others');
         }
       }));
+      // Not a provider's failure: the whole fetch ends with the signal's reason.
+      this.opts.signal?.throwIfAborted();
       pending = pending.filter((i) => out[i] === undefined);
     }
     return out;
@@ -192,50 +210,69 @@ export interface CloneReport {
   bytes: number;
 }
 
+export interface CloneOptions {
+  /**
+   * Pin only once every block is stored, so a clone that fails or is aborted leaves nothing
+   * pinned. Meanwhile the root is handed to the collector as a fresh root every second, so
+   * what landed is spared while the clone runs (a round can outlast the grace period) and freed
+   * by the first collection after the grace period once it stopped. Without it the root is
+   * pinned first, so a collection mid-clone keeps what landed and an interrupted clone resumes.
+   */
+  pinLast?: boolean;
+  /** Checked between rounds; the providers' own signal ends a round at once. */
+  signal?: AbortSignal;
+}
+
 /**
  * A clone: every block the root reaches, links included, level by level in big rounds, stored
- * as it arrives with the root pinned first (so a collection mid-clone keeps what landed).
- * What is already local is read, not fetched, so an interrupted clone resumes.
+ * as it arrives. What is already local is read, not fetched, so an interrupted clone resumes.
+ * `until`: the pin's expiry (epoch ms, FOREVER), or null for none.
  */
-/** `until`: the pin's expiry (epoch ms, FOREVER), or null for none. */
-export async function clone(store: BlockStore, source: RemoteSource, root: Id, until: number | null): Promise<CloneReport> {
+export async function clone(store: BlockStore, source: RemoteSource, root: Id, until: number | null, opts: CloneOptions = {}): Promise<CloneReport> {
   const report: CloneReport = { blocks: 0, fetched: 0, bytes: 0 };
   const seen = new Set<string>([`node:${idKey(root)}`]);
   let frontier: Want[] = [{ kind: 'node', id: root }];
   let pinned = false;
-  // Every round consumes the frontier; each block enters it once (seen), so rounds end.
-  while (frontier.length > 0) {
-    const round = frontier.slice(0, CLONE_ROUND);
-    frontier = frontier.slice(CLONE_ROUND);
-    const local = await Promise.all(round.map((w) => source.localBlock(w)));
-    const missing = round.filter((_, i) => local[i] === undefined);
-    const fetched = missing.length === 0 ? [] : await source.getMany(missing);
-    const blocks: Array<{ id: Id; bytes: Uint8Array }> = [];
-    const blobs: Array<{ id: Id; bytes: Uint8Array }> = [];
-    let m = 0;
-    for (let i = 0; i < round.length; i++) {
-      const w = round[i];
-      let bytes = local[i];
-      if (bytes === undefined) {
-        bytes = fetched[m++];
-        if (bytes === undefined) throw new CrissError('MISSINGBLOCK', `no provider has block ${idToText(w.id)} of ${idToText(root)}`);
-        // Hashes were checked on arrival; nodes must also pass the strict parser before they are stored.
-        if (w.kind === 'node') TreeNode.parse(Buffer.from(w.id), bytes);
-        (w.kind === 'node' ? blocks : blobs).push({ id: w.id, bytes });
-        report.fetched++;
-        report.bytes += bytes.length;
+  const renew = opts.pinLast === true ? setInterval(() => void store.commit({ fresh: [root] }).catch(() => undefined), FRESH_EVERY_MS) : undefined;
+  try {
+    // Every round consumes the frontier; each block enters it once (seen), so rounds end.
+    while (frontier.length > 0) {
+      opts.signal?.throwIfAborted();
+      const round = frontier.slice(0, CLONE_ROUND);
+      frontier = frontier.slice(CLONE_ROUND);
+      const local = await Promise.all(round.map((w) => source.localBlock(w)));
+      const missing = round.filter((_, i) => local[i] === undefined);
+      const fetched = missing.length === 0 ? [] : await source.getMany(missing);
+      const blocks: Array<{ id: Id; bytes: Uint8Array }> = [];
+      const blobs: Array<{ id: Id; bytes: Uint8Array }> = [];
+      let m = 0;
+      for (let i = 0; i < round.length; i++) {
+        const w = round[i];
+        let bytes = local[i];
+        if (bytes === undefined) {
+          bytes = fetched[m++];
+          if (bytes === undefined) throw new CrissError('MISSINGBLOCK', `no provider has block ${idToText(w.id)} of ${idToText(root)}`);
+          // Hashes were checked on arrival; nodes must also pass the strict parser before they are stored.
+          if (w.kind === 'node') TreeNode.parse(Buffer.from(w.id), bytes);
+          (w.kind === 'node' ? blocks : blobs).push({ id: w.id, bytes });
+          report.fetched++;
+          report.bytes += bytes.length;
+        }
+        report.blocks++;
+        for (const r of reachedFrom(w.kind, bytes, w.id)) {
+          const key = `${r.kind}:${idKey(r.id)}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          frontier.push(r);
+        }
       }
-      report.blocks++;
-      for (const r of reachedFrom(w.kind, bytes, w.id)) {
-        const key = `${r.kind}:${idKey(r.id)}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        frontier.push(r);
-      }
+      const pins: Array<{ root: Id; until: number }> = !pinned && until !== null && (opts.pinLast !== true || frontier.length === 0) ? [{ root, until }] : [];
+      const fresh = opts.pinLast === true && pins.length === 0 ? [root] : [];
+      if (blocks.length > 0 || blobs.length > 0 || pins.length > 0) await store.commit({ blocks, blobs, pins, fresh, since: store.sweepsDone });
+      pinned ||= pins.length > 0;
     }
-    const pins = pinned || until === null ? [] : [{ root, until }];
-    if (blocks.length > 0 || blobs.length > 0 || pins.length > 0) await store.commit({ blocks, blobs, pins, since: store.sweepsDone });
-    pinned = true;
+  } finally {
+    clearInterval(renew);
   }
   return report;
 }

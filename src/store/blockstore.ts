@@ -77,7 +77,8 @@ export class BlockStore {
   /** Sweeps of the garbage collector started and finished so far (see WriteSet.since). */
   sweeps = 0;
   sweepsDone = 0;
-  readonly stats = { commits: 0, syncs: 0, blocksWritten: 0, bytesWritten: 0, blobsWritten: 0, blobBytesWritten: 0 };
+  /** `bytesWritten` counts nodes' bytes, `recordBytesWritten` what storing them took (deltas: §8.1). */
+  readonly stats = { commits: 0, syncs: 0, blocksWritten: 0, bytesWritten: 0, recordBytesWritten: 0, blobsWritten: 0, blobBytesWritten: 0 };
 
   private constructor(db: ClassicLevel<Buffer, Buffer>, segments: SegmentFiles, dir: string, logger: Logger) {
     this.db = db;
@@ -280,6 +281,7 @@ export class BlockStore {
       ops.push({ type: 'put', key: nodeKey(b.id), value: r as Buffer });
       this.stats.blocksWritten++;
       this.stats.bytesWritten += b.bytes.length;
+      this.stats.recordBytesWritten += r.length;
     });
     for (const { set } of group) {
       if (set === null) continue;
@@ -339,7 +341,7 @@ export class BlockStore {
       ['store_syncs', this.stats.syncs],
       ['store_blocks_written', this.stats.blocksWritten],
       ['store_bytes_written', this.stats.bytesWritten],
-      ['store_node_record_bytes', this.nodes.stats.wholeBytes + this.nodes.stats.deltaBytes],
+      ['store_node_record_bytes', this.stats.recordBytesWritten],
       ['store_deltas_written', this.nodes.stats.deltas],
       ['store_blobs_written', this.stats.blobsWritten],
       ['store_blob_bytes_written', this.stats.blobBytesWritten],

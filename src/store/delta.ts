@@ -4,20 +4,29 @@ import { ID_BYTES, type Id } from './id.ts';
  * A node stored as an edit of another one (docs/format.md §8.1): most writes change one entry
  * of each node on a path, and storing every node of that path whole again is what made a
  * one-key write cost kilobytes. The record names a **keyframe**, a node stored whole, and says
- * how to rebuild the node's canonical bytes from it:
+ * how to rebuild the node's canonical bytes from the keyframe's body (its bytes after its
+ * msgpack array head):
  *
- *     00 | keyframe id (34) | head length h (1) | head (h) | prefix (u32 BE) | suffix (u32 BE) | middle
+ *     00 | keyframe id (34) | h (1) | head (h) | op …
+ *     op: 01 | offset (varint) | length (varint)    copy keyframe body bytes
+ *         02 | length (varint) | bytes               literal bytes
  *
- * The node is its own msgpack array head, then the keyframe's body (its bytes after its head)
- * with `prefix` bytes kept at the start, `suffix` at the end and `middle` in between. Keeping
- * the heads apart matters: an insert changes the array length at byte 0, which would otherwise
- * leave no common prefix at all. A canonical node starts with an array head (0x9_, 0xdc,
- * 0xdd), never 0x00, so the first byte tells the two kinds of record apart.
+ * The node is its own array head, then the ops' bytes in order. Keeping the heads apart
+ * matters: an insert changes the array length at byte 0, which would otherwise leave nothing in
+ * common up front. A canonical node starts with an array head (0x9_, 0xdc, 0xdd), never 0x00,
+ * so the first byte tells the two kinds of record apart. Varints are unsigned LEB128.
  */
 export const DELTA_TAG = 0x00;
-const FIXED = 1 + ID_BYTES + 1 + 4 + 4;
+const COPY = 0x01;
+const LITERAL = 0x02;
 /** Below this, a node's record is the node: a delta could save only a few bytes. */
 const MIN_NODE = 256;
+/** Bytes an anchor must match to split a changed region; shorter common runs become literals. */
+const ANCHOR = 24;
+/** Changed regions are split around anchors this many times deep (up to 2^depth edits). */
+const MAX_DEPTH = 7;
+/** A node this edited is stored whole anyway (a delta would not halve it): stop looking. */
+const MAX_OPS = 48;
 
 export function isDelta(record: Uint8Array): boolean {
   return record[0] === DELTA_TAG;
@@ -26,8 +35,6 @@ export function isDelta(record: Uint8Array): boolean {
 export function keyframeOf(record: Uint8Array): Id {
   return record.subarray(1, 1 + ID_BYTES);
 }
-
-const RUN = 32;
 
 function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length);
@@ -39,73 +46,183 @@ function headLength(b: Uint8Array): number {
   return t === 0xdc ? 3 : t === 0xdd ? 5 : 1;
 }
 
+type Op = { copy: true; at: number; len: number } | { copy: false; from: number; len: number };
+
+/** Length of the common run of `a[ai…]` and `b[bi…]`, at most `max`: binary search with native compares. */
+function forward(a: Buffer, ai: number, b: Buffer, bi: number, max: number): number {
+  let lo = 0;
+  let hi = max;
+  while (hi - lo > 16) {
+    const mid = (lo + hi) >>> 1;
+    if (a.compare(b, bi + lo, bi + mid, ai + lo, ai + mid) === 0) lo = mid;
+    else hi = mid;
+  }
+  while (lo < max && a[ai + lo] === b[bi + lo]) lo++;
+  return lo;
+}
+
+/** Length of the common run ending just before `a[ae]` and `b[be]`, at most `max`. */
+function backward(a: Buffer, ae: number, b: Buffer, be: number, max: number): number {
+  let lo = 0;
+  let hi = max;
+  while (hi - lo > 16) {
+    const mid = (lo + hi) >>> 1;
+    if (a.compare(b, be - mid, be - lo, ae - mid, ae - lo) === 0) lo = mid;
+    else hi = mid;
+  }
+  while (lo < max && a[ae - 1 - lo] === b[be - 1 - lo]) lo++;
+  return lo;
+}
+
+/**
+ * Ops turning keyframe bytes [ks, ke) into node bytes [ns, ne): common prefix and suffix, then
+ * the changed middle split around an anchor found by search, recursively. Nodes are sorted
+ * entries, so what two versions share comes in the same order and divide and conquer finds it;
+ * a wrong anchor (repeated bytes) only costs size, since every copy is of equal bytes.
+ */
+function diff(n: Buffer, ns: number, ne: number, k: Buffer, ks: number, ke: number, depth: number, out: Op[]): void {
+  if (out.length > MAX_OPS) {
+    // Past this many edits the record will not be small: say so with one literal and stop searching.
+    out.push({ copy: false, from: ns, len: ne - ns });
+    return;
+  }
+  const pre = forward(n, ns, k, ks, Math.min(ne - ns, ke - ks));
+  const suf = backward(n, ne, k, ke, Math.min(ne - ns, ke - ks) - pre);
+  if (pre > 0) out.push({ copy: true, at: ks, len: pre });
+  const nm = ns + pre;
+  const nme = ne - suf;
+  const km = ks + pre;
+  const kme = ke - suf;
+  if (nm < nme) {
+    let split = false;
+    if (depth < MAX_DEPTH && nme - nm >= 4 * ANCHOR && kme - km >= ANCHOR) {
+      const probe = nm + ((nme - nm - ANCHOR) >>> 1);
+      const found = k.subarray(km, kme).indexOf(n.subarray(probe, probe + ANCHOR));
+      if (found >= 0) {
+        const kp = km + found;
+        const back = backward(n, probe, k, kp, Math.min(probe - nm, kp - km));
+        const ahead = forward(n, probe, k, kp, Math.min(nme - probe, kme - kp));
+        diff(n, nm, probe - back, k, km, kp - back, depth + 1, out);
+        out.push({ copy: true, at: kp - back, len: back + ahead });
+        diff(n, probe + ahead, nme, k, kp + ahead, kme, depth + 1, out);
+        split = true;
+      }
+    }
+    if (!split) out.push({ copy: false, from: nm, len: nme - nm });
+  }
+  if (suf > 0) out.push({ copy: true, at: ke - suf, len: suf });
+}
+
+function varintLength(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+function writeVarint(out: Buffer, p: number, v: number): number {
+  while (v >= 0x80) {
+    out[p++] = (v & 0x7f) | 0x80;
+    v = Math.floor(v / 128);
+  }
+  out[p++] = v;
+  return p;
+}
+
 /**
  * The record storing `node` against `keyframe` (whose id is `keyframeId`), or undefined when
- * it would not take at most half the node's bytes: then the node is stored whole and becomes
- * the keyframe of the nodes that later replace it, so a chain is never longer than one edit.
+ * it would take more than half the node's bytes: then the node is stored whole and becomes the
+ * keyframe of the nodes that later replace it, so a chain is never longer than one edit.
  */
 export function encodeDelta(keyframeId: Id, keyframe: Uint8Array, node: Uint8Array): Buffer | undefined {
   if (node.length < MIN_NODE) return undefined;
-  const h = headLength(node);
-  const kh = headLength(keyframe);
-  const nb = node.length - h;
-  const kb = keyframe.length - kh;
-  const limit = Math.min(nb, kb);
   const n = asBuffer(node);
   const k = asBuffer(keyframe);
-  // Binary search with native compares down to a short run, then bytes: a byte loop over
-  // kilobytes, or a native call per few bytes, cost more than the write's hashing.
-  let lo = 0;
-  let hi = limit;
-  while (hi - lo > RUN) {
-    const mid = (lo + hi) >>> 1;
-    if (n.compare(k, kh + lo, kh + mid, h + lo, h + mid) === 0) lo = mid;
-    else hi = mid;
-  }
-  let prefix = lo;
-  while (prefix < limit && node[h + prefix] === keyframe[kh + prefix]) prefix++;
-  const room = limit - prefix;
-  lo = 0;
-  hi = room;
-  while (hi - lo > RUN) {
-    const mid = (lo + hi) >>> 1;
-    if (n.compare(k, k.length - mid, k.length - lo, n.length - mid, n.length - lo) === 0) lo = mid;
-    else hi = mid;
-  }
-  let suffix = lo;
-  while (suffix < room && node[node.length - 1 - suffix] === keyframe[keyframe.length - 1 - suffix]) suffix++;
-  const middle = nb - prefix - suffix;
-  const size = FIXED + h + middle;
+  const h = headLength(n);
+  const kh = headLength(k);
+  const ops: Op[] = [];
+  diff(n, h, n.length, k, kh, k.length, 0, ops);
+  let size = 2 + ID_BYTES + h;
+  for (const op of ops) size += 1 + (op.copy ? varintLength(op.at - kh) : 0) + varintLength(op.len) + (op.copy ? 0 : op.len);
   if (size * 2 > node.length) return undefined;
   const out = Buffer.allocUnsafe(size);
   out[0] = DELTA_TAG;
   out.set(keyframeId, 1);
   out[1 + ID_BYTES] = h;
-  out.set(node.subarray(0, h), 2 + ID_BYTES);
+  out.set(n.subarray(0, h), 2 + ID_BYTES);
   let p = 2 + ID_BYTES + h;
-  out.writeUInt32BE(prefix, p);
-  out.writeUInt32BE(suffix, p + 4);
-  p += 8;
-  out.set(node.subarray(h + prefix, h + prefix + middle), p);
+  for (const op of ops) {
+    if (op.copy) {
+      out[p++] = COPY;
+      p = writeVarint(out, p, op.at - kh);
+      p = writeVarint(out, p, op.len);
+    } else {
+      out[p++] = LITERAL;
+      p = writeVarint(out, p, op.len);
+      n.copy(out, p, op.from, op.from + op.len);
+      p += op.len;
+    }
+  }
   return out;
+}
+
+/** A varint at `p`: [value, next position], or undefined past the end or beyond 2^35. */
+function readVarint(b: Uint8Array, p: number): [number, number] | undefined {
+  let v = 0;
+  let scale = 1;
+  for (let i = 0; i < 5; i++) {
+    if (p >= b.length) return undefined;
+    const byte = b[p++];
+    v += (byte & 0x7f) * scale;
+    if (byte < 0x80) return [v, p];
+    scale *= 128;
+  }
+  return undefined;
 }
 
 /** The node a delta record stands for; undefined when the record does not fit its keyframe (corruption). */
 export function applyDelta(record: Uint8Array, keyframe: Uint8Array): Buffer | undefined {
   const h = record[1 + ID_BYTES];
-  let p = 2 + ID_BYTES + h;
-  if (record.length < p + 8) return undefined;
-  const view = asBuffer(record);
-  const prefix = view.readUInt32BE(p);
-  const suffix = view.readUInt32BE(p + 4);
-  p += 8;
+  const start = 2 + ID_BYTES + h;
+  if (h === undefined || record.length < start) return undefined;
   const kh = headLength(keyframe);
-  if (kh + prefix + suffix > keyframe.length) return undefined;
-  const middle = record.length - p;
-  const out = Buffer.allocUnsafe(h + prefix + middle + suffix);
-  out.set(record.subarray(2 + ID_BYTES, 2 + ID_BYTES + h), 0);
-  out.set(keyframe.subarray(kh, kh + prefix), h);
-  out.set(record.subarray(p), h + prefix);
-  out.set(keyframe.subarray(keyframe.length - suffix), h + prefix + middle);
+  const body = keyframe.length - kh;
+  // Two passes: the first checks every op and sizes the output, so nothing is read out of bounds.
+  let size = h;
+  for (let p = start; p < record.length; ) {
+    const op = record[p++];
+    if (op === COPY) {
+      const at = readVarint(record, p);
+      const len = at === undefined ? undefined : readVarint(record, at[1]);
+      if (at === undefined || len === undefined || at[0] + len[0] > body) return undefined;
+      size += len[0];
+      p = len[1];
+    } else if (op === LITERAL) {
+      const len = readVarint(record, p);
+      if (len === undefined || len[1] + len[0] > record.length) return undefined;
+      size += len[0];
+      p = len[1] + len[0];
+    } else return undefined;
+  }
+  const out = Buffer.allocUnsafe(size);
+  out.set(record.subarray(2 + ID_BYTES, start), 0);
+  let o = h;
+  for (let p = start; p < record.length; ) {
+    const op = record[p++];
+    if (op === COPY) {
+      const [at, q] = readVarint(record, p) as [number, number];
+      const [len, r] = readVarint(record, q) as [number, number];
+      out.set(keyframe.subarray(kh + at, kh + at + len), o);
+      o += len;
+      p = r;
+    } else {
+      const [len, q] = readVarint(record, p) as [number, number];
+      out.set(record.subarray(q, q + len), o);
+      o += len;
+      p = q + len;
+    }
+  }
   return out;
 }

@@ -76,7 +76,9 @@ export class NodeRecords {
   /** For nodes this run wrote or read: their keyframe, or null when stored whole. */
   private readonly known = new Generations<Id | null>(KNOWN_RECORDS);
   private readonly keyframes = new Generations<Uint8Array>(CACHED_KEYFRAMES);
-  readonly stats = { deltas: 0, deltaBytes: 0, wholeBytes: 0 };
+  /** How often recent writes replaced each delta-stored base (see `recordOf`). */
+  private readonly baseUses = new Generations<number>(CACHED_KEYFRAMES);
+  readonly stats = { deltas: 0 };
 
   constructor(db: ClassicLevel<Buffer, Buffer>, logger: Logger) {
     this.db = db;
@@ -97,25 +99,7 @@ export class NodeRecords {
   /** Many nodes in two LevelDB reads at most: the records, then the keyframes not cached. */
   async read(ids: Id[], remember = true): Promise<Array<StoredNode | undefined>> {
     const recs = await this.db.getMany(ids.map(nodeKey));
-    const fetched = new Map<string, Uint8Array>();
-    const need: Id[] = [];
-    for (const r of recs) {
-      if (r === undefined || !isDelta(r)) continue;
-      const k = idKey(keyframeOf(r));
-      if (this.keyframes.get(k) === undefined && !fetched.has(k)) {
-        fetched.set(k, r);
-        need.push(Buffer.from(keyframeOf(r)));
-      }
-    }
-    if (need.length > 0) {
-      const got = await this.db.getMany(need.map(nodeKey));
-      need.forEach((kf, i) => {
-        const b = got[i];
-        if (b !== undefined && !isDelta(b)) this.cacheKeyframe(kf, b);
-        if (b === undefined || isDelta(b)) fetched.delete(idKey(kf));
-        else fetched.set(idKey(kf), b);
-      });
-    }
+    const keyframes = await this.keyframesFor(recs.map((r) => (r !== undefined && isDelta(r) ? keyframeOf(r) : undefined)));
     return recs.map((r, i) => {
       if (r === undefined) return undefined;
       if (!isDelta(r)) {
@@ -123,8 +107,7 @@ export class NodeRecords {
         return { bytes: r, keyframe: null };
       }
       const kf = keyframeOf(r);
-      const k = idKey(kf);
-      const bytes = this.rebuild(ids[i], r, this.keyframes.get(k) ?? fetched.get(k), remember);
+      const bytes = this.rebuild(ids[i], r, keyframes.get(idKey(kf)), remember);
       return bytes === undefined ? undefined : { bytes, keyframe: Buffer.from(kf) };
     });
   }
@@ -172,10 +155,15 @@ export class NodeRecords {
     if (keyframe === null) return encodeDelta(base.id, base.bytes, node.bytes) ?? node.bytes;
     const kfBytes = keyframeBytes.get(idKey(keyframe));
     const delta = kfBytes === undefined || idEquals(keyframe, node.id) ? undefined : encodeDelta(keyframe, kfBytes, node.bytes);
-    if (delta !== undefined) return delta;
+    // A base written on again and again (every write on one tree) pays for storing it whole
+    // at once; a base used once (random ingest) does not.
+    const bk = idKey(base.id);
+    const uses = (this.baseUses.get(bk) ?? 0) + 1;
+    this.baseUses.set(bk, uses);
+    if (delta !== undefined && uses < 2) return delta;
     const own = encodeDelta(base.id, base.bytes, node.bytes);
-    if (own === undefined) return node.bytes;
-    promoted.set(idKey(base.id), { id: base.id, bytes: base.bytes });
+    if (own === undefined || (delta !== undefined && own.length * 2 > delta.length)) return delta ?? node.bytes;
+    promoted.set(bk, { id: base.id, bytes: base.bytes });
     return own;
   }
 
@@ -187,11 +175,9 @@ export class NodeRecords {
       if (isDelta(r)) {
         this.known.set(idKey(n.id), Buffer.from(keyframeOf(r)));
         this.stats.deltas++;
-        this.stats.deltaBytes += r.length;
       } else {
         this.known.set(idKey(n.id), null);
         this.cacheKeyframe(n.id, n.bytes);
-        this.stats.wholeBytes += r.length;
       }
     });
   }
@@ -217,7 +203,7 @@ export class NodeRecords {
       const b = got[i];
       if (b === undefined || isDelta(b)) return;
       out.set(idKey(kf), b);
-      this.cacheKeyframe(kf, b);
+      this.cacheKeyframe(Buffer.from(kf), b);
     });
     return out;
   }

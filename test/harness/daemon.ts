@@ -37,6 +37,8 @@ export interface TestDaemon {
   readonly dataDir: string;
   /** Where it reads cluster files (picked up while it runs). */
   readonly clustersDir: string;
+  /** Its keys dir (key pairs, read on demand). */
+  readonly keysDir: string;
   /** The current process (changes on restart). */
   readonly child: ChildProcess;
   /** Resolves when the current process exits. */
@@ -65,17 +67,17 @@ class Handle implements TestDaemon {
   port = 0;
   readonly dataDir: string;
   readonly clustersDir: string;
+  readonly keysDir: string;
   child!: ChildProcess;
   exited!: Promise<Exit>;
   private out = '';
   private err = '';
   private readonly clients = new Set<Redis>();
-  private readonly base: string;
   private readonly options: DaemonOptions;
 
   constructor(base: string, dataDir: string, options: DaemonOptions) {
-    this.base = base;
     this.clustersDir = join(base, 'clusters');
+    this.keysDir = join(base, 'keys');
     this.dataDir = dataDir;
     this.options = options;
   }
@@ -98,7 +100,7 @@ class Handle implements TestDaemon {
       ['--port', 'CRISSCROSS_PORT', String(this.port)],
       ['--data-dir', 'CRISSCROSS_DATA_DIR', this.dataDir],
       ['--clusters-dir', 'CRISSCROSS_CLUSTERS_DIR', this.clustersDir],
-      ['--keys-dir', 'CRISSCROSS_KEYS_DIR', join(this.base, 'keys')],
+      ['--keys-dir', 'CRISSCROSS_KEYS_DIR', this.keysDir],
     ];
     const flags = settings.filter(([, variable]) => env[variable] === undefined).flatMap(([flag, , value]) => [flag, value]);
     const child = spawn(NODE, [MAIN, 'serve', ...flags, ...(this.options.args ?? [])], {

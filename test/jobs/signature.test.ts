@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { serviceKey } from '../../src/jobs/announce.ts';
 import { answerMessage, signAnswer, signerOf, verifyAnswer } from '../../src/jobs/signature.ts';
 import { rootCid } from '../../src/net/announce.ts';
+import { keyName } from '../../src/net/identity.ts';
 import { decodeCall, encodeCall } from '../../src/net/job-service.ts';
 
 // docs/format.md §16: the golden vector.
@@ -31,6 +32,8 @@ describe('job answer signatures', () => {
     expect(verifyAnswer(s.name, Buffer.from('add_on'), Buffer.from('e\x01'), Buffer.of(2), sig, s.publicKey)).toBe(false);
     expect(verifyAnswer(s.name, method, Buffer.of(1), Buffer.of(2), sig.subarray(1), s.publicKey)).toBe(false);
     expect(verifyAnswer(s.name, method, Buffer.of(1), Buffer.of(2), sig, s.publicKey, Buffer.alloc(16))).toBe(false);
+    const notAPoint = Buffer.alloc(32, 0xff);
+    expect(verifyAnswer(keyName(notAPoint), method, Buffer.of(1), Buffer.of(2), sig, notAPoint)).toBe(false);
     const other = signerOf(Buffer.alloc(32, 7));
     expect(verifyAnswer(other.name, method, Buffer.of(1), Buffer.of(2), sig, other.publicKey)).toBe(false);
   });

@@ -35,6 +35,30 @@ describe('node deltas (docs/format.md §8.1)', () => {
     expect(applyDelta(rec, keyframe)).toEqual(node);
   });
 
+  it('keeps several scattered edits small: each costs about its own bytes', () => {
+    const parts: Buffer[] = [];
+    for (let i = 0; i < 8; i++) parts.push(body.subarray(i * 250, i * 250 + 230), bytes(20, 10 + i));
+    const node = block(40, Buffer.concat(parts));
+    const rec = encodeDelta(kid, keyframe, node) as Buffer;
+    expect(rec.length).toBeLessThan(36 + 8 * (20 + 12) + 16);
+    expect(applyDelta(rec, keyframe)).toEqual(node);
+  });
+
+  it('rebuilds exactly whatever the two blocks are (random edits, property)', () => {
+    const r = prng(11);
+    for (let round = 0; round < 300; round++) {
+      let b = Buffer.from(body);
+      for (let e = Math.floor(r() * 12); e > 0; e--) {
+        const at = Math.floor(r() * b.length);
+        const cut = Math.floor(r() * 40);
+        b = Buffer.concat([b.subarray(0, at), bytes(Math.floor(r() * 40), round * 100 + e), b.subarray(Math.min(b.length, at + cut))]);
+      }
+      const node = block(1 + Math.floor(r() * 60), b);
+      const rec = encodeDelta(kid, keyframe, node);
+      if (rec !== undefined) expect(applyDelta(rec, keyframe)).toEqual(node);
+    }
+  });
+
   it('handles changes at the very start and end, and a deletion', () => {
     for (const node of [
       block(40, Buffer.concat([bytes(10, 4), body.subarray(10)])),
