@@ -181,6 +181,7 @@ export class JobQueues {
       const cancel = (): void => {
         const i = s.waiters.indexOf(waiter);
         if (i >= 0) s.waiters.splice(i, 1);
+        this.forgetIdle(service, s);
         done(undefined);
       };
       if (timeoutMs > 0) timer = setTimeout(cancel, timeoutMs);
@@ -205,6 +206,11 @@ export class JobQueues {
       lines.push([`service_${name}`, `accepted=${s.acceptUntil > now ? 1 : 0},queued=${s.queuedLive},workers_waiting=${s.waiters.length},served=${s.served}`]);
     }
     return [['job_services', this.services.size], ['jobs_queued', queued], ['jobs_in_hand', this.inHand.size], ['workers_waiting', waiting], ['job_calls', this.calls], ...lines];
+  }
+
+  /** A name no one accepts, waits on or has calls queued for takes no memory (JOBGET on made-up names). */
+  private forgetIdle(name: string, s: Service): void {
+    if (s.waiters.length === 0 && s.queuedLive === 0 && s.acceptUntil <= Date.now()) this.services.delete(name);
   }
 
   private hand(s: Service, job: Job, waiter: Waiter): void {

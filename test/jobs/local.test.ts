@@ -174,6 +174,11 @@ describe('the local job queue', { timeout: 60_000 }, () => {
     await expect(w.call('JOBRESPOND', job[2], 'x', 'NoSuchKeyName')).rejects.toThrow(/^NOKEY/);
     await w.call('JOBRESPOND', job[2], 'x', kp.privateKey);
     expect(((await calling) as Answer[])[0][0].toString()).toBe('x');
+    const services = async (): Promise<string | undefined> => /job_services:(\d+)/.exec(String(await s.redis.call('INFO', 'jobs')))?.[1];
+    const before = await services();
+    expect(await s.redis.call('JOBGET', keyName(newKeyPair().publicKey), '50')).toBeNull();
+    // A made-up name waited on and given up leaves nothing behind.
+    expect(await services()).toBe(before);
     const info = String(await s.redis.call('INFO', 'jobs'));
     expect(info).toMatch(/jobs_in_hand:0/);
     expect(info).toContain(`service_${service}:accepted=1`);
