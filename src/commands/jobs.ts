@@ -1,5 +1,5 @@
 import { CrissError } from '../errors.ts';
-import { type Job, type JobAnswer, JobQueues } from '../jobs/queue.ts';
+import type { Job, JobAnswer, JobQueues } from '../jobs/queue.ts';
 import { SIGNATURE_BYTES, newNonce, signAnswer, signerOf, verifyAnswer } from '../jobs/signature.ts';
 import { KEY_BYTES, parseKey } from '../net/identity.ts';
 import type { KeyEntry } from '../net/key-file.ts';
@@ -20,8 +20,8 @@ export interface JobCommandDeps {
 const NAME: ArgumentDoc = { name: 'name', type: 'string', display_text: 'service' };
 const TIMEOUT: ArgumentDoc = { name: 'timeout', type: 'integer', display_text: 'timeout' };
 const CALLS: ArgumentDoc = { name: 'call', type: 'block', multiple: true, arguments: [{ name: 'method', type: 'string' }, { name: 'arg', type: 'string' }] };
-export const JOBDO_ARGS: ArgumentDoc[] = [NAME, TIMEOUT, CALLS];
-export const MAX_JOB_TIMEOUT_MS = 86_400_000;
+const JOBDO_ARGS: ArgumentDoc[] = [NAME, TIMEOUT, CALLS];
+const MAX_JOB_TIMEOUT_MS = 86_400_000;
 
 const CONNECTION = 'jobs.connection';
 const IN_HAND = 'jobs.in-hand';
@@ -45,7 +45,7 @@ export async function remoteJobDo(deps: JobCommandDeps, ctx: CommandContext, clu
 }
 
 /** A service argument: the Name of the key pair that signs its answers (base58 of 32 bytes). */
-export function serviceArg(arg: Uint8Array): string {
+function serviceArg(arg: Uint8Array): string {
   const text = Buffer.from(arg).toString('latin1');
   try {
     parseKey(text, 'service');
@@ -59,7 +59,7 @@ export function serviceArg(arg: Uint8Array): string {
  * Aborts when the connection closes or is RESET: what frees a blocked JOBGET and drops the
  * connection's calls that no worker answered yet.
  */
-export function connectionSignal(client: ClientSession): AbortSignal {
+function connectionSignal(client: ClientSession): AbortSignal {
   let c = client.state.get(CONNECTION) as { signal: AbortSignal } | undefined;
   if (c === undefined) {
     const ac = new AbortController();
@@ -111,7 +111,7 @@ function publicKeyArg(arg: Uint8Array): Buffer {
 }
 
 /** JOBDO's `method arg …` pairs. */
-export function callPairs(args: Uint8Array[]): Array<{ method: Buffer; arg: Buffer }> {
+function callPairs(args: Uint8Array[]): Array<{ method: Buffer; arg: Buffer }> {
   if (args.length === 0 || args.length % 2 !== 0) throw new CrissError('ERR', 'JOBDO takes method arg pairs');
   const out: Array<{ method: Buffer; arg: Buffer }> = [];
   for (let i = 0; i < args.length; i += 2) out.push({ method: Buffer.from(args[i]), arg: Buffer.from(args[i + 1]) });
@@ -132,7 +132,7 @@ function replyJob(ctx: CommandContext, job: Job | undefined): void {
 }
 
 /** One `[response, signature]` per call, or that call's error, in the order asked. */
-export function replyAnswers(ctx: CommandContext, results: Array<PromiseSettledResult<JobAnswer>>): void {
+function replyAnswers(ctx: CommandContext, results: Array<PromiseSettledResult<JobAnswer>>): void {
   ctx.reply.array(results.length);
   for (const r of results) {
     if (r.status === 'fulfilled') {

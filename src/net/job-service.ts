@@ -21,7 +21,7 @@ const CALL_HEAD = 1 + CALL_ID_BYTES + NONCE_BYTES + 4;
 const MAX_FRAME = CALL_HEAD + 3 * 4 + 256 + MAX_JOB_BYTES;
 const WRITE_MS = 10_000;
 /** Calls one stream may have in flight; more are refused (QUEUEFULL) without being queued. */
-export const MAX_CALLS_PER_STREAM = 4096;
+const MAX_CALLS_PER_STREAM = 4096;
 const MAX_STREAMS = 16;
 
 export interface JobRequest {
@@ -236,7 +236,10 @@ export class JobService {
     this.serving++;
     let reply: Buffer;
     try {
-      reply = encodeAnswer(req.callId, await this.init.handler.handle(this.init.cluster, req, signal));
+      const answer = await this.init.handler.handle(this.init.cluster, req, signal);
+      // A frame the caller would refuse to read would fail every call sharing the stream.
+      if (answer.response.length > MAX_JOB_BYTES) throw new CrissError('TOOBIG', `a remote answer is limited to ${MAX_JOB_BYTES} bytes`);
+      reply = encodeAnswer(req.callId, answer);
       this.served++;
     } catch (err) {
       const e = err as Error;
