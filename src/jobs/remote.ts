@@ -16,8 +16,8 @@ const MAX_CALL_MS = 86_400_000;
 /** Providers found for a service are reused this long; fewer than asked for are looked up again after REFIND_MS, in the background. */
 const FOUND_TTL_MS = 30_000;
 const REFIND_MS = 2_000;
-/** Seen call ids are remembered this long past the call's own timeout. */
-const DEDUP_SLACK_MS = 60_000;
+/** A call id is remembered while its call runs and this long after its answer. */
+const DEDUP_SLACK_MS = 10_000;
 
 interface Provider {
   peer: PeerId;
@@ -65,20 +65,21 @@ export class RemoteJobs implements JobHandler {
     await announcements.add(cluster, service, until);
   }
 
-  handle(cluster: string, req: JobRequest, signal: AbortSignal): Promise<RemoteAnswer> {
+  handle(cluster: string, peer: string, req: JobRequest, signal: AbortSignal): Promise<RemoteAnswer> {
     if (this.announcements?.has(cluster, req.service) !== true) return Promise.reject(new CrissError('NOSERVICE', 'this node does not provide that service on this cluster'));
     const now = Date.now();
-    const key = req.callId.toString('hex');
+    const key = `${peer}/${req.callId.toString('hex')}`;
     const known = this.seen.get(key);
     if (known !== undefined && known.until > now) {
       this.duplicates++;
       this.logger.info({ cluster, service: req.service, call: key }, 'a job call arrived again; answering it once');
       return known.answer;
     }
-    if (this.seen.size > 100_000) for (const [k, v] of this.seen) if (v.until <= now) this.seen.delete(k);
+    if (this.seen.size > 10_000) for (const [k, v] of this.seen) if (v.until <= now) this.seen.delete(k);
     const answer = this.queues.call({ service: req.service, method: req.method, arg: req.arg, nonce: req.nonce }, Math.max(1, Math.min(req.timeoutMs, MAX_CALL_MS)), signal);
-    this.seen.set(key, { answer, until: now + req.timeoutMs + DEDUP_SLACK_MS });
-    answer.catch(() => this.seen.delete(key));
+    const entry = { answer, until: Infinity };
+    this.seen.set(key, entry);
+    answer.then(() => (entry.until = Date.now() + DEDUP_SLACK_MS), () => this.seen.delete(key));
     return answer;
   }
 

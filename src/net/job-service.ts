@@ -42,7 +42,8 @@ export interface RemoteAnswer {
 
 /** Where calls that arrive from members go (the local job queues). */
 export interface JobHandler {
-  handle(cluster: string, req: JobRequest, signal: AbortSignal): Promise<RemoteAnswer>;
+  /** `peer`: the caller's peer id, so a call id joins only calls from the same member. */
+  handle(cluster: string, peer: string, req: JobRequest, signal: AbortSignal): Promise<RemoteAnswer>;
 }
 
 export interface JobServiceInit {
@@ -222,7 +223,7 @@ export class JobService {
         }
         const ac = new AbortController();
         running.set(key, ac);
-        void this.answer(req, ac.signal, out).finally(() => running.delete(key));
+        void this.answer(peer, req, ac.signal, out).finally(() => running.delete(key));
       }
     } catch (err) {
       this.init.logger.info({ remote: peer, err: (err as Error).message }, 'refused a malformed job frame');
@@ -232,11 +233,11 @@ export class JobService {
     }
   }
 
-  private async answer(req: JobRequest, signal: AbortSignal, out: Writer): Promise<void> {
+  private async answer(peer: string, req: JobRequest, signal: AbortSignal, out: Writer): Promise<void> {
     this.serving++;
     let reply: Buffer;
     try {
-      const answer = await this.init.handler.handle(this.init.cluster, req, signal);
+      const answer = await this.init.handler.handle(this.init.cluster, peer, req, signal);
       // A frame the caller would refuse to read would fail every call sharing the stream.
       if (answer.response.length > MAX_JOB_BYTES) throw new CrissError('TOOBIG', `a remote answer is limited to ${MAX_JOB_BYTES} bytes`);
       reply = encodeAnswer(req.callId, answer);
