@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newCluster, renderKeyPair } from '../../src/net/cluster-file.ts';
 import { keyName, newKeyPair } from '../../src/net/identity.ts';
 import { type TestDaemon, cleanupDaemons, startDaemons } from '../harness/daemon.ts';
+import { MAIN, NODE } from '../harness/paths.ts';
+import { run } from '../harness/run.ts';
 import { clusterInfo, joinCluster, poll } from '../net/cluster-daemons.ts';
 
 type Answer = [Buffer, Buffer];
@@ -107,6 +109,14 @@ describe('remote jobs between daemons', { timeout: 240_000 }, () => {
     expect(r.message).toMatch(/^(NOSERVICE|TIMEOUT)/);
     await expect(c.redis().call('REMOTE', cluster.name, '1', 'JOBDO', service, '1000', 'm')).rejects.toThrow(/method arg pairs|JOBDO takes/);
     await expect(c.redis().call('JOBANNOUNCE', 'NoSuchCluster', service, '1000')).rejects.toThrow(/^NOCLUSTER/);
+  });
+
+  it('the CLI announces and calls across the cluster', async () => {
+    const cli = (d: TestDaemon, ...args: string[]): ReturnType<typeof run> => run(NODE, [MAIN, ...args], { env: { CRISSCROSS_PORT: String(d.port) } });
+    expect((await cli(p2, 'job_announce', cluster.name, service, '--ttl', '600000')).code).toBe(0);
+    const out = await cli(c, 'remote_job_do', cluster.name, service, 'add_one', '5', '--num', '2', '--timeout', '10000');
+    expect(out.stderr).toBe('');
+    expect(out.stdout.toString()).toBe('6');
   });
 
   it('announcements survive a restart', async () => {
