@@ -4,6 +4,9 @@ import { pino, type Logger } from 'pino';
 import { buildCommands } from './commands/index.ts';
 import { packageVersion, type DaemonConfig } from './config.ts';
 import { Collector } from './gc/collector.ts';
+import { JobAnnouncements } from './jobs/announce.ts';
+import { JobQueues } from './jobs/queue.ts';
+import { RemoteJobs } from './jobs/remote.ts';
 import { Network } from './net/network.ts';
 import { PushHost } from './net/push-transfer.ts';
 import { Broker } from './pubsub/broker.ts';
@@ -38,6 +41,9 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
   const broker = new Broker();
   const hub = new StreamHub(logger.child({ module: 'streams' }));
   const pubsub = { deliver: (channel: Uint8Array, payload: Uint8Array) => void broker.publish(channel, payload), hub };
+  let jobAnnouncements: JobAnnouncements | undefined;
+  const jobs = new JobQueues();
+  const remoteJobs = new RemoteJobs(jobs, logger.child({ module: 'jobs' }));
   try {
     const netLogger = logger.child({ module: 'net' });
     net = await Network.start({
@@ -45,8 +51,11 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
       overlay: config.overlay, bootstrap: config.bootstrap, serveRate: config.serveRate, store, logger: netLogger,
       pushHost: (n) => new PushHost(n, store, netLogger),
       pubsub,
+      jobs: remoteJobs,
     });
-    const { dispatcher, info } = buildCommands({ store, collector, logger, net, broker, hub });
+    jobAnnouncements = await JobAnnouncements.open(config.dataDir, net, logger.child({ module: 'jobs' }));
+    remoteJobs.attach(net, jobAnnouncements);
+    const { dispatcher, info } = buildCommands({ store, collector, logger, net, broker, hub, jobs, remoteJobs });
     server = new RespServer({
       host: config.host,
       port: config.port,
@@ -58,6 +67,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
     address = await server.listen();
     collector.start();
   } catch (e) {
+    jobAnnouncements?.stop();
     await net?.stop();
     await collector.stop();
     await store.close();
@@ -72,6 +82,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
         // A collection in progress stops at its next batch, so shutdown never waits for a sweep.
         await collector.stop();
         await server.close();
+        jobAnnouncements?.stop();
         await network.stop();
         await store.close();
         logger.info('closed');

@@ -41,7 +41,19 @@ export type ErrorCode =
   /** A wait ran out (a stream with no room in time). */
   | 'TIMEOUT'
   /** No worker serves the service a stream was opened to. */
-  | 'NOWORKER';
+  | 'NOWORKER'
+
+  /** Jobs: the name is not a key pair Name; no such service here; its queue is full. */
+  | 'BADSERVICE'
+  | 'NOSERVICE'
+  | 'QUEUEFULL'
+  /** Jobs: no answer in time; the caller went away; the worker went away holding the call. */
+  | 'CANCELLED'
+  | 'JOBLOST'
+  /** Jobs: no such call awaits an answer; no such key; a key that is not the service's; an answer that does not verify. */
+  | 'NOJOB'
+  | 'BADKEY'
+  | 'BADANSWER';
 
 export class CrissError extends Error {
   readonly code: ErrorCode;

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { packageVersion } from '../config.ts';
 import { clientCommand } from './common.ts';
 import { clusterCommands } from './clusters.ts';
+import { jobCommandsCli } from './jobs.ts';
 import { EXIT_HELP } from './exit.ts';
 import { dirCommands } from './dirs.ts';
 import { fileCommands } from './files.ts';
@@ -37,7 +38,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .addHelpText('after', `\n${OVERVIEW}\n`);
   clientCommand(program);
-  for (const cmd of [serveCommand(), ...treeCommands(), ...fileCommands(), ...dirCommands(), ...lifetimeCommands(), ...sqlCommands(), ...varCommands(), ...clusterCommands(), ...pointerCommands(), ...tunnelCommands()]) {
+  for (const cmd of [serveCommand(), ...treeCommands(), ...fileCommands(), ...dirCommands(), ...lifetimeCommands(), ...sqlCommands(), ...varCommands(), ...clusterCommands(), ...pointerCommands(), ...tunnelCommands(), ...jobCommandsCli()]) {
     program.addCommand(cmd.copyInheritedSettings(program));
   }
   return program;

@@ -8,6 +8,7 @@ import { Trees, pinUntil } from '../tree/index.ts';
 import { type TreeDeps, intArg, rootOf, treeArg, ttlArg } from './args.ts';
 import { Dispatcher } from './dispatch.ts';
 import { fileCommands } from './files.ts';
+import { type JobCommandDeps, remoteJobDo } from './jobs.ts';
 import { CommandRegistry } from './registry.ts';
 import type { ArgumentDoc, CommandContext, CommandSpec } from './spec.ts';
 import type { RemoteHandler } from './streams.ts';
@@ -20,6 +21,8 @@ export interface ClusterNetDeps extends TreeDeps {
   logger: Logger;
   /** REMOTE forms that are not tree reads (STREAMSTART, PUBLISH), by upper-case name. */
   remote?: ReadonlyMap<string, RemoteHandler>;
+  /** What REMOTE … JOBDO runs through. */
+  jobs?: JobCommandDeps;
 }
 
 export const CLUSTER: ArgumentDoc = { name: 'cluster', type: 'string', display_text: 'cluster' };
@@ -112,6 +115,7 @@ export function clusterNetCommands(deps: ClusterNetDeps): CommandSpec[] {
     const num = intArg(numWord, 'num', 1, MAX_PROVIDERS);
     const net = networkOf(deps);
     net.node(cluster);
+    if (Buffer.from(cmd).toString('latin1').toUpperCase() === 'JOBDO' && keep && deps.jobs !== undefined) return remoteJobDo(deps.jobs, ctx, cluster, num, [treeWord, ...rest]);
     const other = deps.remote?.get(Buffer.from(cmd).toString('latin1').toUpperCase());
     if (other !== undefined) return other(ctx, clusterWord, num, ctx.args.slice(3));
     const root = await treeArg(deps, treeWord);

@@ -12,6 +12,9 @@ import { clusterNetCommands } from './cluster-net.ts';
 import { clusterFileCommands } from './cluster.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
+import { type JobCommandDeps, jobCommands } from './jobs.ts';
+import { JobQueues } from '../jobs/queue.ts';
+import type { RemoteJobs } from '../jobs/remote.ts';
 import { pointerCommands } from './pointers.ts';
 import { pubsubCommands } from './pubsub.ts';
 import { streamCommands } from './streams.ts';
@@ -33,7 +36,7 @@ export interface Commands {
 }
 
 /** The daemon's whole command set: what dispatch, COMMAND DOCS and the README reference share. */
-export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network; broker?: Broker; hub?: StreamHub }): Commands {
+export function buildCommands(deps: { store: BlockStore; collector: Collector; logger: Logger; cacheBytes?: number; net?: Network; broker?: Broker; hub?: StreamHub; jobs?: JobQueues; remoteJobs?: RemoteJobs }): Commands {
   const broker = deps.broker ?? new Broker();
   const hub = deps.hub ?? new StreamHub(deps.logger.child({ module: 'streams' }));
   const streams = streamCommands({ broker, hub, net: deps.net });
@@ -42,7 +45,10 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
   const vars = new Vars(deps.store);
   const sql = new SqlEngine(trees, deps.logger);
   const dispatcher = new Dispatcher(registry, deps.logger.child({ module: 'commands' }));
-  const netDeps = { trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) };
+  const queues = deps.jobs ?? new JobQueues();
+  const net = deps.net;
+  const jobDeps: JobCommandDeps = net === undefined ? { queues } : { queues, net, key: (name) => net.keys.get(name), ...(deps.remoteJobs !== undefined ? { remote: deps.remoteJobs } : {}) };
+  const netDeps = { trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }), jobs: jobDeps };
   registry.register(
     ...serverCommands({ registry, logger: deps.logger }),
     ...treeCommands({ trees, vars }),
@@ -53,6 +59,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...clusterFileCommands(),
     ...pubsubCommands({ broker }),
     ...streams.specs,
+    ...jobCommands(jobDeps),
     ...clusterNetCommands({ ...netDeps, remote: streams.remote }),
     ...pointerCommands({ net: deps.net }),
     ...pushCommands(netDeps),
@@ -68,8 +75,8 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
       ['tree_cache_misses', trees.loader.misses],
     ],
   };
-  const info = [store, { section: 'sql', fields: () => sql.info() }, { section: 'pubsub', fields: () => [...broker.info(), ...hub.info()] }];
-  const net = deps.net;
+  const remoteJobs = deps.remoteJobs;
+  const info = [store, { section: 'sql', fields: () => sql.info() }, { section: 'pubsub', fields: () => [...broker.info(), ...hub.info()] }, { section: 'jobs', fields: () => [...queues.info(), ...(remoteJobs?.info() ?? [])] }];
   if (net !== undefined) info.push({ section: 'cluster', fields: () => net.info() }, { section: 'tunnels', fields: () => net.tunnelInfo() });
   return { registry, dispatcher, info };
 }

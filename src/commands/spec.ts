@@ -20,6 +20,11 @@ export interface ClientSession {
   authenticated: boolean;
   /** Per-connection state owned by command families (e.g. the open iterator). */
   readonly state: Map<string, unknown>;
+  /**
+   * Aborts once the client has closed or half-closed its side: what waits on its behalf
+   * (JOBGET, JOBDO, STREAMGET) ends instead of holding work for no one. Absent for sessions that never leave.
+   */
+  readonly gone?: AbortSignal;
   /** Close the connection after the current reply has been flushed (QUIT). */
   closeAfterReply(): void;
   /**
@@ -27,11 +32,6 @@ export interface ClientSession {
    * leaves even while the client sends nothing. Absent on front-ends that cannot push.
    */
   push?(frame: (reply: ReplyWriter) => void): void;
-  /**
-   * Aborted once the client half-closes or disconnects: a command waiting for work (STREAMGET)
-   * stops waiting, since nobody will read what it would send.
-   */
-  readonly hangup?: AbortSignal;
   /** Resolves once fewer than `bytes` are waiting to reach the client: how a stream slows its producer. */
   writable?(bytes: number): Promise<void> | undefined;
 }

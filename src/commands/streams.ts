@@ -160,7 +160,7 @@ export function streamCommands(deps: StreamDeps): { specs: CommandSpec[]; remote
           worker.services.add(service);
           hub.addWorker(service, client.id);
         }
-        const signal = client.hangup === undefined ? worker.abort.signal : AbortSignal.any([worker.abort.signal, client.hangup]);
+        const signal = client.gone === undefined ? worker.abort.signal : AbortSignal.any([worker.abort.signal, client.gone]);
         const m = hub.take(service, client.id, timeout === 0 ? -1 : timeout, signal);
         if (m instanceof Promise) return m.then((got) => writeMessage(reply, got));
         writeMessage(reply, m);

@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, hash, hkdfSync, randomBytes, sign, verify } from 'node:crypto';
+import { type KeyObject, createPrivateKey, createPublicKey, hash, hkdfSync, randomBytes, sign, verify } from 'node:crypto';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { base58 } from '@scure/base';
@@ -73,7 +73,17 @@ export const SIGNATURE_BYTES = 64;
 
 /** An Ed25519 signature (RFC 8032, pure: the message itself is signed, not a prehash). */
 export function signEd25519(seed: Uint8Array, message: Uint8Array): Buffer {
-  return sign(null, message, createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' }));
+  return sign(null, message, ed25519PrivateKey(seed));
+}
+
+/** A seed as node:crypto's key object (worth keeping: making one costs more than a signature). */
+export function ed25519PrivateKey(seed: Uint8Array): KeyObject {
+  return createPrivateKey({ key: Buffer.concat([PKCS8_ED25519, seed]), format: 'der', type: 'pkcs8' });
+}
+
+/** A raw public key as node:crypto's key object; throws for bytes that are not a valid point. */
+export function ed25519PublicKey(publicKey: Uint8Array): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' });
 }
 
 // RFC 8410 SubjectPublicKeyInfo wrapping of a raw Ed25519 public key.
@@ -83,7 +93,7 @@ const SPKI_ED25519 = Buffer.from('302a300506032b6570032100', 'hex');
 export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
   if (publicKey.length !== KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false;
   try {
-    return verify(null, message, createPublicKey({ key: Buffer.concat([SPKI_ED25519, publicKey]), format: 'der', type: 'spki' }), signature);
+    return verify(null, message, ed25519PublicKey(publicKey), signature);
   } catch {
     return false;
   }

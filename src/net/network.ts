@@ -10,6 +10,7 @@ import { type BlockService, type BlockStoreReader, blockService } from './blocks
 import { ClusterDir, type ClusterChanges } from './cluster-dir.ts';
 import type { Cluster } from './cluster-file.ts';
 import { loadNodeSecret } from './identity.ts';
+import { type JobHandler, type JobService, jobService } from './job-service.ts';
 import { Keys } from './keys.ts';
 import { ClusterNode } from './node.ts';
 import { clusterNameOf, isOverlay, overlayCluster } from './overlay.ts';
@@ -24,7 +25,7 @@ import { type PubsubService, pubsubService } from './pubsub.ts';
 import { type StreamService, streamService } from './streams.ts';
 import type { StreamHub } from '../pubsub/stream.ts';
 
-export type Services = { blocks: BlockService; push: PushService; tunnels: TunnelService; pubsub: PubsubService; streams: StreamService };
+export type Services = { blocks: BlockService; push: PushService; tunnels: TunnelService; pubsub: PubsubService; streams: StreamService; jobs: JobService };
 export type Node = ClusterNode<Services>;
 
 export interface NetworkOptions {
@@ -48,9 +49,12 @@ export interface NetworkOptions {
   pushHost?: (net: Network) => PushReceiver;
   /** Where cluster-wide PUBLISH delivers on this node, and the streams its workers serve. */
   pubsub: { deliver(channel: Uint8Array, payload: Uint8Array): void; hub: StreamHub };
+  /** Where job calls from members go; absent, every call is refused. */
+  jobs?: JobHandler;
 }
 
 const PORTS_FILE = 'p2p-ports.json';
+const NO_JOBS: JobHandler = { handle: () => Promise.reject(new CrissError('NOSERVICE', 'this node serves no jobs')) };
 const PROVIDE_TIMEOUT_MS = 30_000;
 const EXPIRE_EVERY_MS = 60_000;
 const REPROVIDE_MIN_MS = 30_000;
@@ -247,6 +251,7 @@ export class Network {
         tunnels: tunnelService(this.tunnels.serviceInit(c.name)),
         pubsub: pubsubService({ deliver: this.opts.pubsub.deliver, logger: this.opts.logger.child({ cluster: c.name }) }),
         streams: streamService({ hub: this.opts.pubsub.hub, logger: this.opts.logger.child({ cluster: c.name }) }),
+        jobs: jobService({ cluster: c.name, handler: this.opts.jobs ?? NO_JOBS, logger: this.opts.logger.child({ cluster: c.name }) }),
       },
     };
     let node: Node;

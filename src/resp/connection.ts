@@ -75,7 +75,6 @@ export class Connection implements DispatchSession {
   private pushFlushQueued = false;
   /** `writable` calls waiting for the output to shrink. */
   private writableWaiters: Array<{ bytes: number; resolve: () => void }> = [];
-  private readonly hangupController = new AbortController();
   private authed: boolean;
   /** A handler's promise is pending. */
   private busy = false;
@@ -87,6 +86,7 @@ export class Connection implements DispatchSession {
   private peerEnded = false;
   private isClosed = false;
   private closeTimer: NodeJS.Timeout | undefined;
+  private readonly leaving = new AbortController();
   private readonly closedPromise: Promise<void>;
   private resolveClosed!: () => void;
 
@@ -138,9 +138,6 @@ export class Connection implements DispatchSession {
     queueMicrotask(this.flushPushes);
   }
 
-  get hangup(): AbortSignal {
-    return this.hangupController.signal;
-  }
 
   /** Undefined while fewer than `bytes` reply bytes are unsent, else resolves once they are (or the client is gone): a stream's back-pressure. */
   writable(bytes: number): Promise<void> | undefined {
@@ -192,6 +189,10 @@ export class Connection implements DispatchSession {
     return this.busy;
   }
 
+  get gone(): AbortSignal {
+    return this.leaving.signal;
+  }
+
   get connected(): boolean {
     return !this.socket.destroyed;
   }
@@ -232,7 +233,7 @@ export class Connection implements DispatchSession {
   /** The client half-closed: answer what it sent, then close (we listen with allowHalfOpen). */
   private readonly onEnd = (): void => {
     this.peerEnded = true;
-    this.hangupController.abort();
+    this.leaving.abort();
     if (!this.busy && !this.waitingDrain) this.pump();
   };
 
@@ -244,10 +245,10 @@ export class Connection implements DispatchSession {
     this.isClosed = true;
     this.stopping = true;
     clearTimeout(this.closeTimer);
+    this.leaving.abort();
     closeSessionState(this.state, this.host.logger);
     this.host.closed(this);
     this.notifyWritable();
-    this.hangupController.abort();
     this.resolveClosed();
   };
 
