@@ -41,7 +41,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...gcCommands({ trees, vars, collector: deps.collector }),
     ...sqlCommands({ trees, vars, sql }),
     ...clusterFileCommands(),
-    ...clusterNetCommands({ trees, vars, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) }),
+    ...clusterNetCommands({ trees, vars, sql, net: deps.net, store: deps.store, logger: deps.logger.child({ module: 'net' }) }),
     ...pointerCommands({ net: deps.net }),
   );
   const store: InfoSource = {
