@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import * as F from './format.ts';
 import { Head, malformed, readHead } from './head.ts';
 
@@ -18,6 +19,33 @@ function headAt(depth: number): Head {
     heads[depth] = h;
   }
   return h;
+}
+
+/**
+ * The integer encoded at `b[p]` when it takes at most 32 bits (the tags of fixints and of
+ * 8 to 32-bit ints), else NaN. Two such integers order as their values (§3), so a search over
+ * integer keys (SQL row ids) compares numbers and never reads a header.
+ */
+export function smallIntAt(b: Uint8Array, p: number): number {
+  const t = b[p];
+  if (t <= 0x7f) return t;
+  if (t >= 0xe0) return t - 0x100;
+  switch (t) {
+    case F.UINT8:
+      return b[p + 1];
+    case F.UINT16:
+      return (b[p + 1] << 8) | b[p + 2];
+    case F.UINT32:
+      return ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
+    case F.INT8:
+      return (b[p + 1] << 24) >> 24;
+    case F.INT16:
+      return (((b[p + 1] << 8) | b[p + 2]) << 16) >> 16;
+    case F.INT32:
+      return (b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4];
+    default:
+      return NaN;
+  }
 }
 
 export function compareEncoded(a: Uint8Array, b: Uint8Array): number {

@@ -13,7 +13,7 @@ const STMT: ArgumentDoc = {
   name: 'statement', type: 'block', multiple: true,
   arguments: [
     { name: 'stmt', type: 'string' },
-    { name: 'params', type: 'block', token: 'PARAMS', optional: true, arguments: [{ name: 'n', type: 'integer' }, { name: 'value', type: 'string', multiple: true }] },
+    { name: 'params', type: 'block', token: 'PARAMS', optional: true, arguments: [{ name: 'n', type: 'integer' }, { name: 'value', type: 'string', multiple: true, optional: true }] },
   ],
 };
 const RESULT =

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import * as SQLite from 'wa-sqlite';
 import { Float } from '../codec/index.ts';
