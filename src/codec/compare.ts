@@ -21,6 +21,24 @@ function headAt(depth: number): Head {
   return h;
 }
 
+/** The encoded length of an integer of at most 32 bits with tag `t`; 0 for any other tag. */
+function smallIntBytes(t: number): number {
+  if (t <= 0x7f || t >= 0xe0) return 1;
+  switch (t) {
+    case F.UINT8:
+    case F.INT8:
+      return 2;
+    case F.UINT16:
+    case F.INT16:
+      return 3;
+    case F.UINT32:
+    case F.INT32:
+      return 5;
+    default:
+      return 0;
+  }
+}
+
 /**
  * The integer encoded at `b[p]` when it takes at most 32 bits (the tags of fixints and of
  * 8 to 32-bit ints), else NaN. Two such integers order as their values (§3), so a search over
@@ -62,6 +80,17 @@ export function compareAt(a: Uint8Array, ap: number, b: Uint8Array, bp: number, 
   }
   if (ta === F.BIN8 && tb === F.BIN8) {
     return compareRaw(a, ap + 2, ap + 2 + a[ap + 1], b, bp + 2, bp + 2 + b[bp + 1]);
+  }
+  // Two integers of at most 32 bits (row ids, the items of SQL index keys) compare as numbers.
+  const la = smallIntBytes(ta);
+  const lb = la === 0 ? 0 : smallIntBytes(tb);
+  if (lb !== 0) {
+    if (ap + la > a.length || bp + lb > b.length) throw malformed('truncated value');
+    endA = ap + la;
+    endB = bp + lb;
+    const x = smallIntAt(a, ap);
+    const y = smallIntAt(b, bp);
+    return x < y ? -1 : x > y ? 1 : 0;
   }
   const ha = headAt(depth * 2);
   const hb = headAt(depth * 2 + 1);
