@@ -92,6 +92,7 @@ export function compareAt(a: Uint8Array, ap: number, b: Uint8Array, bp: number, 
     const y = smallIntAt(b, bp);
     return x < y ? -1 : x > y ? 1 : 0;
   }
+  if (isTuple(a, ap) && isTuple(b, bp)) return compareTuples(a, ap, b, bp, depth);
   const ha = headAt(depth * 2);
   const hb = headAt(depth * 2 + 1);
   readHead(a, ap, ha);
@@ -125,6 +126,46 @@ export function compareAt(a: Uint8Array, ap: number, b: Uint8Array, bp: number, 
     default:
       return compareSequences(a, ha, b, hb, depth, ha.rank === F.RANK_MAP ? 2 : 1);
   }
+}
+
+/** A tuple in the one-byte-length ext forms, which every tuple of a few small items takes. */
+function isTuple(b: Uint8Array, p: number): boolean {
+  const t = b[p];
+  if (t === F.EXT8) return b[p + 2] === F.EXT_TUPLE;
+  return t >= F.FIXEXT1 && t <= F.FIXEXT16 && b[p + 1] === F.EXT_TUPLE;
+}
+
+/**
+ * Two tuples of short item lists (SQL index keys) compared item by item without a header
+ * object: the same order as the general path (the payloads are lists; §3).
+ */
+function compareTuples(a: Uint8Array, ap: number, b: Uint8Array, bp: number, depth: number): number {
+  const sa = a[ap] === F.EXT8 ? ap + 3 : ap + 2;
+  const sb = b[bp] === F.EXT8 ? bp + 3 : bp + 2;
+  const ea = sa + (a[ap] === F.EXT8 ? a[ap + 1] : 1 << (a[ap] - F.FIXEXT1));
+  const eb = sb + (b[bp] === F.EXT8 ? b[bp + 1] : 1 << (b[bp] - F.FIXEXT1));
+  if (ea > a.length || eb > b.length) throw malformed('truncated value');
+  const la = a[sa];
+  const lb = b[sb];
+  let c: number;
+  if (la >= 0x90 && la <= 0x9f && lb >= 0x90 && lb <= 0x9f) {
+    const na = la & 0x0f;
+    const nb = lb & 0x0f;
+    let pa = sa + 1;
+    let pb = sb + 1;
+    c = 0;
+    for (let i = 0; i < na && i < nb && c === 0; i++) {
+      c = compareAt(a, pa, b, pb, depth + 1);
+      pa = endA;
+      pb = endB;
+    }
+    if (c === 0) c = na - nb;
+  } else {
+    c = compareAt(a, sa, b, sb, depth + 1);
+  }
+  endA = ea;
+  endB = eb;
+  return c;
 }
 
 function valueEndScalar(h: Head): number {

@@ -57,7 +57,8 @@ export class OverlayTree {
 
   /** Synchronous when the change is pending or the path is cached. */
   get(key: Uint8Array): Uint8Array | undefined | Promise<Uint8Array | undefined> {
-    const p = this.pending.get(keyText(key));
+    // Reads have no pending writes: skip the key's string form (a tenth of a warm lookup).
+    const p = this.pending.size === 0 ? undefined : this.pending.get(keyText(key));
     if (p !== undefined) return p.val ?? undefined;
     const hit = this.trees.getSync(this.base, key);
     return hit === MISSING ? this.trees.get(this.base, key) : hit;
