@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { DatabaseSync } from 'node:sqlite';
@@ -16,10 +16,11 @@ import { prng } from '../test/helpers/prng.ts';
  *  2. primary-key point lookups: literal SQL text, one per call; `?` with PARAMS one per call, 100 calls in flight
  *     (pipelined), and 100 per call; 3. an indexed range (about 10 rows) the same ways; 4. a full-scan aggregate;
  *  5. a 3-table join over a 1,000-row slice of the big table.
- * Every read scenario runs SQL_BENCH_RUNS times, alternating engines; the figure is the median.
+ * Every read scenario runs SQL_BENCH_RUNS times on each engine, alternating engines scenario by scenario; the
+ * figure is the median.
  */
 const rows = Number(process.env.SQL_BENCH_ROWS ?? 100_000);
-const runs = Number(process.env.SQL_BENCH_RUNS ?? 3);
+const runs = Number(process.env.SQL_BENCH_RUNS ?? 5);
 const batch = Number(process.env.SQL_BENCH_BATCH ?? 1000);
 const lookups = Number(process.env.SQL_BENCH_LOOKUPS ?? 5000);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -85,6 +86,8 @@ interface Figures {
   join: number;
 }
 type Reads = Omit<Figures, 'insert'>;
+/** Each read scenario as a function measuring it once (operations per second). */
+type Scenarios = Record<keyof Reads, () => Promise<number>>;
 
 /** `count` operations issued 100 at a time without waiting for each reply (ioredis pipelines them). */
 async function pipelined(count: number, fn: (i: number) => Promise<unknown>): Promise<number> {
@@ -95,21 +98,29 @@ async function pipelined(count: number, fn: (i: number) => Promise<unknown>): Pr
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Runs every read scenario of both engines `runs` times, alternating, and keeps each median. */
-async function alternate(a: () => Promise<Reads>, b: () => Promise<Reads>): Promise<[Reads, Reads]> {
-  const as: Reads[] = [];
-  const bs: Reads[] = [];
-  for (let r = 0; r < runs; r++) {
-    as.push(await a());
-    bs.push(await b());
+/**
+ * Runs each read scenario `runs` times on both engines, alternating scenario by scenario so that
+ * both see the same load on a shared machine, and keeps each median.
+ */
+async function alternate(a: Scenarios, b: Scenarios): Promise<[Reads, Reads]> {
+  const ra: Partial<Reads> = {};
+  const rb: Partial<Reads> = {};
+  for (const k of Object.keys(a) as Array<keyof Reads>) {
+    const as: number[] = [];
+    const bs: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      as.push(await a[k]());
+      bs.push(await b[k]());
+    }
+    ra[k] = median(as);
+    rb[k] = median(bs);
   }
-  const med = (xs: Reads[]): Reads => Object.fromEntries(Object.keys(xs[0]).map((k) => [k, median(xs.map((x) => x[k as keyof Reads]))])) as unknown as Reads;
-  return [med(as), med(bs)];
+  return [ra as Reads, rb as Reads];
 }
 
 interface Engine {
   insert: number;
-  reads: () => Promise<Reads>;
+  reads: Scenarios;
   close: () => Promise<void>;
 }
 
@@ -121,17 +132,17 @@ async function ours(dir: string, keys: number[]): Promise<Engine> {
   const insert = (await timed(rows / batch, async (i) => {
     root = (await call('SQL', root, '-1', insertBatch(i * batch, (i + 1) * batch)))[0].toString();
   })) * batch;
-  const reads = async (): Promise<Reads> => ({
-    pointText: await timed(lookups, (i) => call('SQLREAD', root, POINT(keys[i]))),
-    point: await timed(lookups, (i) => call('SQLREAD', root, ...pointArgs(keys[i]))),
-    pointPipelined: await pipelined(lookups, (i) => call('SQLREAD', root, ...pointArgs(keys[i]))),
-    pointBatch: (await timed(lookups / 100, (i) => call('SQLREAD', root, ...keys.slice(i * 100, (i + 1) * 100).flatMap(pointArgs)))) * 100,
-    range: await timed(lookups, (i) => call('SQLREAD', root, ...rangeArgs(keys[i]))),
-    rangePipelined: await pipelined(lookups, (i) => call('SQLREAD', root, ...rangeArgs(keys[i]))),
-    rangeBatch: (await timed(lookups / 100, (i) => call('SQLREAD', root, ...keys.slice(i * 100, (i + 1) * 100).flatMap(rangeArgs)))) * 100,
-    scan: await timed(3, () => call('SQLREAD', root, SCAN)),
-    join: await timed(20, (i) => call('SQLREAD', root, JOIN(keys[i] % (rows - 1000)))),
-  });
+  const reads: Scenarios = {
+    pointText: () => timed(lookups, (i) => call('SQLREAD', root, POINT(keys[i]))),
+    point: () => timed(lookups, (i) => call('SQLREAD', root, ...pointArgs(keys[i]))),
+    pointPipelined: () => pipelined(lookups, (i) => call('SQLREAD', root, ...pointArgs(keys[i]))),
+    pointBatch: async () => (await timed(lookups / 100, (i) => call('SQLREAD', root, ...keys.slice(i * 100, (i + 1) * 100).flatMap(pointArgs)))) * 100,
+    range: () => timed(lookups, (i) => call('SQLREAD', root, ...rangeArgs(keys[i]))),
+    rangePipelined: () => pipelined(lookups, (i) => call('SQLREAD', root, ...rangeArgs(keys[i]))),
+    rangeBatch: async () => (await timed(lookups / 100, (i) => call('SQLREAD', root, ...keys.slice(i * 100, (i + 1) * 100).flatMap(rangeArgs)))) * 100,
+    scan: () => timed(3, () => call('SQLREAD', root, SCAN)),
+    join: () => timed(20, (i) => call('SQLREAD', root, JOIN(keys[i] % (rows - 1000)))),
+  };
   return {
     insert, reads, close: async () => {
       redis.disconnect();
@@ -146,15 +157,13 @@ async function native(dir: string, keys: number[]): Promise<Engine> {
   const insert = (await timed(rows / batch, (i) => db.exec(`BEGIN; ${insertBatch(i * batch, (i + 1) * batch)}; COMMIT`))) * batch;
   const p = db.prepare(POINT_Q);
   const r = db.prepare(RANGE_Q);
-  const reads = async (): Promise<Reads> => {
-    const point = await timed(lookups, (i) => p.all(keys[i]));
-    const range = await timed(lookups, (i) => r.all(keys[i], keys[i] + 9));
-    return {
-      pointText: await timed(lookups, (i) => db.prepare(POINT(keys[i])).all()),
-      point, pointPipelined: point, pointBatch: point, range, rangePipelined: range, rangeBatch: range,
-      scan: await timed(3, () => db.prepare(SCAN).all()),
-      join: await timed(20, (i) => db.prepare(JOIN(keys[i] % (rows - 1000))).all()),
-    };
+  const point = (): Promise<number> => timed(lookups, (i) => p.all(keys[i]));
+  const range = (): Promise<number> => timed(lookups, (i) => r.all(keys[i], keys[i] + 9));
+  const reads: Scenarios = {
+    pointText: () => timed(lookups, (i) => db.prepare(POINT(keys[i])).all()),
+    point, pointPipelined: point, pointBatch: point, range, rangePipelined: range, rangeBatch: range,
+    scan: () => timed(3, () => db.prepare(SCAN).all()),
+    join: () => timed(20, (i) => db.prepare(JOIN(keys[i] % (rows - 1000))).all()),
   };
   return { insert, reads, close: async () => db.close() };
 }
@@ -181,7 +190,7 @@ try {
       scan: `Full-scan aggregate over ${rows.toLocaleString('en')} rows (queries/s)`,
       join: '3-table join over a 1,000-row slice (queries/s)',
     };
-    console.log(`medians of ${runs} runs (insert: one run)`);
+    console.log(`medians of ${runs} runs of each read scenario, alternating engines (insert: one run); load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
     console.log('| workload | crisscross (SQL over RESP) | SQLite (node:sqlite, file) | ratio |\n|---|---|---|---|');
     for (const k of Object.keys(label) as Array<keyof Figures>) {
       console.log(`| ${label[k]} | ${fa[k].toFixed(1)} | ${fb[k].toFixed(1)} | ${(fa[k] / fb[k]).toFixed(3)}× |`);
