@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import * as F from './format.ts';
 import { Head, malformed, readHead } from './head.ts';
 
@@ -20,6 +21,51 @@ function headAt(depth: number): Head {
   return h;
 }
 
+/** The encoded length of an integer of at most 32 bits with tag `t`; 0 for any other tag. */
+function smallIntBytes(t: number): number {
+  if (t <= 0x7f || t >= 0xe0) return 1;
+  switch (t) {
+    case F.UINT8:
+    case F.INT8:
+      return 2;
+    case F.UINT16:
+    case F.INT16:
+      return 3;
+    case F.UINT32:
+    case F.INT32:
+      return 5;
+    default:
+      return 0;
+  }
+}
+
+/**
+ * The integer encoded at `b[p]` when it takes at most 32 bits (the tags of fixints and of
+ * 8 to 32-bit ints), else NaN. Two such integers order as their values (§3), so a search over
+ * integer keys (SQL row ids) compares numbers and never reads a header.
+ */
+export function smallIntAt(b: Uint8Array, p: number): number {
+  const t = b[p];
+  if (t <= 0x7f) return t;
+  if (t >= 0xe0) return t - 0x100;
+  switch (t) {
+    case F.UINT8:
+      return b[p + 1];
+    case F.UINT16:
+      return (b[p + 1] << 8) | b[p + 2];
+    case F.UINT32:
+      return ((b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4]) >>> 0;
+    case F.INT8:
+      return (b[p + 1] << 24) >> 24;
+    case F.INT16:
+      return (((b[p + 1] << 8) | b[p + 2]) << 16) >> 16;
+    case F.INT32:
+      return (b[p + 1] << 24) | (b[p + 2] << 16) | (b[p + 3] << 8) | b[p + 4];
+    default:
+      return NaN;
+  }
+}
+
 export function compareEncoded(a: Uint8Array, b: Uint8Array): number {
   return compareAt(a, 0, b, 0, 0);
 }
@@ -35,6 +81,18 @@ export function compareAt(a: Uint8Array, ap: number, b: Uint8Array, bp: number, 
   if (ta === F.BIN8 && tb === F.BIN8) {
     return compareRaw(a, ap + 2, ap + 2 + a[ap + 1], b, bp + 2, bp + 2 + b[bp + 1]);
   }
+  // Two integers of at most 32 bits (row ids, the items of SQL index keys) compare as numbers.
+  const la = smallIntBytes(ta);
+  const lb = la === 0 ? 0 : smallIntBytes(tb);
+  if (lb !== 0) {
+    if (ap + la > a.length || bp + lb > b.length) throw malformed('truncated value');
+    endA = ap + la;
+    endB = bp + lb;
+    const x = smallIntAt(a, ap);
+    const y = smallIntAt(b, bp);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (isTuple(a, ap) && isTuple(b, bp)) return compareTuples(a, ap, b, bp, depth);
   const ha = headAt(depth * 2);
   const hb = headAt(depth * 2 + 1);
   readHead(a, ap, ha);
@@ -68,6 +126,46 @@ export function compareAt(a: Uint8Array, ap: number, b: Uint8Array, bp: number, 
     default:
       return compareSequences(a, ha, b, hb, depth, ha.rank === F.RANK_MAP ? 2 : 1);
   }
+}
+
+/** A tuple in the one-byte-length ext forms, which every tuple of a few small items takes. */
+function isTuple(b: Uint8Array, p: number): boolean {
+  const t = b[p];
+  if (t === F.EXT8) return b[p + 2] === F.EXT_TUPLE;
+  return t >= F.FIXEXT1 && t <= F.FIXEXT16 && b[p + 1] === F.EXT_TUPLE;
+}
+
+/**
+ * Two tuples of short item lists (SQL index keys) compared item by item without a header
+ * object: the same order as the general path (the payloads are lists; §3).
+ */
+function compareTuples(a: Uint8Array, ap: number, b: Uint8Array, bp: number, depth: number): number {
+  const sa = a[ap] === F.EXT8 ? ap + 3 : ap + 2;
+  const sb = b[bp] === F.EXT8 ? bp + 3 : bp + 2;
+  const ea = sa + (a[ap] === F.EXT8 ? a[ap + 1] : 1 << (a[ap] - F.FIXEXT1));
+  const eb = sb + (b[bp] === F.EXT8 ? b[bp + 1] : 1 << (b[bp] - F.FIXEXT1));
+  if (ea > a.length || eb > b.length) throw malformed('truncated value');
+  const la = a[sa];
+  const lb = b[sb];
+  let c: number;
+  if (la >= 0x90 && la <= 0x9f && lb >= 0x90 && lb <= 0x9f) {
+    const na = la & 0x0f;
+    const nb = lb & 0x0f;
+    let pa = sa + 1;
+    let pb = sb + 1;
+    c = 0;
+    for (let i = 0; i < na && i < nb && c === 0; i++) {
+      c = compareAt(a, pa, b, pb, depth + 1);
+      pa = endA;
+      pb = endB;
+    }
+    if (c === 0) c = na - nb;
+  } else {
+    c = compareAt(a, sa, b, sb, depth + 1);
+  }
+  endA = ea;
+  endB = eb;
+  return c;
 }
 
 function valueEndScalar(h: Head): number {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
 import type { Network } from '../net/network.ts';
 import { BlockCache, Providers, RemoteSource, clone } from '../net/remote.ts';
+import type { SqlEngine } from '../sql/index.ts';
 import type { BlockStore } from '../store/blockstore.ts';
 import { idToText } from '../store/id.ts';
 import { Trees, pinUntil } from '../tree/index.ts';
@@ -12,6 +13,7 @@ import { type JobCommandDeps, remoteJobDo } from './jobs.ts';
 import { CommandRegistry } from './registry.ts';
 import type { ArgumentDoc, CommandContext, CommandSpec } from './spec.ts';
 import type { RemoteHandler } from './streams.ts';
+import { sqlCommands } from './sql.ts';
 import { treeCommands } from './tree.ts';
 
 export interface ClusterNetDeps extends TreeDeps {
@@ -23,6 +25,8 @@ export interface ClusterNetDeps extends TreeDeps {
   remote?: ReadonlyMap<string, RemoteHandler>;
   /** What REMOTE … JOBDO runs through. */
   jobs?: JobCommandDeps;
+  /** Runs REMOTE … SQLREAD; absent, REMOTE refuses SQLREAD like any command it does not run. */
+  sql?: SqlEngine;
 }
 
 export const CLUSTER: ArgumentDoc = { name: 'cluster', type: 'string', display_text: 'cluster' };
@@ -36,7 +40,7 @@ const REMOTE_ARGS: ArgumentDoc[] = [CLUSTER, { name: 'num', type: 'integer' }, {
  */
 export const REMOTE_READS = new Set([
   'FETCH', 'FETCHBIN', 'GETMULTI', 'GETMULTIBIN', 'HASKEY', 'HASKEYBIN', 'KEYCOUNT', 'BYTESWRITTEN', 'DIFF', 'FILESIZE', 'FILEREAD', 'DIRLIST',
-  'ITERSTART', 'SCANTREE', 'SCANTREEBIN',
+  'ITERSTART', 'SCANTREE', 'SCANTREEBIN', 'SQLREAD',
 ]);
 const MAX_PROVIDERS = 64;
 
@@ -54,7 +58,10 @@ export function clusterArg(deps: Pick<ClusterNetDeps, 'net'>, arg: Uint8Array): 
 function remoteDispatcher(deps: ClusterNetDeps, trees: Trees): Dispatcher {
   const registry = new CommandRegistry();
   const remote = { trees, vars: deps.vars };
-  registry.register(...[...treeCommands(remote), ...fileCommands({ ...remote, blobs: deps.store })].filter((s) => REMOTE_READS.has(s.name)));
+  const engine = deps.sql;
+  // The statements run here, over the local engine; only the blocks they touch come from peers.
+  const sql = engine === undefined ? [] : sqlCommands({ ...remote, sql: { run: (root, sqls, opts) => engine.run(root, sqls, { ...opts, trees }) } });
+  registry.register(...[...treeCommands(remote), ...fileCommands({ ...remote, blobs: deps.store }), ...sql].filter((s) => REMOTE_READS.has(s.name)));
   return new Dispatcher(registry, deps.logger);
 }
 

@@ -60,7 +60,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...pubsubCommands({ broker }),
     ...streams.specs,
     ...jobCommands(jobDeps),
-    ...clusterNetCommands({ ...netDeps, remote: streams.remote }),
+    ...clusterNetCommands({ ...netDeps, sql, remote: streams.remote }),
     ...pointerCommands({ net: deps.net }),
     ...pushCommands(netDeps),
     ...tunnelCommands({ net: deps.net }),

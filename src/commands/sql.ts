@@ -1,18 +1,47 @@
-import { type SqlEngine, encodeResult } from '../sql/index.ts';
+import { CrissError } from '../errors.ts';
+import { type SqlEngine, type SqlInput, encodeResult } from '../sql/index.ts';
 import { idToText } from '../store/id.ts';
 import { type TreeDeps, rootOf, ttlArg } from './args.ts';
-import type { ArgumentDoc, CommandContext, CommandSpec } from './spec.ts';
+import type { ArgumentDoc, CommandSpec } from './spec.ts';
 
 export interface SqlDeps extends TreeDeps {
-  sql: SqlEngine;
+  sql: Pick<SqlEngine, 'run'>;
 }
 
 const TREE: ArgumentDoc = { name: 'tree', type: 'key', display_text: 'tree' };
-const STMT: ArgumentDoc = { name: 'stmt', type: 'string', multiple: true };
+const STMT: ArgumentDoc = {
+  name: 'statement', type: 'block', multiple: true,
+  arguments: [
+    { name: 'stmt', type: 'string' },
+    { name: 'params', type: 'block', token: 'PARAMS', optional: true, arguments: [{ name: 'n', type: 'integer' }, { name: 'value', type: 'string', multiple: true, optional: true }] },
+  ],
+};
 const RESULT =
   'a bulk string holding a msgpack map: {"columns": [names…], "rows": [[values…]…]} for a statement that returns rows, {"changes": n} for any other (n rows inserted, updated or deleted; 0 for DDL)';
 
-const statements = (ctx: CommandContext, from: number): string[] => ctx.args.slice(from).map((a) => Buffer.from(a).toString('utf8'));
+const text = (a: Uint8Array): string => Buffer.from(a).toString('utf8');
+
+/**
+ * The statement arguments, each optionally followed by `PARAMS n v1 … vn`: n values bound (as
+ * text) to that statement's `?` parameters. No statement is the bare word PARAMS, so every
+ * earlier form of the call still means what it did.
+ */
+export function statementArgs(args: Uint8Array[]): SqlInput[] {
+  const out: SqlInput[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const sql = text(args[i]);
+    if (args[i + 1] === undefined || text(args[i + 1]).toUpperCase() !== 'PARAMS') {
+      if (sql.toUpperCase() === 'PARAMS') throw new CrissError('ERR', 'PARAMS must follow a statement');
+      out.push(sql);
+      continue;
+    }
+    const n = args[i + 2] === undefined ? NaN : Number(text(args[i + 2]));
+    if (!Number.isSafeInteger(n) || n < 0 || i + 3 + n > args.length) throw new CrissError('ERR', 'PARAMS needs a count n and then n values');
+    out.push({ sql, params: args.slice(i + 3, i + 3 + n).map(text) });
+    i += 2 + n;
+  }
+  return out;
+}
 
 /** SQL and SQLREAD: SQLite's language over the tables of a database tree (docs/format.md §14). */
 export function sqlCommands(deps: SqlDeps): CommandSpec[] {
@@ -25,7 +54,7 @@ export function sqlCommands(deps: SqlDeps): CommandSpec[] {
       handler: async (ctx) => {
         const ttl = ttlArg(ctx.args[1]);
         const root = await rootOf(deps, ctx.args[0]);
-        const out = await deps.sql.run(root, statements(ctx, 2), { write: true, ttl });
+        const out = await deps.sql.run(root, statementArgs(ctx.args.slice(2)), { write: true, ttl });
         ctx.reply.array(out.results.length + 1);
         ctx.reply.bulk(idToText(out.root));
         for (const r of out.results) ctx.reply.bulk(encodeResult(r));
@@ -38,7 +67,7 @@ export function sqlCommands(deps: SqlDeps): CommandSpec[] {
       reply: `Array with one result per statement, each ${RESULT}. READONLY for a statement that would write.`,
       handler: async (ctx) => {
         const root = await rootOf(deps, ctx.args[0]);
-        const out = await deps.sql.run(root, statements(ctx, 1), { write: false, ttl: 0 });
+        const out = await deps.sql.run(root, statementArgs(ctx.args.slice(1)), { write: false, ttl: 0 });
         ctx.reply.array(out.results.length);
         for (const r of out.results) ctx.reply.bulk(encodeResult(r));
       },

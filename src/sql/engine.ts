@@ -8,12 +8,15 @@ import { codecFor } from './rowcodec.ts';
 import { type Connections, declareTable, runDdl, undeclareTable } from './ddl.ts';
 import { ScanCache } from './scancache.ts';
 import { Session } from './session.ts';
-import { SQLITE_INTERRUPT, SQLITE_ROW, type SqlValue, exclusive, isSqliteError, queryAll, isWasmAbort, readColumn, resetSqliteApi, sqliteApi } from './sqlite.ts';
+import { SQLITE_INTERRUPT, SQLITE_ROW, type SqlValue, bindAll, exclusive, isSqliteError, queryAll, isWasmAbort, readColumn, resetSqliteApi, sqliteApi } from './sqlite.ts';
 import { type Statement, parseStatements, snippet } from './statement.ts';
 import { TableState } from './table.ts';
 import { TreeModule } from './vtab.ts';
 
 export type SqlResult = { columns: string[]; rows: SqlValue[][] } | { changes: number };
+
+/** One client argument: statement text, and the values of its `?` parameters when it has any. */
+export type SqlInput = string | { sql: string; params: SqlValue[] };
 
 const STATEMENTS = 256;
 /** sqlite3_limit ids, and the cap on one string or blob: the codec's own limit on a value. */
@@ -30,6 +33,14 @@ const AUTH_OK = 0;
 const AUTH_DENY = 1;
 const READ_ACTIONS = new Set([20 /* READ */, 21 /* SELECT */, 31 /* FUNCTION */, 33 /* RECURSIVE */]);
 const WRITE_ACTIONS = new Set([9 /* DELETE */, 18 /* INSERT */, 23 /* UPDATE */]);
+
+/** Statements of one argument with their parameters: PARAMS binds one statement, not several. */
+function bound(input: SqlInput): Array<[Statement, SqlValue[] | null]> {
+  if (typeof input === 'string') return parseStatements(input).map((st) => [st, null]);
+  const sts = parseStatements(input.sql);
+  if (sts.length !== 1) throw new CrissError('SQL', `PARAMS binds one statement; its argument holds ${sts.length} (${snippet(input.sql)})`);
+  return [[sts[0], input.params]];
+}
 
 /**
  * SQL over trees: a database is a tree of tables (docs/format.md §14); SQLite plans and runs
@@ -116,24 +127,28 @@ export class SqlEngine {
     ];
   }
 
-  async run(root: TreeNode, sqls: string[], opts: { write: boolean; ttl: number }): Promise<{ root: Id; results: SqlResult[] }> {
+  /**
+   * `opts.trees` reads the database through other trees than the engine's (REMOTE's, whose
+   * blocks come from peers); writes always go to the engine's own.
+   */
+  async run(root: TreeNode, sqls: SqlInput[], opts: { write: boolean; ttl: number; trees?: Trees }): Promise<{ root: Id; results: SqlResult[] }> {
     this.calls++;
     return exclusive(async () => {
       const c = await this.open();
-      const session = new Session(this.trees, this.scans, opts.write);
+      const session = new Session(opts.trees ?? this.trees, this.scans, opts.write);
       let ddl = false;
       try {
         await this.load(c, session, root);
         this.session = session;
         c.module.session = session;
-        const statements = sqls.flatMap((s) => parseStatements(s));
+        const statements = sqls.flatMap(bound);
         const results: SqlResult[] = [];
         for (let i = 0; i < statements.length; i++) {
-          const st = statements[i];
+          const [st, params] = statements[i];
           try {
             ddl ||= st.kind === 'ddl';
             this.statementsRun++;
-            results.push(await this.exec(c, session, st));
+            results.push(await this.exec(c, session, st, params));
           } catch (e) {
             throw this.named(e, i, st);
           }
@@ -162,7 +177,7 @@ export class SqlEngine {
     let catalog = this.catalogs.get(key);
     if (catalog === undefined) {
       catalog = [];
-      for await (const e of this.trees.range(root)) catalog.push(decodeTable(e.key, e.val));
+      for await (const e of session.trees.range(root)) catalog.push(decodeTable(e.key, e.val));
       if (this.catalogs.size >= 64) this.catalogs.delete(this.catalogs.keys().next().value as string);
       this.catalogs.set(key, catalog);
     }
@@ -181,9 +196,10 @@ export class SqlEngine {
     for (const [k, def] of defs) if (!c.loaded.has(k)) await declareTable(c, def);
   }
 
-  private async exec(c: Connections, session: Session, st: Statement): Promise<SqlResult> {
+  private async exec(c: Connections, session: Session, st: Statement, params: SqlValue[] | null): Promise<SqlResult> {
     if (st.kind === 'unsupported') throw new CrissError('SQL', st.why);
     if (st.kind === 'ddl') {
+      if (params !== null) throw new CrissError('SQL', 'DDL takes no parameters');
       if (!session.writable) throw new CrissError('READONLY', 'SQLREAD runs read-only statements: use SQL to change the schema');
       await runDdl(c, session, st);
       return { changes: 0 };
@@ -196,8 +212,13 @@ export class SqlEngine {
     this.deadline = performance.now() + this.timeoutMs;
     try {
       const stmt = await this.prepare(c, st.sql, session.writable);
-      if (stmt === null) return { changes: 0 };
+      if (stmt === null) {
+        if (params !== null) throw new CrissError('SQL', 'PARAMS given for an empty statement');
+        return { changes: 0 };
+      }
       try {
+        // A cached statement keeps the bindings of its last use: a call without PARAMS gets NULLs, as from a fresh one.
+        bindAll(api, stmt, params);
         const n = api.column_count(stmt);
         const rows: SqlValue[][] = [];
         while ((await api.step(stmt)) === SQLITE_ROW) rows.push(Array.from({ length: n }, (_, i) => readColumn(api, stmt, i)));

@@ -1,2 +1,2 @@
-export { SqlEngine, type SqlEngineOptions, type SqlResult } from './engine.ts';
+export { SqlEngine, type SqlEngineOptions, type SqlInput, type SqlResult } from './engine.ts';
 export { encodeResult } from './result.ts';

@@ -1,4 +1,5 @@
-import { Float, Link, Tuple, type Value, decodeValue, encodeValue } from '../codec/index.ts';
+import { Float, Link, Tuple, type Value, decodeValue, encodeValue, skipValue } from '../codec/index.ts';
+import { Head, readHead } from '../codec/head.ts';
 import { CrissError } from '../errors.ts';
 import type { Affinity } from './affinity.ts';
 import { type TableDef, affinities, columnIndex, fingerprint } from './catalog.ts';
@@ -72,10 +73,21 @@ export class RowCodec {
   }
 
   rowKeyOfIndexKey(ix: number, key: Uint8Array): Uint8Array {
+    if (this.keyCols.length === 1 && !this.counted) {
+      // A bare key is the tuple's last item, whose canonical bytes end the index key.
+      readHead(key, 0, tupleHead);
+      readHead(key, tupleHead.start, listHead);
+      let p = listHead.start;
+      for (let i = 0; i < this.indexCols[ix].length; i++) p = skipValue(key, p);
+      return key.subarray(p);
+    }
     const parts = (decodeValue(key) as Tuple).items;
     return this.keyOfParts(parts.slice(this.indexCols[ix].length) as Value[]);
   }
 }
+
+const tupleHead = new Head();
+const listHead = new Head();
 
 const codecs = new WeakMap<TableDef, RowCodec>();
 

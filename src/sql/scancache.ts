@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { compareEncoded, skipValue } from '../codec/index.ts';
 import { Head, readHead } from '../codec/head.ts';
 import { type Id, idKey } from '../store/id.ts';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import type { Trees } from '../tree/index.ts';
 import type { ScanCache } from './scancache.ts';
 import type { SqlValue } from './sqlite.ts';

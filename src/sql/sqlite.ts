@@ -1,6 +1,8 @@
+import { Buffer } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import * as SQLite from 'wa-sqlite';
 import { Float } from '../codec/index.ts';
+import { CrissError } from '../errors.ts';
 
 /**
  * SQLite 3.44 compiled to WebAssembly with Asyncify (npm `wa-sqlite` 1.0.0, the last build that
@@ -116,6 +118,29 @@ export function resultValue(api: Api, ctx: number, v: SqlValue): void {
   else if (v instanceof Float) api.result_double(ctx, v.value);
   else if (typeof v === 'string') api.result_text(ctx, v);
   else api.result_blob(ctx, v);
+}
+
+/**
+ * Binds a statement's `?` parameters; the count must match, since SQLite would bind NULL to the
+ * rest. `null` (no PARAMS) binds NULL to every parameter the statement has.
+ */
+export function bindAll(api: Api, stmt: number, given: SqlValue[] | null): void {
+  const want = api.bind_parameter_count(stmt);
+  if (given === null && want === 0) return;
+  const params = given ?? Array.from({ length: want }, () => null);
+  if (want !== params.length) throw new CrissError('SQL', `the statement has ${want} parameter${want === 1 ? '' : 's'}, PARAMS gave ${params.length}`);
+  params.forEach((v, i) => {
+    const at = i + 1;
+    if (v === null) api.bind_null(stmt, at);
+    else if (typeof v === 'number') {
+      if (!Number.isInteger(v)) api.bind_double(stmt, at, v);
+      else if ((v | 0) === v) api.bind_int(stmt, at, v);
+      else api.bind_int64(stmt, at, BigInt(v));
+    } else if (typeof v === 'bigint') api.bind_int64(stmt, at, v);
+    else if (v instanceof Float) api.bind_double(stmt, at, v.value);
+    else if (typeof v === 'string') api.bind_text(stmt, at, v);
+    else api.bind_blob(stmt, at, v);
+  });
 }
 
 /** WebAssembly.RuntimeError (the lib settings here do not declare WebAssembly's types). */

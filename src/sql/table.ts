@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { Tuple, decodeValue, encodeValue } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
 import { applyAffinity } from './affinity.ts';

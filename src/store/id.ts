@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { hash } from 'node:crypto';
 import { base58 } from '@scure/base';
 import { EXT8, EXT_LINK } from '../codec/format.ts';

@@ -8,7 +8,7 @@ import { type DiffEntry, diff } from './diff.ts';
 import { type BlockReader, MissingBlockError, NodeLoader, type ReadOptions } from './loader.ts';
 import { type Mutation, mutate, normalize } from './mutate.ts';
 import { EMPTY_NODE, type Entry, TreeNode } from './node.ts';
-import { MISSING, get, getMany, getSync } from './read.ts';
+import { MISSING, get, getMany, getSync, rangeSync } from './read.ts';
 import { type RangeOptions, range } from './range.ts';
 
 export { EMPTY_NODE, TreeNode, type Entry } from './node.ts';
@@ -117,6 +117,11 @@ export class Trees {
   getSync(root: TreeNode, key: Uint8Array): Uint8Array | undefined | typeof MISSING {
     const v = getSync(this.loader, root, key);
     return v !== undefined && v !== MISSING && isRef(v) ? MISSING : v;
+  }
+
+  /** Entries within ascending bounds, synchronously while they are few (≤ limit), inline and cached; else undefined. */
+  rangeSync(root: TreeNode, opts: RangeOptions, limit: number): Entry[] | undefined {
+    return rangeSync(this.loader, root, opts, limit);
   }
 
   async get(tree: TreeRef, key: Uint8Array): Promise<Uint8Array | undefined> {

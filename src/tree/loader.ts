@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { CrissError } from '../errors.ts';
 import { ID_BYTES, ID_PREFIX_BYTES, type Id, idEquals, idKey, idOf, idToText } from '../store/id.ts';
 import { EMPTY_NODE, TreeNode } from './node.ts';

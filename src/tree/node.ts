@@ -1,4 +1,6 @@
+import { Buffer } from 'node:buffer';
 import { compareAt, skipValue } from '../codec/index.ts';
+import { smallIntAt } from '../codec/compare.ts';
 import { ByteWriter, writeExt, writeInt } from '../codec/encode.ts';
 import { BIN8, EXT_LINK, RANK_LINK, RANK_NUMBER } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
@@ -135,6 +137,17 @@ export class TreeNode {
     const b = this.bytes;
     let lo = from;
     let hi = this.length;
+    const n = family === 0 ? smallIntAt(key, 0) : NaN;
+    if (!Number.isNaN(n)) {
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        const p = this.keyStart[mid];
+        const m = smallIntAt(b, p);
+        if (Number.isNaN(m) ? compareAt(key, 0, b, p, 0) > 0 : n > m) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    }
     if (family === 0) {
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;

@@ -124,6 +124,26 @@ describe('SQL and SQLREAD', () => {
     expect(await failure(sqlRead(s.redis, 'QmSKXjKE3PxPabmvpaTpdpsLCL3sBdm9vU2SM4hQSMDPVz', 'SELECT 1'))).toMatch(/^(NOTFOUND|BADID)/);
   });
 
+  it('binds PARAMS to ? parameters, one prepared statement for many values', async () => {
+    const a = await sql(s.redis, '', SCHEMA, 'INSERT INTO t(a, b, d) VALUES(?, ?, ?)', 'PARAMS', '3', '5', 'five', '2.5', `INSERT INTO t(a) VALUES(6)`);
+    expect(a.results[1].get('changes')).toBe(1);
+    const read = (q: string, ...params: string[]): Promise<Buffer[]> => s.redis.callBuffer('SQLREAD', a.root, q, 'PARAMS', String(params.length), ...params) as Promise<Buffer[]>;
+    // Values arrive as text; the column's affinity makes '5' the integer key 5, as SQLite does.
+    expect(await sqlRead(s.redis, a.root, 'SELECT b, d, typeof(a) FROM t WHERE a = ?', 'PARAMS', '1', '5', 'SELECT a FROM t WHERE a = ?', 'PARAMS', '1', '6', 'SELECT ?, typeof(?)', 'PARAMS', '2', 'x', 'y'))
+      .toEqual([
+        new Map<string, unknown>([['columns', ['b', 'd', 'typeof(a)']], ['rows', [['five', 2.5, 'integer']]]]),
+        new Map<string, unknown>([['columns', ['a']], ['rows', [[6]]]]),
+        new Map<string, unknown>([['columns', ['?', 'typeof(?)']], ['rows', [['x', 'text']]]]),
+      ]);
+    // A statement run with PARAMS and then without gets NULL, not the values of its last use.
+    expect(await rows(s.redis, a.root, 'SELECT a FROM t WHERE a = ?')).toEqual([]);
+    expect(await failure(read('SELECT ? + ?', '1'))).toMatch(/^SQL statement 1 \(SELECT \? \+ \?\): the statement has 2 parameters, PARAMS gave 1$/);
+    expect(await failure(read('SELECT 1; SELECT ?', '1'))).toMatch(/^SQL PARAMS binds one statement; its argument holds 2/);
+    expect(await failure(s.redis.call('SQLREAD', a.root, 'SELECT ?', 'PARAMS', '2', 'x'))).toMatch(/^ERR PARAMS needs a count n and then n values$/);
+    expect(await failure(s.redis.call('SQLREAD', a.root, 'PARAMS', '0'))).toMatch(/^ERR PARAMS must follow a statement$/);
+    expect(await rows(s.redis, a.root, 'SELECT count(*) FROM t')).toEqual([[2]]);
+  });
+
   it('reports its work in INFO sql', async () => {
     await sql(s.redis, '', 'SELECT 1', 'SELECT 2');
     const info = (await s.redis.call('INFO', 'sql')) as string;
