@@ -1,8 +1,7 @@
-import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newCluster } from '../../src/net/cluster-file.ts';
-import { type TestDaemon, cleanupDaemons, startDaemons } from '../harness/daemon.ts';
+import { type TestDaemon, cleanupDaemons, clientReady, startDaemons } from '../harness/daemon.ts';
 import { collect, runWorker } from '../pubsub/stream-helpers.ts';
 import { clusterInfo, joinCluster, poll } from './cluster-daemons.ts';
 
@@ -12,16 +11,6 @@ function listen(r: Redis): string[] {
   r.on('messageBuffer', (c: Buffer, m: Buffer) => heard.push(`${c}:${m}`));
   r.on('pmessageBuffer', (p: Buffer, c: Buffer, m: Buffer) => heard.push(`${p}|${c}:${m}`));
   return heard;
-}
-
-/**
- * Resolves once ioredis finished its connect handshake. A SUBSCRIBE sent before then puts the
- * client in subscriber mode ahead of its own ready-check INFO, which ioredis then refuses
- * locally; it drops the connection and, never having been ready, reconnects without
- * resubscribing: the client silently hears nothing.
- */
-async function ready(r: Redis): Promise<void> {
-  if (r.status !== 'ready') await once(r, 'ready');
 }
 
 async function until(probe: () => boolean): Promise<void> {
@@ -50,7 +39,7 @@ describe('cluster-wide PUBLISH and remote streams between daemons', { timeout: 1
     const heardA = listen(onA);
     const heardB = listen(onB);
     const heardC = listen(onC);
-    await Promise.all([onA, onB, onC].map(ready));
+    await Promise.all([onA, onB, onC].map(clientReady));
     await onA.subscribe('news');
     await onB.subscribe('news');
     await onC.psubscribe('n*');
@@ -91,7 +80,7 @@ describe('cluster-wide PUBLISH and remote streams between daemons', { timeout: 1
     expect(ref).toMatch(/^stream:[0-9a-f]{24}:\*$/);
     await expect(producer.call('REMOTE', cluster.name, '2', 'STREAMSTART', 'upper')).rejects.toThrow(/one member/);
     const sub = b.redis();
-    await ready(sub);
+    await clientReady(sub);
     const got = collect(sub, ref);
     await sub.psubscribe(ref);
     const base = ref.slice(0, -1);
