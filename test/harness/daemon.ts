@@ -4,12 +4,23 @@
  * `cleanupDaemons` from `afterEach` or `afterAll`; a process 'exit' hook kills stragglers too.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Redis, type RedisOptions } from 'ioredis';
 import { MAIN, NODE, cleanEnv } from './paths.ts';
+
+/**
+ * Resolves once ioredis finished its connect handshake. A SUBSCRIBE sent before then puts the
+ * client in subscriber mode ahead of its own ready-check INFO, which ioredis then refuses
+ * locally; it drops the connection and, never having been ready, reconnects without
+ * resubscribing: the client silently hears nothing.
+ */
+export async function clientReady(r: Redis): Promise<void> {
+  if (r.status !== 'ready') await once(r, 'ready');
+}
 
 export interface Exit {
   code: number | null;

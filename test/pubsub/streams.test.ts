@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type TestDaemon, cleanupDaemons, startDaemon } from '../harness/daemon.ts';
+import { type TestDaemon, cleanupDaemons, clientReady, startDaemon } from '../harness/daemon.ts';
 import { frame, parseAll, rawClient } from '../resp/helpers.ts';
 import { collect, runWorker } from './stream-helpers.ts';
 
@@ -20,6 +20,7 @@ describe('streams on one daemon', { timeout: 120_000 }, () => {
     for (let i = 0; i < 50 && ref === ''; i++) ref = String(await producer.call('STREAMSTART', 'echo').catch(() => ''));
     expect(ref).toMatch(/^stream:[0-9a-f]{24}:\*$/);
     const sub = d.redis();
+    await clientReady(sub);
     const got = collect(sub, ref);
     await sub.psubscribe(ref);
     const seqs: number[] = [];
@@ -86,6 +87,7 @@ describe('streams on one daemon', { timeout: 120_000 }, () => {
     let ref = '';
     for (let i = 0; i < 50 && ref === ''; i++) ref = String(await producer.call('STREAMSTART', 'fragile').catch(() => ''));
     const sub = d.redis();
+    await clientReady(sub);
     const got = collect(sub, ref);
     await sub.psubscribe(ref);
     await producer.call('STREAMSEND', ref, 'm', 'one', '1000');
