@@ -8,8 +8,10 @@ describe('pub/sub with real clients', { timeout: 60_000 }, () => {
   const held = gate();
   const gates = [held];
   const clients: Redis[] = [];
+  // No ready-check INFO: a SUBSCRIBE sent before it makes ioredis drop the connection and
+  // reconnect unsubscribed (see clientReady in test/harness/daemon.ts).
   const client = (): Redis => {
-    const r = new Redis({ port: s.port, host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 1 });
+    const r = new Redis({ port: s.port, host: '127.0.0.1', lazyConnect: false, maxRetriesPerRequest: 1, enableReadyCheck: false });
     clients.push(r);
     return r;
   };
