@@ -110,6 +110,11 @@ async function leave(m: Member, remove = true): Promise<void> {
   if (remove) await rm(m.dir, { recursive: true, force: true });
 }
 
+/** A /proc/PID/status figure in bytes (VmRSS, VmHWM: the peak). */
+function statusField(pid: number, field: string): number {
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+}
+
 function randomFile(path: string, bytes: number): void {
   const fd = openSync(path, 'w');
   const buf = Buffer.allocUnsafe(1 << 20);
@@ -118,7 +123,7 @@ function randomFile(path: string, bytes: number): void {
 }
 
 /** The clone of `root` by a fresh member; wall ms and the PERSIST reply. */
-async function cloneOnce(cluster: Cluster, provider: Member, root: string): Promise<{ ms: number; blocks: number; fetched: number; bytes: number }> {
+async function cloneOnce(cluster: Cluster, provider: Member, root: string): Promise<{ ms: number; blocks: number; fetched: number; bytes: number; peakMiB: number }> {
   const b = await member(cluster, [provider.listen]);
   try {
     // The provider record must be findable before the clock starts: a one-key read proves it.
@@ -128,7 +133,7 @@ async function cloneOnce(cluster: Cluster, provider: Member, root: string): Prom
     const ms = performance.now() - t0;
     const f: Record<string, number> = {};
     for (let i = 0; i + 1 < reply.length; i += 2) f[String(reply[i])] = Number(reply[i + 1]);
-    return { ms, blocks: f.blocks, fetched: f.fetched, bytes: f.bytes };
+    return { ms, blocks: f.blocks, fetched: f.fetched, bytes: f.bytes, peakMiB: Math.round(statusField(b.d.pid, 'VmHWM') / 2 ** 20) };
   } finally {
     await leave(b);
   }
@@ -168,7 +173,7 @@ async function partClone(cluster: Cluster, out: Record<string, unknown>): Promis
       const h = JSON.parse(run(NODE, [join(HELIA, 'bitswap.ts'), 'fetch', store, helia.addr, helia.cid])) as { ms: number; blocks: number };
       await rm(store, { recursive: true, force: true });
       const heliaMBs = cfg.size / 1e6 / (h.ms / 1000);
-      const row = { load1: load, cloneMBs: Math.round(cloneMBs), cloneBlocks: c.fetched, cloneBytes: c.bytes, bareLinkMBs: Math.round(bareMBs), heliaMBs: r2(heliaMBs), heliaBlocks: h.blocks, vsBare: r2(cloneMBs / bareMBs), vsHelia: r2(cloneMBs / heliaMBs) };
+      const row = { load1: load, cloneMBs: Math.round(cloneMBs), cloneBlocks: c.fetched, cloneBytes: c.bytes, clonePeakMiB: c.peakMiB, bareLinkMBs: Math.round(bareMBs), heliaMBs: r2(heliaMBs), heliaBlocks: h.blocks, vsBare: r2(cloneMBs / bareMBs), vsHelia: r2(cloneMBs / heliaMBs) };
       say(`clone run ${i + 1}: ${JSON.stringify(row)}`);
       runs.push(row);
     }
@@ -210,7 +215,7 @@ async function partKeys(cluster: Cluster, out: Record<string, unknown>): Promise
         const c = await cloneOnce(cluster, a, root);
         const cloneMBs = c.bytes / 1e6 / (c.ms / 1000);
         const [bareMBs] = await bareLink(cluster, c.bytes);
-        const row = { load1: load, keysPerSec: Math.round(cfg.keys / (c.ms / 1000)), cloneMs: Math.round(c.ms), cloneBlocks: c.fetched, cloneBytes: c.bytes, cloneMBs: r2(cloneMBs), bareLinkMBs: Math.round(bareMBs), vsBare: r2(cloneMBs / bareMBs) };
+        const row = { load1: load, keysPerSec: Math.round(cfg.keys / (c.ms / 1000)), cloneMs: Math.round(c.ms), cloneBlocks: c.fetched, cloneBytes: c.bytes, clonePeakMiB: c.peakMiB, cloneMBs: r2(cloneMBs), bareLinkMBs: Math.round(bareMBs), vsBare: r2(cloneMBs / bareMBs) };
         say(`keys run ${i + 1}: ${JSON.stringify(row)}`);
         runs.push(row);
       }
@@ -308,9 +313,6 @@ async function partLookup(out: Record<string, unknown>): Promise<void> {
   }
 }
 
-function rssOf(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-}
 
 /** One daemon; cluster files added up to 1, 5, 20; RSS after each set is up and has settled. */
 async function partMemory(out: Record<string, unknown>): Promise<void> {
@@ -323,7 +325,7 @@ async function partMemory(out: Record<string, unknown>): Promise<void> {
     try {
       const settle = async (): Promise<number> => {
         await new Promise((res) => setTimeout(res, 3000));
-        return Math.round(rssOf(d.pid) / 2 ** 20);
+        return Math.round(statusField(d.pid, 'VmRSS') / 2 ** 20);
       };
       const row: Record<string, number> = { load1: load1(), clusters0: await settle() };
       const names: string[] = [];
