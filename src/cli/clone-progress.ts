@@ -26,8 +26,9 @@ export async function persistWithProgress(
 ): Promise<Reply> {
   const persist = (): Promise<Reply> => main.call('REMOTE', args.cluster, String(args.num), 'PERSIST', args.root, String(args.ttl));
   if (watch === undefined) return persist();
-  const size = await watch.call('REMOTENOLOCAL', args.cluster, String(args.num), 'BYTESWRITTEN', args.root);
-  const base = (await bytesFetched(watch, args.cluster)) ?? 0;
+  // A size the daemon cannot tell yet leaves the line without a bar; PERSIST reports the real failure, if any.
+  const size = await watch.call('REMOTENOLOCAL', args.cluster, String(args.num), 'BYTESWRITTEN', args.root).catch(() => null);
+  const base = (await bytesFetched(watch, args.cluster).catch(() => undefined)) ?? 0;
   const bar = startProgress(args.label, typeof size === 'number' ? size : undefined, stream);
   let done = 0;
   let polling: Promise<void> = Promise.resolve();
@@ -37,16 +38,18 @@ export async function persistWithProgress(
       if (now !== undefined) bar.update((done = Math.max(done, now - base)));
     });
   }, POLL_MS);
-  try {
-    const reply = await persist();
+  const stop = async (): Promise<void> => {
     clearInterval(timer);
     await polling;
+  };
+  try {
+    const reply = await persist();
+    await stop();
     const total = Array.isArray(reply) ? reply[reply.findIndex((r) => Buffer.isBuffer(r) && r.toString() === 'bytes') + 1] : undefined;
     if (typeof total === 'number') bar.update(Math.max(done, total), true);
     return reply;
   } finally {
-    clearInterval(timer);
-    await polling;
+    await stop();
     bar.finish();
   }
 }
