@@ -18,7 +18,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, openSync, readFileSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statfsSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -354,6 +354,9 @@ async function partMemory(out: Record<string, unknown>): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (cfg.parts.has('clone') && !existsSync(join(HELIA, 'node_modules/@helia/bitswap/package.json'))) {
+    throw new Error('the clone part needs the bench-only Helia package: npm ci --prefix bench/helia');
+  }
   const free = statfsSync(tmpdir()).bavail * statfsSync(tmpdir()).bsize;
   if (cfg.parts.has('clone') && free < 4 * cfg.size) throw new Error(`${tmpdir()} has ${Math.round(free / 2 ** 30)} GiB free; the clone part needs ${Math.ceil((4 * cfg.size) / 2 ** 30)}`);
   const out: Record<string, unknown> = { date: new Date().toISOString(), cpus: availableParallelism() };
