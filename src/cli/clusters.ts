@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { newCluster, renderCluster, renderKeyPair } from '../net/cluster-file.ts';
 import { keyText, newKeyPair, newSecret } from '../net/identity.ts';
 import { bytes, clientCommand, examples, ID_HELP, integer, list, parseCount, parseTtl, withDaemon, write } from './common.ts';
+import { persistWithProgress } from './clone-progress.ts';
 import { CliFailure, EXIT } from './exit.ts';
 import { substituteId } from './substitute.ts';
 
@@ -77,14 +78,19 @@ function remoteGet(): Command {
 function remotePersist(): Command {
   const cmd = new Command('remote_persist')
     .summary('clone a tree from the cluster')
-    .description('Fetch every block of a tree announced in the cluster (links included) from up to --num providers at once, store it here and pin it for --ttl ms. What is already here is not fetched again.')
+    .description(
+      'Fetch every block of a tree announced in the cluster (links included) from up to --num providers at once, store it here and pin it for --ttl ms. ' +
+        'What is already here is not fetched again. On a terminal, a progress line on stderr shows the bytes fetched against the tree\'s size.',
+    )
     .argument('<cluster>', CLUSTER_HELP)
     .argument('<tree>', ID_HELP)
     .option('--num <n>', 'providers to use at once', parseCount, 4)
     .option('--ttl <ms>', 'pin the clone this long (-1: forever)', parseTtl, -1)
     .action(async (clusterArg: string, tree: string, opts: { num: number; ttl: number }, self: Command) => {
       const [name, root] = [await substituteId(clusterArg), await substituteId(tree)];
-      const report = await withDaemon(self, async (c) => list(await c.call('REMOTE', name, String(opts.num), 'PERSIST', root, String(opts.ttl)), 'REMOTE PERSIST'));
+      const args = { cluster: name, num: opts.num, root, ttl: opts.ttl, label: tree };
+      // The progress line needs a second connection, opened only when there is a terminal to draw on.
+      const report = list(await withDaemon(self, (c) => (process.stderr.isTTY ? withDaemon(self, (w) => persistWithProgress(c, w, args)) : persistWithProgress(c, undefined, args))), 'REMOTE PERSIST');
       const field = (k: string): number => integer(report[report.findIndex((r) => Buffer.isBuffer(r) && r.toString() === k) + 1], 'REMOTE PERSIST');
       await write(`${root}: ${field('blocks')} blocks, ${field('fetched')} fetched (${field('bytes')} bytes)\n`);
     });

@@ -65,7 +65,8 @@ export interface ProgressStream {
 }
 
 export interface Progress {
-  update(done: number): void;
+  /** Redraws at most every REDRAW_MS; `final` draws regardless (the last figure must be shown). */
+  update(done: number, final?: boolean): void;
   /** Clears the line, so the command's own output starts on a clean line. */
   finish(): void;
 }
@@ -87,8 +88,8 @@ export function startProgress(label: string, total: number | undefined, stream: 
     stream.write(`\r${renderProgress({ label, done, total, elapsedMs: lastDraw - started, columns: stream.columns || 80 })}\x1b[K`);
   };
   return {
-    update(done) {
-      if (now() - lastDraw >= REDRAW_MS) draw(done);
+    update(done, final = false) {
+      if (final || now() - lastDraw >= REDRAW_MS) draw(done);
     },
     finish() {
       if (drawn) stream.write('\r\x1b[K');
