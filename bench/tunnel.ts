@@ -111,9 +111,10 @@ async function tunnel(cluster: Cluster, sinkPort: number, dirs: string[]): Promi
   const b = await startDaemon(db);
   const ra = new Redis({ port: a.port, host: '127.0.0.1' });
   const rb = new Redis({ port: b.port, host: '127.0.0.1' });
+  // This cluster's line: INFO cluster also lists the default overlay.
   const listen = async (r: Redis): Promise<string> => {
     const info = String(await r.call('INFO', 'cluster'));
-    return /listen=([^,|\r]+)/.exec(info)?.[1] ?? '';
+    return new RegExp(`${cluster.name}:listen=([^,|\r]+)`).exec(info)?.[1] ?? '';
   };
   await writeFile(join(da, 'clusters', 'c.yaml'), renderCluster(cluster));
   const addr = await until(async () => (await listen(ra)) || undefined, 'the serving node');
