@@ -15,6 +15,16 @@ const FETCH_TIMEOUT_MS = 60_000;
 const CACHE_BYTES = 64 * 1024 * 1024;
 /** Wants per round of a clone: several want-lists per provider in flight. */
 const CLONE_ROUND = 4096;
+/** Blobs per round: file chunks average ~300 KiB, so a round holds ~20 MiB, not a whole file. */
+const BLOB_ROUND = 64;
+
+/** How many wants from the front of the frontier the next round takes. */
+function roundSize(frontier: Want[]): number {
+  let blobs = 0;
+  let n = 0;
+  while (n < frontier.length && n < CLONE_ROUND && (frontier[n].kind !== 'blob' || ++blobs <= BLOB_ROUND)) n++;
+  return Math.max(1, n);
+}
 /** How often an unpinned clone renews its root's grace: far below the collector's (60 s by default). */
 const FRESH_EVERY_MS = 1000;
 
@@ -235,11 +245,14 @@ export async function clone(store: BlockStore, source: RemoteSource, root: Id, u
   let pinned = false;
   const renew = opts.pinLast === true ? setInterval(() => void store.commit({ fresh: [root] }).catch(() => undefined), FRESH_EVERY_MS) : undefined;
   try {
-    // Every round consumes the frontier; each block enters it once (seen), so rounds end.
+    // Every round consumes the frontier; each block enters it once (seen), so rounds end. A
+    // round's commit runs while the next round is fetched; commits stay in order.
+    let storing: Promise<void> = Promise.resolve();
     while (frontier.length > 0) {
       opts.signal?.throwIfAborted();
-      const round = frontier.slice(0, CLONE_ROUND);
-      frontier = frontier.slice(CLONE_ROUND);
+      const take = roundSize(frontier);
+      const round = frontier.slice(0, take);
+      frontier = frontier.slice(take);
       const local = await Promise.all(round.map((w) => source.localBlock(w)));
       const missing = round.filter((_, i) => local[i] === undefined);
       const fetched = missing.length === 0 ? [] : await source.getMany(missing);
@@ -268,9 +281,15 @@ export async function clone(store: BlockStore, source: RemoteSource, root: Id, u
       }
       const pins: Array<{ root: Id; until: number }> = !pinned && until !== null && (opts.pinLast !== true || frontier.length === 0) ? [{ root, until }] : [];
       const fresh = opts.pinLast === true && pins.length === 0 ? [root] : [];
-      if (blocks.length > 0 || blobs.length > 0 || pins.length > 0) await store.commit({ blocks, blobs, pins, fresh, since: store.sweepsDone });
+      await storing;
+      if (blocks.length > 0 || blobs.length > 0 || pins.length > 0) {
+        storing = store.commit({ blocks, blobs, pins, fresh, since: store.sweepsDone });
+        // Awaited on the next round or at the end; a fetch failing first must not leave it unhandled.
+        storing.catch(() => undefined);
+      }
       pinned ||= pins.length > 0;
     }
+    await storing;
   } finally {
     clearInterval(renew);
   }
