@@ -1,4 +1,5 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { JsonFile } from '../net/json-file.ts';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { rootCid } from '../net/announce.ts';
@@ -29,11 +30,12 @@ export class JobAnnouncements {
   private byCluster = new Map<string, Map<string, number>>();
   /** What each running node instance has been given to provide: a restarted node starts empty. */
   private readonly provided = new WeakMap<Node, Set<string>>();
-  private writing: Promise<void> = Promise.resolve();
+  private readonly saved: JsonFile;
   private timer: NodeJS.Timeout | undefined;
 
   private constructor(dataDir: string, net: Network, logger: Logger) {
     this.file = join(dataDir, FILE);
+    this.saved = new JsonFile(this.file);
     this.net = net;
     this.logger = logger;
   }
@@ -135,10 +137,6 @@ export class JobAnnouncements {
 
   private save(): Promise<void> {
     const doc = Object.fromEntries([...this.byCluster].map(([c, s]) => [c, Object.fromEntries(s)]));
-    this.writing = this.writing.then(async () => {
-      await writeFile(`${this.file}.tmp`, JSON.stringify(doc));
-      await rename(`${this.file}.tmp`, this.file);
-    });
-    return this.writing;
+    return this.saved.save(doc);
   }
 }

@@ -1,4 +1,5 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { JsonFile } from './json-file.ts';
 import { join } from 'node:path';
 import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
@@ -22,10 +23,11 @@ export function rootCid(root: Id): CID {
 export class Announcements {
   private readonly file: string;
   private byCluster = new Map<string, Map<string, number>>();
-  private writing: Promise<void> = Promise.resolve();
+  private readonly saved: JsonFile;
 
   private constructor(dataDir: string) {
     this.file = join(dataDir, FILE);
+    this.saved = new JsonFile(this.file);
   }
 
   static async open(dataDir: string): Promise<Announcements> {
@@ -76,12 +78,7 @@ export class Announcements {
 
   private save(): Promise<void> {
     const doc = Object.fromEntries([...this.byCluster].map(([c, roots]) => [c, Object.fromEntries(roots)]));
-    // Writes in turn, each whole (temp file + rename): a crash leaves the old list or the new one.
-    this.writing = this.writing.then(async () => {
-      await writeFile(`${this.file}.tmp`, JSON.stringify(doc));
-      await rename(`${this.file}.tmp`, this.file);
-    });
-    return this.writing;
+    return this.saved.save(doc);
   }
 }
 

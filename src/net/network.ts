@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
@@ -11,6 +11,7 @@ import { ClusterDir, type ClusterChanges } from './cluster-dir.ts';
 import type { Cluster } from './cluster-file.ts';
 import { loadNodeSecret } from './identity.ts';
 import { type JobHandler, type JobService, jobService } from './job-service.ts';
+import { JsonFile } from './json-file.ts';
 import { Keys } from './keys.ts';
 import { ClusterNode } from './node.ts';
 import { clusterNameOf, isOverlay, overlayCluster } from './overlay.ts';
@@ -78,6 +79,7 @@ export class Network {
   /** Per cluster, every block its live announcements reach: all the block exchange serves. */
   private readonly served = new Map<string, IdSet>();
   private ports: Record<string, number> = {};
+  private readonly portsFile: JsonFile;
   private rendezvous: Rendezvous | undefined;
   private timer: NodeJS.Timeout | undefined;
 
@@ -87,6 +89,7 @@ export class Network {
     this.announcements = announcements;
     this.opts = opts;
     this.keys = keys;
+    this.portsFile = new JsonFile(join(opts.dataDir, PORTS_FILE));
     this.pointers = new Pointers(opts.dataDir, opts.logger);
     this.pushReceiver = opts.pushHost?.(this);
     this.dir = new ClusterDir({ dir: opts.clustersDir, logger: opts.logger, onChange: (c) => this.changed(c), ...(opts.rescanMs !== undefined ? { rescanMs: opts.rescanMs } : {}) });
@@ -97,7 +100,7 @@ export class Network {
     const tunnels = await Tunnels.open({ dataDir: opts.dataDir, keys, env: opts.env ?? process.env, logger: opts.logger.child({ module: 'tunnels' }) });
     const net = new Network(await loadNodeSecret(opts.dataDir, opts.env), await Announcements.open(opts.dataDir), keys, tunnels, opts);
     try {
-      net.ports = JSON.parse(await readFile(join(opts.dataDir, PORTS_FILE), 'utf8')) as Record<string, number>;
+      net.ports = JSON.parse(await readFile(net.portsFile.path, 'utf8')) as Record<string, number>;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') opts.logger.warn({ err: e }, `ignoring unreadable ${PORTS_FILE}`);
     }
@@ -265,9 +268,7 @@ export class Network {
     }
     if (c.port === undefined && node.port !== kept) {
       this.ports[c.name] = node.port;
-      const file = join(this.opts.dataDir, PORTS_FILE);
-      await writeFile(`${file}.tmp`, JSON.stringify(this.ports));
-      await rename(`${file}.tmp`, file);
+      await this.portsFile.save(this.ports);
     }
     await this.rebuildServed(c.name);
     this.reprovide(node);

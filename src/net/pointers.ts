@@ -1,4 +1,5 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { JsonFile } from './json-file.ts';
 import { join } from 'node:path';
 import type { ServiceMap } from '@libp2p/interface';
 import { EventTypes, MessageType, type Selectors, type Validators } from '@libp2p/kad-dht';
@@ -41,10 +42,11 @@ export class Pointers {
   /** Per cluster, how to stop republishing its pointers. */
   private readonly attached = new Map<string, () => void>();
   private readonly locks = new Map<string, Promise<unknown>>();
-  private writing: Promise<void> = Promise.resolve();
+  private readonly saved: JsonFile;
 
   constructor(dataDir: string, logger: Logger) {
     this.file = join(dataDir, FILE);
+    this.saved = new JsonFile(this.file);
     this.logger = logger;
   }
 
@@ -273,11 +275,6 @@ export class Pointers {
 
   private save(): Promise<void> {
     const doc = Object.fromEntries([...this.own].map(([c, names]) => [c, Object.fromEntries([...names].map(([n, r]) => [n, r.bytes.toString('base64')]))]));
-    // Writes in turn, each whole (temp file + rename): a crash leaves the old list or the new one.
-    this.writing = this.writing.then(async () => {
-      await writeFile(`${this.file}.tmp`, JSON.stringify(doc));
-      await rename(`${this.file}.tmp`, this.file);
-    });
-    return this.writing;
+    return this.saved.save(doc);
   }
 }

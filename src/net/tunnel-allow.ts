@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { JsonFile } from './json-file.ts';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -47,10 +48,11 @@ export class AllowList {
   /** A keyed hash of the last passphrase scrypt accepted per entry: later connections skip scrypt. */
   private readonly verified = new Map<string, Buffer>();
   private readonly cacheKey = randomBytes(32);
-  private writing: Promise<void> = Promise.resolve();
+  private readonly saved: JsonFile;
 
   private constructor(dataDir: string) {
     this.file = join(dataDir, FILE);
+    this.saved = new JsonFile(this.file, 0o600);
   }
 
   static async open(dataDir: string): Promise<AllowList> {
@@ -151,11 +153,6 @@ export class AllowList {
       announced: [...this.announced.values()],
       allowed: [...this.entries.values()].map((e) => ({ ...e, salt: e.salt.toString('base64'), hash: e.hash.toString('base64') })),
     };
-    // Whole-file writes in turn (temp file + rename), readable by the owner only.
-    this.writing = this.writing.then(async () => {
-      await writeFile(`${this.file}.tmp`, JSON.stringify(doc), { mode: 0o600 });
-      await rename(`${this.file}.tmp`, this.file);
-    });
-    return this.writing;
+    return this.saved.save(doc);
   }
 }
