@@ -12,7 +12,7 @@ import { clusterNetCommands } from './cluster-net.ts';
 import { clusterFileCommands } from './cluster.ts';
 import { fileCommands } from './files.ts';
 import { gcCommands } from './gc.ts';
-import { type JobCommandDeps, jobCommands } from './jobs.ts';
+import { type JobCommandDeps, jobChannels, jobCommands } from './jobs.ts';
 import { JobQueues } from '../jobs/queue.ts';
 import type { RemoteJobs } from '../jobs/remote.ts';
 import { pointerCommands } from './pointers.ts';
@@ -57,7 +57,7 @@ export function buildCommands(deps: { store: BlockStore; collector: Collector; l
     ...gcCommands({ trees, vars, collector: deps.collector }),
     ...sqlCommands({ trees, vars, sql }),
     ...clusterFileCommands(),
-    ...pubsubCommands({ broker }),
+    ...pubsubCommands({ broker, channels: jobChannels(jobDeps) }),
     ...streams.specs,
     ...jobCommands(jobDeps),
     ...clusterNetCommands({ ...netDeps, sql, remote: streams.remote }),

@@ -1,11 +1,14 @@
+import { encodeValue } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
-import type { Job, JobAnswer, JobQueues } from '../jobs/queue.ts';
+import type { Job, JobAnswer, JobQueues, PushWorker } from '../jobs/queue.ts';
 import { SIGNATURE_BYTES, newNonce, signAnswer, signerOf, verifyAnswer } from '../jobs/signature.ts';
 import { KEY_BYTES, parseKey } from '../net/identity.ts';
 import type { KeyEntry } from '../net/key-file.ts';
 import type { RemoteJobs } from '../jobs/remote.ts';
 import type { Network } from '../net/network.ts';
+import { type PushSink, writeMessage } from '../pubsub/broker.ts';
 import { intArg, ttlArg } from './args.ts';
+import type { ChannelHooks } from './pubsub.ts';
 import type { ArgumentDoc, ClientSession, CommandContext, CommandSpec } from './spec.ts';
 
 export interface JobCommandDeps {
@@ -25,6 +28,12 @@ const MAX_JOB_TIMEOUT_MS = 86_400_000;
 
 const CONNECTION = 'jobs.connection';
 const IN_HAND = 'jobs.in-hand';
+const PUSHED = 'jobs.pushed';
+/**
+ * Jobs a push-style worker holds at once: one, as a JOBGET worker does, so a slow worker never
+ * sits on calls an idle one could be running.
+ */
+const PUSH_WINDOW = 1;
 
 /** A TTL (ms, -1 for ever) as an expiry that survives JSON. */
 function untilOf(ttl: number): number {
@@ -44,14 +53,19 @@ export async function remoteJobDo(deps: JobCommandDeps, ctx: CommandContext, clu
   replyAnswers(ctx, await deps.remote.call(cluster, num, service, timeout, pairs, connectionSignal(ctx.client)));
 }
 
+function isServiceName(text: string): boolean {
+  try {
+    parseKey(text, 'service');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A service argument: the Name of the key pair that signs its answers (base58 of 32 bytes). */
 function serviceArg(arg: Uint8Array): string {
   const text = Buffer.from(arg).toString('latin1');
-  try {
-    parseKey(text, 'service');
-  } catch {
-    throw new CrissError('BADSERVICE', `a service is named by its key pair's Name (base58 of 32 bytes), not '${text.slice(0, 64)}'`);
-  }
+  if (!isServiceName(text)) throw new CrissError('BADSERVICE', `a service is named by its key pair's Name (base58 of 32 bytes), not '${text.slice(0, 64)}'`);
   return text;
 }
 
@@ -92,6 +106,63 @@ function holdJob(client: ClientSession, job: Job): void {
   const jobs = held.jobs;
   jobs.add(job);
   job.release = () => void jobs.delete(job);
+}
+
+interface PushState {
+  workers: Map<string, PushWorker>;
+  /** Jobs pushed to this connection and not answered yet, whichever worker they came from. */
+  jobs: Set<Job>;
+  close(): void;
+}
+
+/**
+ * SUBSCRIBE on a service's Name: the connection becomes a push-style worker, each call arriving
+ * as a message whose payload is msgpack [method, arg, ref]. UNSUBSCRIBE stops new calls (those
+ * already pushed stay answerable); when the connection closes or RESETs, the calls it holds
+ * fail with JOBLOST, as a JOBGET worker's do. The workers stop first, so a failing call cannot
+ * make room for one more to be pushed to a connection that is going.
+ */
+export function jobChannels(deps: JobCommandDeps): ChannelHooks {
+  const stateOf = (client: ClientSession): PushState => {
+    let st = client.state.get(PUSHED) as PushState | undefined;
+    if (st === undefined) {
+      const workers = new Map<string, PushWorker>();
+      const jobs = new Set<Job>();
+      st = {
+        workers,
+        jobs,
+        close: () => {
+          for (const w of workers.values()) w.stop();
+          workers.clear();
+          for (const j of [...jobs]) j.fail(new CrissError('JOBLOST', 'the worker went away with the job; it may or may not have run'));
+          jobs.clear();
+        },
+      };
+      client.state.set(PUSHED, st);
+    }
+    return st;
+  };
+  return {
+    subscribed: (client, channel, sink: PushSink) => {
+      const service = Buffer.from(channel).toString('latin1');
+      if (!isServiceName(service)) return;
+      const st = stateOf(client);
+      const name = Buffer.from(channel);
+      const deliver = (job: Job): void => {
+        st.jobs.add(job);
+        job.release = () => void st.jobs.delete(job);
+        const payload = encodeValue([job.method, job.arg, job.ref]);
+        sink.push((w) => writeMessage(w, name, payload));
+      };
+      st.workers.set(service, deps.queues.serve(service, deliver, PUSH_WINDOW));
+    },
+    unsubscribed: (client, channel) => {
+      const st = client.state.get(PUSHED) as PushState | undefined;
+      const service = Buffer.from(channel).toString('latin1');
+      st?.workers.get(service)?.stop();
+      st?.workers.delete(service);
+    },
+  };
 }
 
 /** The seed JOBRESPOND signs with: 32 raw bytes, or the Name of a key pair in the keys dir. */

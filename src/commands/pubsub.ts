@@ -1,10 +1,17 @@
 import { CrissError } from '../errors.ts';
-import { type Broker, SUBSCRIPTIONS, type Subscriptions, subscriptionsOf } from '../pubsub/broker.ts';
+import { type Broker, type PushSink, SUBSCRIPTIONS, type Subscriptions, subscriptionsOf } from '../pubsub/broker.ts';
 import type { ReplyWriter } from '../resp/reply.ts';
 import type { ClientSession, CommandContext, CommandSpec } from './spec.ts';
 
+/** Channels that mean more than pub/sub to another command family (a service's channel makes its subscriber a job worker). */
+export interface ChannelHooks {
+  subscribed(client: ClientSession, channel: Uint8Array, sink: PushSink): void;
+  unsubscribed(client: ClientSession, channel: Uint8Array): void;
+}
+
 export interface PubsubDeps {
   broker: Broker;
+  channels?: ChannelHooks;
 }
 
 const SINCE = '0.4.0';
@@ -31,7 +38,7 @@ function confirm(w: ReplyWriter, kind: string, name: Uint8Array | undefined, cou
 
 /** SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB …: Redis's pub/sub, frame for frame. */
 export function pubsubCommands(deps: PubsubDeps): CommandSpec[] {
-  const { broker } = deps;
+  const { broker, channels } = deps;
   const spec = (s: Omit<CommandSpec, 'flags' | 'group' | 'since'> & { flags?: string[] }): CommandSpec => ({ flags: FLAGS, group: 'pubsub', since: SINCE, ...s });
 
   const leave = (ctx: CommandContext, kind: 'unsubscribe' | 'punsubscribe'): void => {
@@ -45,7 +52,7 @@ export function pubsubCommands(deps: PubsubDeps): CommandSpec[] {
     for (const name of names) {
       if (s !== undefined) {
         if (patterns) s.punsubscribe(name);
-        else s.unsubscribe(name);
+        else if (s.unsubscribe(name)) channels?.unsubscribed(ctx.client, name);
       }
       confirm(ctx.reply, kind, name, s?.count ?? 0);
     }
@@ -72,14 +79,15 @@ export function pubsubCommands(deps: PubsubDeps): CommandSpec[] {
     spec({
       name: 'SUBSCRIBE',
       arity: -2,
-      summary: 'Listens for messages published to the given channels.',
+      summary: 'Listens for messages published to the given channels. On a service\'s Name it also makes the connection a push-style worker: the service\'s calls arrive one at a time, each to one worker only.',
       arguments: [{ name: 'channel', type: 'string', multiple: true }],
-      reply: 'For each channel, `["subscribe", channel, count]` (a push in RESP3), count being the client\'s channels and patterns; then `["message", channel, payload]` per message. In RESP2 the client may then only run (P)(UN)SUBSCRIBE, PING, QUIT and RESET.',
+      reply: 'For each channel, `["subscribe", channel, count]` (a push in RESP3), count being the client\'s channels and patterns; then `["message", channel, payload]` per message. A call of a service arrives as a message on its channel whose payload is the msgpack array [method, arg, ref] (docs/format.md §16); the next comes once it is answered (JOBRESPOND ref …, from any connection). In RESP2 the client may then only run (P)(UN)SUBSCRIBE, PING, QUIT and RESET.',
       handler: (ctx) => {
         const s = subscriptions(broker, ctx.client);
         for (const ch of ctx.args) {
-          s.subscribe(ch);
+          const joined = s.subscribe(ch);
           confirm(ctx.reply, 'subscribe', ch, s.count);
+          if (joined) channels?.subscribed(ctx.client, ch, s.sink);
         }
       },
     }),

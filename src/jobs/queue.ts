@@ -81,6 +81,11 @@ interface Waiter {
   deliver(job: Job): void;
 }
 
+/** A push-style worker's handle: `stop` ends its turns; jobs already handed over stay its to answer. */
+export interface PushWorker {
+  stop(): void;
+}
+
 class Service {
   readonly jobs: Job[] = [];
   /** Index of the first job of `jobs` not yet taken (a ring would do; shifting is O(n)). */
@@ -114,6 +119,7 @@ export class JobQueues {
   private readonly inHand = new Map<string, Job>();
   private readonly limits: QueueLimits;
   private calls = 0;
+  private pushWorkers = 0;
 
   constructor(limits: Partial<QueueLimits> = {}) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
@@ -190,6 +196,62 @@ export class JobQueues {
     });
   }
 
+  /**
+   * A worker that is handed jobs instead of asking for each one (SUBSCRIBE on the service's
+   * channel): `deliver` gets up to `window` jobs at a time, the next as soon as one it holds
+   * settles. It queues for jobs like a JOBGET waiter, going to the back after each job, so jobs
+   * spread over all the service's workers and each goes to one of them only.
+   */
+  serve(service: string, deliver: (job: Job) => void, window: number): PushWorker {
+    const s = this.service(service);
+    let held = 0;
+    let waiting = false;
+    let stopped = false;
+    const settled = (): void => {
+      held--;
+      refill();
+    };
+    const handed = (job: Job): void => {
+      held++;
+      deliver(job);
+      const release = job.release;
+      job.release = () => {
+        release?.();
+        settled();
+      };
+    };
+    const waiter: Waiter = {
+      deliver: (job) => {
+        waiting = false;
+        handed(job);
+        refill();
+      },
+    };
+    const refill = (): void => {
+      while (!stopped && !waiting && held < window) {
+        const job = s.next();
+        if (job === undefined) {
+          waiting = true;
+          s.waiters.push(waiter);
+          return;
+        }
+        this.markTaken(s, job);
+        handed(job);
+      }
+    };
+    this.pushWorkers++;
+    refill();
+    return {
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        this.pushWorkers--;
+        if (waiting) s.waiters.splice(s.waiters.indexOf(waiter), 1);
+        this.forgetIdle(service, s);
+      },
+    };
+  }
+
   /** A job in some worker's hands, by the ref JOBGET gave out. */
   taken(ref: string): Job | undefined {
     return this.inHand.get(ref);
@@ -205,7 +267,7 @@ export class JobQueues {
       waiting += s.waiters.length;
       lines.push([`service_${name}`, `accepted=${s.acceptUntil > now ? 1 : 0},queued=${s.queuedLive},workers_waiting=${s.waiters.length},served=${s.served}`]);
     }
-    return [['job_services', this.services.size], ['jobs_queued', queued], ['jobs_in_hand', this.inHand.size], ['workers_waiting', waiting], ['job_calls', this.calls], ...lines];
+    return [['job_services', this.services.size], ['jobs_queued', queued], ['jobs_in_hand', this.inHand.size], ['workers_waiting', waiting], ['push_workers', this.pushWorkers], ['job_calls', this.calls], ...lines];
   }
 
   /** A name no one accepts, waits on or has calls queued for takes no memory (JOBGET on made-up names). */

@@ -50,4 +50,23 @@ describe('the add_one examples (redis-py, msgpack) and the job CLI', { timeout: 
     expect(none.code).toBe(3);
     expect(none.stderr).toMatch(/TIMEOUT/);
   });
+
+  it('a Python push worker (SUBSCRIBE, redis-py pubsub) answers calls pushed to it', async () => {
+    const d = await startDaemon();
+    const kp = newKeyPair();
+    const service = keyName(kp.publicKey);
+    await writeFile(join(dirname(d.clustersDir), 'keys', 'add_one.yaml'), renderKeyPair(kp));
+    await poll(async () => (/keys:1\r\n/.test(String(await d.redis().call('INFO', 'cluster'))) ? true : undefined));
+    const worker = spawn(PYTHON, [WORKER, service, '--port', String(d.port), '--jobs', '3', '--push'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let workerErr = '';
+    worker.stderr.on('data', (b: Buffer) => (workerErr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => worker.on('exit', resolve));
+    await poll(async () => (/push_workers:1\r\n/.test(String(await d.redis().call('INFO', 'jobs'))) ? true : undefined));
+    for (const value of ['41', '1', '99']) {
+      const r = await run(PYTHON, [CALLER, service, keyText(kp.publicKey), '--port', String(d.port), '--value', value]);
+      expect(r.stderr + r.stdout.toString()).toContain(`${Number(value) + 1} verified`);
+    }
+    expect(await exited).toBe(0);
+    expect(workerErr).toBe('');
+  });
 });
