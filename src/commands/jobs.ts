@@ -53,13 +53,20 @@ export async function remoteJobDo(deps: JobCommandDeps, ctx: CommandContext, clu
   replyAnswers(ctx, await deps.remote.call(cluster, num, service, timeout, pairs, connectionSignal(ctx.client)));
 }
 
+/** Names already found valid: a base58 decode on every JOBDO and JOBGET showed in profiles. */
+const validServices = new Set<string>();
+const MAX_VALID_SERVICES = 1024;
+
 function isServiceName(text: string): boolean {
+  if (validServices.has(text)) return true;
   try {
     parseKey(text, 'service');
-    return true;
   } catch {
     return false;
   }
+  if (validServices.size >= MAX_VALID_SERVICES) validServices.clear();
+  validServices.add(text);
+  return true;
 }
 
 /** A service argument: the Name of the key pair that signs its answers (base58 of 32 bytes). */
@@ -274,8 +281,11 @@ export function jobCommands(deps: JobCommandDeps): CommandSpec[] {
         const signer = signerOf(signingSeed(deps, ctx.args[2]));
         if (signer.name !== job.service) throw new CrissError('BADKEY', `that key's Name is ${signer.name}, not the service's`);
         const response = Buffer.from(ctx.args[1]);
-        job.answer({ response, signature: signAnswer(signer, job.service, job.method, job.arg, response, job.nonce), publicKey: signer.publicKey });
-        ctx.reply.simple('OK');
+        return signAnswer(signer, job.service, job.method, job.arg, response, job.nonce).then((signature) => {
+          // The call may have ended while the signature was made: answer() then says NOJOB.
+          job.answer({ response, signature, publicKey: signer.publicKey });
+          ctx.reply.simple('OK');
+        });
       },
     },
     {

@@ -1,4 +1,4 @@
-import { type KeyObject, randomBytes, sign, verify } from 'node:crypto';
+import { type KeyObject, randomFillSync, sign, verify } from 'node:crypto';
 import { KEY_BYTES, ed25519PrivateKey, ed25519PublicKey, framed, keyPairFromSeed, keyName } from '../net/identity.ts';
 
 /** docs/format.md §16 */
@@ -14,8 +14,19 @@ export function answerMessage(service: string, method: Uint8Array, arg: Uint8Arr
   return framed(TAG_JOB_ANSWER, Buffer.from(service, 'utf8'), method, arg, response, nonce);
 }
 
+/** Nonces are cut from a pool filled in one call: a CSPRNG call per nonce cost more than the rest of queueing a job. */
+const NONCE_POOL_BYTES = 4096;
+let noncePool = Buffer.alloc(0);
+let nonceAt = 0;
+
 export function newNonce(): Buffer {
-  return randomBytes(NONCE_BYTES);
+  if (nonceAt + NONCE_BYTES > noncePool.length) {
+    // A fresh pool each time, never refilled in place: nonces handed out are views into it.
+    noncePool = randomFillSync(Buffer.allocUnsafe(NONCE_POOL_BYTES));
+    nonceAt = 0;
+  }
+  nonceAt += NONCE_BYTES;
+  return noncePool.subarray(nonceAt - NONCE_BYTES, nonceAt);
 }
 
 /** A service key ready to sign: made once per seed, since building a KeyObject costs more than a signature. */
@@ -57,9 +68,17 @@ function verifierOf(publicKey: Uint8Array): KeyObject | undefined {
   return key;
 }
 
-/** nonce ‖ Ed25519(answerMessage(…)). */
-export function signAnswer(signer: Signer, service: string, method: Uint8Array, arg: Uint8Array, response: Uint8Array, nonce: Uint8Array): Buffer {
-  return Buffer.concat([nonce, sign(null, answerMessage(service, method, arg, response, nonce), signer.key)]);
+/**
+ * nonce ‖ Ed25519(answerMessage(…)), made on libuv's thread pool: a signature costs more of the
+ * event loop than the rest of a job's round trip, and the loop has other clients to serve.
+ */
+export function signAnswer(signer: Signer, service: string, method: Uint8Array, arg: Uint8Array, response: Uint8Array, nonce: Uint8Array): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    sign(null, answerMessage(service, method, arg, response, nonce), signer.key, (err, sig) => {
+      if (err !== null) reject(err);
+      else resolve(Buffer.concat([nonce, sig]));
+    });
+  });
 }
 
 /**
