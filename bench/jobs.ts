@@ -2,6 +2,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { decodeValue } from '../src/codec/index.ts';
 import { newCluster, renderCluster } from '../src/net/cluster-file.ts';
 import { keyName, newKeyPair } from '../src/net/identity.ts';
 import { percentile, perSecond } from './measure.ts';
@@ -13,6 +14,8 @@ import { type Daemon, startDaemon } from './serve.ts';
  *  1. local: JOBDO → a JOBGET worker → JOBRESPOND → the reply, against the same pattern on
  *     redis-server (RPUSH a job, BLPOP workers, RPUSH the answer to the caller's reply list,
  *     BLPOP by the caller) in the same run: latency with one caller, jobs/s with JOBS_CALLERS;
+ *     then the same with push-style workers (SUBSCRIBE on the service, JOBRESPOND on a second
+ *     connection) against the same redis pattern again;
  *  2. remote: REMOTE c num JOBDO from a caller daemon to 1, 2 and 4 provider daemons.
  * Workers and callers are ioredis clients in this process, the same for both servers.
  */
@@ -70,6 +73,20 @@ function crissWorkers(port: number, n: number): Redis[] {
   return ws;
 }
 
+/** Push-style crisscross workers: SUBSCRIBE on the service, each call answered on a second connection. */
+async function crissPushWorkers(port: number, n: number): Promise<Redis[]> {
+  const subs = clients(port, n);
+  const outs = clients(port, n);
+  await Promise.all(subs.map(async (sub, i) => {
+    sub.on('messageBuffer', (_channel: Buffer, message: Buffer) => {
+      const [, , ref] = decodeValue(message) as [Uint8Array, Uint8Array, string];
+      outs[i].callBuffer('JOBRESPOND', ref, RESPONSE, kp.privateKey).catch(() => undefined);
+    });
+    await sub.subscribe(service);
+  }));
+  return [...subs, ...outs];
+}
+
 /** The same pattern on redis-server: a job list, and one reply list per call. */
 function redisWorkers(port: number, n: number): Redis[] {
   const ws = clients(port, n);
@@ -87,6 +104,14 @@ function redisWorkers(port: number, n: number): Redis[] {
     })();
   });
   return [...ws, ...outs];
+}
+
+/** A table row for the round with the median ratio, every round's ratio beside it. */
+function medianRow(label: string, rounds: Array<{ ours: Run; theirs: Run }>): string {
+  const ratios = rounds.map((r) => r.ours.perSecond / r.theirs.perSecond);
+  const mid = rounds[ratios.indexOf([...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)])];
+  const [ct, rt] = [mid.ours, mid.theirs];
+  return `| ${label} | ${Math.round(ct.perSecond)} (p50 ${ct.p50.toFixed(2)} ms, p99 ${ct.p99.toFixed(2)} ms) | ${Math.round(rt.perSecond)} (p50 ${rt.p50.toFixed(2)} ms, p99 ${rt.p99.toFixed(2)} ms) | ${(ct.perSecond / rt.perSecond).toFixed(2)}× (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')}) |`;
 }
 
 async function local(): Promise<string[]> {
@@ -116,13 +141,16 @@ async function local(): Promise<string[]> {
     // The machine is shared: rounds alternate between the two servers and the median round is kept.
     const rounds: Array<{ ours: Run; theirs: Run }> = [];
     for (let r = 0; r < ROUNDS; r++) rounds.push({ ours: await drive(LOCAL_JOBS, CALLERS, crissOne), theirs: await drive(LOCAL_JOBS, CALLERS, redisOne) });
-    const ratios = rounds.map((r) => r.ours.perSecond / r.theirs.perSecond);
-    const mid = rounds[ratios.indexOf([...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)])];
-    const [ct, rt] = [mid.ours, mid.theirs];
     out.push(
       `| local round trip, 1 caller | p50 ${lat[0].p50.toFixed(3)} ms, p99 ${lat[0].p99.toFixed(3)} ms | p50 ${lat[1].p50.toFixed(3)} ms, p99 ${lat[1].p99.toFixed(3)} ms | — |`,
-      `| local jobs/s, ${CALLERS} callers, ${WORKERS} workers | ${Math.round(ct.perSecond)} (p50 ${ct.p50.toFixed(2)} ms, p99 ${ct.p99.toFixed(2)} ms) | ${Math.round(rt.perSecond)} (p50 ${rt.p50.toFixed(2)} ms, p99 ${rt.p99.toFixed(2)} ms) | ${(ct.perSecond / rt.perSecond).toFixed(2)}× (rounds: ${ratios.map((x) => x.toFixed(2)).join(', ')}) |`,
+      medianRow(`local jobs/s, ${CALLERS} callers, ${WORKERS} JOBGET workers`, rounds),
     );
+    for (const w of cw.splice(0)) w.disconnect();
+    cw.push(...(await crissPushWorkers(d.port, WORKERS)));
+    await drive(500, CALLERS, crissOne);
+    const pushRounds: Array<{ ours: Run; theirs: Run }> = [];
+    for (let r = 0; r < ROUNDS; r++) pushRounds.push({ ours: await drive(LOCAL_JOBS, CALLERS, crissOne), theirs: await drive(LOCAL_JOBS, CALLERS, redisOne) });
+    out.push(medianRow(`local jobs/s, ${CALLERS} callers, ${WORKERS} push workers (SUBSCRIBE)`, pushRounds));
   } finally {
     for (const c of [...ours, ...theirs, ...cw, ...rw]) c.disconnect();
     await d.close();
