@@ -1,7 +1,8 @@
 /**
  * `node bench/p2p-link.ts [MiB]`: one stream between two libp2p nodes on loopback, TCP + Noise +
  * Yamux, without and with the cluster connection protector, in the same run. Prints MB/s of
- * each and their ratio: what the protector costs the block exchange at most.
+ * each and their ratio: what the protector costs the block exchange at most. The sender waits
+ * for each `drain` event (libp2p 3's `onDrain()` resolves at once after the first drain).
  */
 import { noise } from '@libp2p/noise';
 import { tcp } from '@libp2p/tcp';
@@ -10,6 +11,7 @@ import { type Libp2p, createLibp2p } from 'libp2p';
 import { clusterPsk } from '../src/net/cluster-file.ts';
 import { newSecret } from '../src/net/identity.ts';
 import { clusterProtector } from '../src/net/protector.ts';
+import { drained } from '../src/net/tunnel-pipe.ts';
 
 const PROTO = '/crisscross-bench/sink/1.0.0';
 const CHUNK = 64 * 1024;
@@ -40,7 +42,7 @@ async function measure(psk: Uint8Array | undefined): Promise<number> {
   const stream = await b.dialProtocol(a.getMultiaddrs(), PROTO, { signal: AbortSignal.timeout(10_000) });
   const buf = Buffer.alloc(CHUNK, 7);
   const start = performance.now();
-  for (let off = 0; off < total; off += CHUNK) if (!stream.send(buf)) await stream.onDrain({ signal: AbortSignal.timeout(60_000) });
+  for (let off = 0; off < total; off += CHUNK) if (!stream.send(buf)) await drained(stream);
   await stream.close({ signal: AbortSignal.timeout(60_000) });
   await done;
   const mbs = total / 1e6 / ((performance.now() - start) / 1000);
