@@ -53,7 +53,9 @@ export type ErrorCode =
   /** Jobs: no such call awaits an answer; no such key; a key that is not the service's; an answer that does not verify. */
   | 'NOJOB'
   | 'BADKEY'
-  | 'BADANSWER';
+  | 'BADANSWER'
+  /** CLIENT UNBLOCK … ERROR ended a blocked command (Redis's code). */
+  | 'UNBLOCKED';
 
 export class CrissError extends Error {
   readonly code: ErrorCode;

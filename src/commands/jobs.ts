@@ -260,14 +260,24 @@ export function jobCommands(deps: JobCommandDeps): CommandSpec[] {
       name: 'JOBGET', arity: 3, flags: ['blocking'], group: 'jobs', since: '0.4.0',
       summary: 'Takes the next call of a service, waiting up to timeout ms (0: no limit) like BLPOP; other connections keep being served. Each call goes to one worker only.',
       arguments: [NAME, TIMEOUT],
-      reply: 'Array [method, arg, ref], or nil on timeout. Answer with JOBRESPOND ref …; a call this connection holds fails with JOBLOST if it closes (or RESETs) first.',
+      reply: 'Array [method, arg, ref], or nil on timeout (and on CLIENT UNBLOCK, or an UNBLOCKED error with its ERROR). Answer with JOBRESPOND ref …; a call this connection holds fails with JOBLOST if it closes (or RESETs) first.',
       handler: (ctx) => {
         const service = serviceArg(ctx.args[0]);
         const timeout = intArg(ctx.args[1], 'timeout', 0, MAX_JOB_TIMEOUT_MS);
-        const got = queues.take(service, timeout, connectionSignal(ctx.client));
+        const unblock = new AbortController();
+        const got = queues.take(service, timeout, AbortSignal.any([connectionSignal(ctx.client), unblock.signal]));
         // A job already queued is handed over in this tick: a busy worker never waits a turn.
         if (!(got instanceof Promise)) return replyJob(ctx, got);
-        return got.then((job) => replyJob(ctx, job));
+        let unblockedWithError = false;
+        ctx.client.unblocker = (error) => {
+          unblockedWithError = error;
+          unblock.abort();
+        };
+        return got.then((job) => {
+          ctx.client.unblocker = undefined;
+          if (job === undefined && unblockedWithError) throw new CrissError('UNBLOCKED', 'client unblocked via CLIENT UNBLOCK');
+          replyJob(ctx, job);
+        });
       },
     },
     {

@@ -8,7 +8,9 @@ import type { Logger } from 'pino';
 import { packageVersion } from '../config.ts';
 import { serverOf, type ClientView, type InfoSource, type ServerView } from '../resp/server.ts';
 import { arityError, type CommandRegistry } from './registry.ts';
+import { clientKill, clientUnblock } from './client-control.ts';
 import type { ClientSession, CommandContext, CommandSpec } from './spec.ts';
+import { latin1, parseInteger } from './text.ts';
 
 /** The Redis version we claim in INFO and HELLO: what clients gate features on. */
 export const REDIS_COMPAT_VERSION = '7.0.0';
@@ -38,12 +40,19 @@ export function serverCommands(deps: ServerCommandDeps): CommandSpec[] {
       '    Return the ID of the current connection.',
       'INFO',
       '    Return information about the current client connection.',
+      'KILL <ip:port>',
+      '    Kill connection made from <ip:port>.',
+      'KILL <option> <value> [<option> <value> [...]]',
+      '    Kill connections. Options are: ID <client-id>, ADDR <ip:port>, LADDR <ip:port>,',
+      '    TYPE <NORMAL|PUBSUB>, USER <username>, MAXAGE <seconds>, SKIPME <YES|NO> (default YES).',
       'LIST [TYPE NORMAL] [ID <id> [<id> ...]]',
       '    Return information about client connections.',
       'SETINFO <LIB-NAME libname | LIB-VER libver>',
       '    Record the client library name or version, shown by CLIENT LIST.',
       'SETNAME <name>',
       '    Assign the name <name> to the current connection.',
+      'UNBLOCK <clientid> [TIMEOUT|ERROR]',
+      '    Unblock the specified blocked client (JOBGET).',
       'HELP',
       '    Print this help.',
     ]);
@@ -362,6 +371,8 @@ export function serverCommands(deps: ServerCommandDeps): CommandSpec[] {
             reply.simple('OK');
           },
         }),
+        client(clientUnblock),
+        client(clientKill),
         client({ name: 'CLIENT|HELP', arity: 2, summary: 'Shows helpful text about the different subcommands.', reply: 'Array of simple strings.', handler: clientHelp }),
       ],
     },
@@ -438,17 +449,6 @@ export function serverCommands(deps: ServerCommandDeps): CommandSpec[] {
 
 function wrongPass(): CrissError {
   return new CrissError('WRONGPASS', 'invalid username-password pair or user is disabled.');
-}
-
-function latin1(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('latin1');
-}
-
-/** Redis's string2ll: a canonical decimal integer (no sign `+`, no leading zeros, no spaces). */
-function parseInteger(bytes: Uint8Array): number | undefined {
-  const text = latin1(bytes);
-  if (!/^-?(0|[1-9][0-9]{0,17})$/.test(text) || text === '-0') return undefined;
-  return Number(text);
 }
 
 /** Redis allows names of printable ASCII without spaces ('!'..'~'). */

@@ -25,6 +25,11 @@ export interface ClientSession {
    * (JOBGET, JOBDO, STREAMGET) ends instead of holding work for no one. Absent for sessions that never leave.
    */
   readonly gone?: AbortSignal;
+  /**
+   * Set by a blocking command while it waits (JOBGET) and cleared when the wait ends: CLIENT
+   * UNBLOCK calls it, `error` true for UNBLOCK … ERROR.
+   */
+  unblocker?: ((error: boolean) => void) | undefined;
   /** Close the connection after the current reply has been flushed (QUIT). */
   closeAfterReply(): void;
   /**

@@ -57,6 +57,7 @@ export class Connection implements DispatchSession {
   readonly id: number;
   name = '';
   readonly state = new Map<string, unknown>();
+  unblocker: ((error: boolean) => void) | undefined = undefined;
   readonly addr: string;
   readonly laddr: string;
   readonly createdAt = Date.now();
@@ -198,6 +199,18 @@ export class Connection implements DispatchSession {
   }
 
   drop(): void {
+    this.destroy();
+  }
+
+  unblock(error: boolean): boolean {
+    const unblocker = this.unblocker;
+    if (unblocker === undefined) return false;
+    this.unblocker = undefined;
+    unblocker(error);
+    return true;
+  }
+
+  kill(): void {
     this.destroy();
   }
 

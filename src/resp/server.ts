@@ -33,6 +33,10 @@ export interface ClientView {
   readonly subscribed: { channels: number; patterns: number };
   libName: string;
   libVer: string;
+  /** CLIENT UNBLOCK: ends a wait a blocking command offered to end (`unblocker`); false when there is none. */
+  unblock(error: boolean): boolean;
+  /** CLIENT KILL: closes the connection now. */
+  kill(): void;
 }
 
 /** The server as the server-level commands (AUTH, CLIENT, INFO) see it. */

@@ -212,7 +212,7 @@ describe('COMMAND', () => {
     const client = docs[1] as unknown[];
     expect(client.slice(0, 6)).toEqual(['summary', 'A container for client connection commands.', 'since', '0.1.0', 'group', 'connection']);
     const subs = client[client.indexOf('subcommands') + 1] as unknown[];
-    expect(subs.filter((_, i) => i % 2 === 0)).toEqual(['client|getname', 'client|help', 'client|id', 'client|info', 'client|list', 'client|setinfo', 'client|setname']);
+    expect(subs.filter((_, i) => i % 2 === 0)).toEqual(['client|getname', 'client|help', 'client|id', 'client|info', 'client|kill', 'client|list', 'client|setinfo', 'client|setname', 'client|unblock']);
     const hello = docs[3] as unknown[];
     const args = hello[hello.indexOf('arguments') + 1] as unknown[][];
     expect(args[0]).toEqual([

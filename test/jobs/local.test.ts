@@ -163,6 +163,53 @@ describe('the local job queue', { timeout: 60_000 }, () => {
     expect(await s.redis.call('PING')).toBe('PONG');
   });
 
+  it('CLIENT UNBLOCK ends a JOBGET wait as a timeout (nil) or, with ERROR, an UNBLOCKED error', async () => {
+    const w = await client();
+    const id = String(await w.client('ID'));
+    const waiting = jobget(w, 0);
+    await poll(async () => (/flags=b/.test(String(await s.redis.call('CLIENT', 'LIST', 'ID', id))) ? true : undefined), 100, 20);
+    expect(await s.redis.call('CLIENT', 'UNBLOCK', id)).toBe(1);
+    expect(await waiting).toBeNull();
+    expect(await s.redis.call('CLIENT', 'UNBLOCK', id)).toBe(0);
+    const again = jobget(w, 0);
+    await poll(async () => (/flags=b/.test(String(await s.redis.call('CLIENT', 'LIST', 'ID', id))) ? true : undefined), 100, 20);
+    expect(await s.redis.call('CLIENT', 'UNBLOCK', id, 'ERROR')).toBe(1);
+    await expect(again).rejects.toThrow(/^UNBLOCKED client unblocked via CLIENT UNBLOCK/);
+    // The wait is gone from the queue: a call goes to a live worker, not to the unblocked one.
+    await worker(() => 'live');
+    const [[r]] = (await jobdo(s.redis, 5000, 'm', 'a')) as Answer[];
+    expect(r.toString()).toBe('live');
+    await expect(s.redis.call('CLIENT', 'UNBLOCK', id, 'LATER')).rejects.toThrow(/TIMEOUT or ERROR/);
+    expect(await s.redis.call('CLIENT', 'UNBLOCK', '999999')).toBe(0);
+  });
+
+  it('CLIENT KILL closes a blocked worker (its wait freed, the call it held JOBLOST); SKIPME, the old form', async () => {
+    const holder = await client();
+    const holderId = String(await holder.client('ID'));
+    // Not on s.redis: the CLIENT commands below would wait behind the blocked JOBDO.
+    const calling = jobdo(await client(), 10_000, 'm', 'held');
+    expect(await jobget(holder, 0)).not.toBeNull();
+    const blocked = await client();
+    const blockedId = String(await blocked.client('ID'));
+    void jobget(blocked, 0).catch(() => undefined);
+    await poll(async () => (/flags=b/.test(String(await s.redis.call('CLIENT', 'LIST', 'ID', blockedId))) ? true : undefined), 100, 20);
+    expect(await s.redis.call('CLIENT', 'KILL', 'ID', blockedId)).toBe(1);
+    expect(await s.redis.call('CLIENT', 'KILL', 'ID', holderId, 'TYPE', 'normal')).toBe(1);
+    expect(((await calling)[0] as Error).message).toMatch(/^JOBLOST/);
+    await worker(() => 'after');
+    const [[r]] = (await jobdo(s.redis, 5000, 'm', 'b')) as Answer[];
+    expect(r.toString()).toBe('after');
+    const me = await client();
+    const meId = String(await me.client('ID'));
+    expect(await me.call('CLIENT', 'KILL', 'ID', meId)).toBe(0);
+    const addr = /addr=(\S+)/.exec(String(await me.client('INFO')))![1];
+    const other = await client();
+    expect(await other.call('CLIENT', 'KILL', addr)).toBe('OK');
+    await expect(other.call('CLIENT', 'KILL', addr)).rejects.toThrow(/^ERR No such client/);
+    await expect(other.call('CLIENT', 'KILL', 'ID', '1', 'SKIPME')).rejects.toThrow(/syntax error/);
+    await expect(other.call('CLIENT', 'KILL', 'USER', 'nobody')).rejects.toThrow(/^ERR No such user 'nobody'/);
+  });
+
   it('refuses bad input clearly', async () => {
     await expect(s.redis.call('JOBDO', keyName(newKeyPair().publicKey), '100', 'm', 'a').then((r) => String((r as Error[])[0]))).resolves.toMatch(/NOSERVICE/);
     await expect(s.redis.call('JOBLOCAL', 'not-a-key', '100')).rejects.toThrow(/^BADSERVICE/);

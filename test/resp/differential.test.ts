@@ -100,6 +100,8 @@ describe.skipIf(!available)('differential against redis-server', () => {
     ['CLIENT SETNAME and GETNAME', Buffer.concat([frame('CLIENT', 'SETNAME', 'me'), frame('CLIENT', 'GETNAME'), frame('CLIENT', 'SETNAME', ''), frame('CLIENT', 'GETNAME')])],
     ['CLIENT SETNAME with a space', frame('CLIENT', 'SETNAME', 'a b')],
     ['RESET', Buffer.concat([frame('CLIENT', 'SETNAME', 'me'), frame('RESET'), frame('CLIENT', 'GETNAME')])],
+    ['CLIENT UNBLOCK of no blocked client, and its errors', Buffer.concat([frame('CLIENT', 'UNBLOCK', '999999'), frame('CLIENT', 'UNBLOCK', 'abc'), frame('CLIENT', 'UNBLOCK', '1', 'LATER'), frame('CLIENT', 'UNBLOCK', '1', 'TIMEOUT', 'x')])],
+    ['CLIENT KILL errors', Buffer.concat([frame('CLIENT', 'KILL', '1.2.3.4:5'), frame('CLIENT', 'KILL', 'ID', '0'), frame('CLIENT', 'KILL', 'FOO', 'bar'), frame('CLIENT', 'KILL', 'ID', '1', 'SKIPME'), frame('CLIENT', 'KILL', 'USER', 'nobody'), frame('CLIENT', 'KILL', 'MAXAGE', 'x'), frame('CLIENT', 'KILL', 'SKIPME', 'maybe'), frame('CLIENT', 'KILL', 'ID', '999999')])],
     ['COMMAND DOCS of an unknown command', frame('COMMAND', 'DOCS', 'nosuchcommand')],
     ['COMMAND INFO of an unknown command', frame('COMMAND', 'INFO', 'nosuchcommand')],
   ];
