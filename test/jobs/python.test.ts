@@ -16,6 +16,7 @@ afterAll(cleanupDaemons);
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const WORKER = join(ROOT, 'examples', 'add_one_worker.py');
 const CALLER = join(ROOT, 'examples', 'add_one_caller.py');
+const STREAM = join(ROOT, 'examples', 'stream_upper.py');
 
 describe('the add_one examples (redis-py, msgpack) and the job CLI', { timeout: 60_000 }, () => {
   it('a Python worker answers a Python caller, signed; the CLI calls and verifies too', async () => {
@@ -66,6 +67,20 @@ describe('the add_one examples (redis-py, msgpack) and the job CLI', { timeout: 
       const r = await run(PYTHON, [CALLER, service, keyText(kp.publicKey), '--port', String(d.port), '--value', value]);
       expect(r.stderr + r.stdout.toString()).toContain(`${Number(value) + 1} verified`);
     }
+    expect(await exited).toBe(0);
+    expect(workerErr).toBe('');
+  });
+
+  it('the streaming example: a Python producer gets a Python worker\'s answers in order', async () => {
+    const d = await startDaemon();
+    const worker = spawn(PYTHON, [STREAM, 'worker', 'upper', '--port', String(d.port), '--messages', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let workerErr = '';
+    worker.stderr.on('data', (b: Buffer) => (workerErr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => worker.on('exit', resolve));
+    await poll(async () => (/stream_workers_waiting:1\r\n/.test(String(await d.redis().call('INFO', 'pubsub'))) ? true : undefined));
+    const r = await run(PYTHON, [STREAM, 'produce', 'upper', 'one', 'two', 'three', '--port', String(d.port)]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout.toString()).toBe('ONE\nTWO\nTHREE\n');
     expect(await exited).toBe(0);
     expect(workerErr).toBe('');
   });
