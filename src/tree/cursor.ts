@@ -73,7 +73,10 @@ export class LevelCursor {
   /** Synchronous when the child is known or cached, so a warm walk never waits a tick. */
   private child(parent: TreeNode, idx: number): TreeNode | Promise<TreeNode> {
     const known = parent.knownChild(idx);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      this.loader.touch(known);
+      return known;
+    }
     const got = this.loader.child(parent.child(idx));
     const accept = (child: TreeNode): TreeNode => {
       checkChild(parent, idx, child);

@@ -95,6 +95,9 @@ export class TreeNode {
    */
   epoch = 0;
 
+  /** NodeLoader's: how many bytes it had cached in all when it last counted this node as used. */
+  cacheStamp = 0;
+
   private lastKeyLevel = -1;
   /**
    * Children found before, held weakly: a warm read walks parent to child without a cache
