@@ -8,7 +8,9 @@ import { Buffer } from 'node:buffer';
  * rarely kept alive by a few stragglers.
  */
 const SLAB_BYTES = 256 * 1024;
-let slab = new ArrayBuffer(SLAB_BYTES);
+/** Not zero-filled: every byte handed out is written before the node is used (a node that fails to parse is dropped). */
+const freshSlab = (bytes: number): ArrayBuffer => Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer;
+let slab = freshSlab(SLAB_BYTES);
 let used = 0;
 
 /** What a node needs besides its bytes: offsets of its n entries, and per child counts and sizes. */
@@ -27,9 +29,9 @@ function arraysBytes(n: number, internal: boolean): number {
 
 /** Reserves `size` bytes, 8-byte aligned, from the current slab (a fresh one when it is full). */
 function take(size: number): { buffer: ArrayBuffer; at: number } {
-  if (size > SLAB_BYTES / 4) return { buffer: new ArrayBuffer(size), at: 0 };
+  if (size > SLAB_BYTES / 4) return { buffer: freshSlab(size), at: 0 };
   if (used + size > SLAB_BYTES) {
-    slab = new ArrayBuffer(SLAB_BYTES);
+    slab = freshSlab(SLAB_BYTES);
     used = 0;
   }
   const at = used;
