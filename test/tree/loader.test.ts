@@ -106,5 +106,5 @@ describe('the node cache', () => {
       await readAll();
     }
     expect(ids.filter((id) => trees.loader.peek(id) === undefined)).toEqual([]);
-  });
+  }, 60_000);
 });
