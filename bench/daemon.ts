@@ -14,7 +14,7 @@ import { startDaemon } from './serve.ts';
  *  2. FETCHBIN on that tree vs GET on redis-server holding the same keys, 50 clients, without
  *     and with a pipeline of 16 (the keys are redis-benchmark's `key:__rand_int__`);
  *  3. single-key PUTMULTIBIN into the tree with a 60 s TTL vs SET, 50 clients, with the
- *     daemon's CPU per put.
+ *     daemon's CPU per put; then from one client with a pipeline of 64 (a pipeline's puts share syncs).
  * Rounds alternate between the two servers and the median is kept. DAEMON_BENCH_PROFILE=<dir>
  * has the daemon write a CPU profile there when it stops.
  */
@@ -99,6 +99,9 @@ async function main(): Promise<void> {
           return rate;
         },
         () => redisBenchmark(writes, redis.port, [...range, '-c', '50', 'SET', 'key:__rand_int__', PUT_VALUE])),
+      await compare('PUTMULTIBIN (one key, TTL 60 s, durable) vs SET, one client, pipeline 64', 0.25,
+        () => redisBenchmark(writes / 4, daemon.port, [...range, '-c', '1', '-P', '64', 'PUTMULTIBIN', root, '60000', 'key:__rand_int__', PUT_VALUE]),
+        () => redisBenchmark(writes / 4, redis.port, [...range, '-c', '1', '-P', '64', 'SET', 'key:__rand_int__', PUT_VALUE])),
     ];
     console.log(lines.join('\n'));
     console.log(`\nDaemon CPU per single-key put (user + system, all threads, median of ${rounds}): ${Math.round((median(putCpu) * 1e6) / writes)} µs`);
