@@ -46,6 +46,8 @@ export interface ConnectionHost {
 const FLUSH_AT = 64 * 1024;
 /** Independent commands of one pipeline running at once, behind the first (see `overlap`). */
 const MAX_OVERLAPPED = 1024;
+/** Start size of an overlapped command's reply buffer: a root id, a value (it grows if needed). */
+const OVERLAPPED_REPLY_BYTES = 256;
 
 /** An independent command started while earlier ones still run: its reply waits in its own buffer. */
 interface Overlapped {
@@ -371,7 +373,7 @@ export class Connection implements DispatchSession {
         this.canOverlap = false;
         return;
       }
-      const entry: Overlapped = { reply: new ReplyBuffer(), done: false };
+      const entry: Overlapped = { reply: new ReplyBuffer(OVERLAPPED_REPLY_BYTES), done: false };
       entry.reply.protocol = this.writer.protocol;
       this.overlapped.push(entry);
       this.host.stats.commandsProcessed++;

@@ -1,13 +1,14 @@
 import { Buffer } from 'node:buffer';
 
 /**
- * Nodes and their offset arrays are carved out of 256 KiB slabs: allocating one ArrayBuffer
+ * Nodes and their offset arrays are carved out of 64 KiB slabs: allocating one ArrayBuffer
  * per node cost as much as hashing it, and each of a node's four typed arrays (entry offsets,
  * child counts and sizes) took another ~0.7 µs and a malloc'd backing store for the GC to track.
  * Nodes built or loaded together are cached together and evicted together, so a slab is
  * rarely kept alive by a few stragglers.
  */
-const SLAB_BYTES = 256 * 1024;
+/** Below glibc's mmap threshold (the bin sets 128 KiB): a fresh 256 KiB slab was an mmap and 64 page faults. */
+const SLAB_BYTES = 64 * 1024;
 /** Not zero-filled: every byte handed out is written before the node is used (a node that fails to parse is dropped). */
 const freshSlab = (bytes: number): ArrayBuffer => Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer;
 let slab = freshSlab(SLAB_BYTES);
