@@ -61,9 +61,10 @@ interface Overlapped {
  * even decoded (the next may depend on its effects, and AUTH changes the decoder's limits),
  * except in a pipelined run of independent commands (CommandSpec.independent), which start
  * one after another without waiting, so N durable writes share a group commit instead of
- * paying N syncs; each replies into its own buffer, moved to the output in order. Replies accumulate in one buffer that is written once per decoded batch, or earlier
- * when it grows past FLUSH_AT or before awaiting a `blocking` command. When the socket pushes
- * back, decoding stops and the socket is paused until it drains.
+ * paying N syncs; each replies into its own buffer, moved to the output in order. Replies
+ * accumulate in one buffer that is written once per decoded batch, or earlier when it grows
+ * past FLUSH_AT or before awaiting a `blocking` command. When the socket pushes back, decoding
+ * stops and the socket is paused until it drains.
  */
 export class Connection implements DispatchSession {
   readonly id: number;
