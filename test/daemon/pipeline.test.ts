@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupDaemons, startDaemon } from '../harness/daemon.ts';
@@ -22,6 +23,20 @@ async function pipeline(redis: Redis, commands: string[][]): Promise<Array<Buffe
 }
 
 const put = (root: string, i: number): string[] => ['PUTMULTIBIN', root, '-1', `k${i}`, `v${i}`];
+
+/** A command as a RESP multibulk frame. */
+const frame = (argv: string[]): string => `*${argv.length}\r\n${argv.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+
+/** Sends raw bytes in one write and returns everything the daemon sent back until it closed. */
+function exchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    let got = '';
+    socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(got));
+  });
+}
 
 describe('pipelined independent writes', () => {
   it('run together and share syncs, each reply the root of its own command, in order', async () => {
@@ -73,6 +88,18 @@ describe('pipelined independent writes', () => {
     expect(results[2][0]).toMatchObject({ message: expect.stringContaining('BADID') });
     expect(String(await redis.callBuffer('FETCHBIN', String(results[0][1]), 'k0'))).toBe('v0');
     expect(String(await redis.callBuffer('FETCHBIN', String(results[3][1]), 'k3'))).toBe('v3');
+  }, 60_000);
+
+  it('answer every command before a malformed frame, in order, then the protocol error, then close', async () => {
+    const daemon = await startDaemon();
+    const base = String(await daemon.redis().call('PUTMULTIBIN', '', '-1', 'base', 'b'));
+    const got = await exchange(daemon.port, [0, 1, 2].map((i) => frame(put(base, i))).join('') + '*x\r\n');
+    const lines = got.split('\r\n');
+    expect(lines.filter((l) => l.startsWith('$'))).toEqual(['$46', '$46', '$46']);
+    expect(lines.at(-2)).toBe("-ERR Protocol error: invalid multibulk length");
+    const roots = lines.filter((l) => l.startsWith('Qm'));
+    const check = daemon.redis();
+    for (const [i, root] of roots.entries()) expect(String(await check.callBuffer('FETCHBIN', root, `k${i}`))).toBe(`v${i}`);
   }, 60_000);
 
   it('lose none of their acknowledged writes to kill -9 right after the replies', async () => {
