@@ -6,7 +6,6 @@
  * `onDrain()` resolves at once after the first drain). Also CPU accounting from /proc.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { Stream } from '@libp2p/interface';
@@ -16,25 +15,13 @@ import { type Cluster, parseCluster, renderCluster } from '../src/net/cluster-fi
 import { newSecret } from '../src/net/identity.ts';
 import { ClusterNode } from '../src/net/node.ts';
 import { drained } from '../src/net/tunnel-pipe.ts';
+import { withCpu } from './measure.ts';
 import { NODE } from './serve.ts';
 
 const SINK = '/crisscross-bench/sink/1.0.0';
 const CHUNK = 64 * 1024;
 const quiet = pino({ level: 'silent' });
 const payload = Buffer.alloc(CHUNK, 7);
-
-/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
-export function cpuOf(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-/** Runs `fn`, returning its result and the CPU seconds the given processes used meanwhile. */
-export async function withCpu<T>(pids: number[], fn: () => Promise<T>): Promise<[T, number]> {
-  const before = pids.map(cpuOf);
-  const r = await fn();
-  return [r, pids.reduce((sum, p, i) => sum + cpuOf(p) - before[i], 0)];
-}
 
 /** Child mode: a cluster node counting what each sink stream sends; prints its multiaddr. */
 async function sinkNode(): Promise<void> {

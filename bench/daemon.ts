@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { median } from './measure.ts';
+import { median, withCpu } from './measure.ts';
 import { REDIS_BENCHMARK, REDIS_SERVER, redisBenchmark, startRedis } from './redis.ts';
 import { startDaemon } from './serve.ts';
 
@@ -13,8 +13,10 @@ import { startDaemon } from './serve.ts';
  *     on the previous root, until the tree holds DAEMON_BENCH_KEYS keys;
  *  2. FETCHBIN on that tree vs GET on redis-server holding the same keys, 50 clients, without
  *     and with a pipeline of 16 (the keys are redis-benchmark's `key:__rand_int__`);
- *  3. single-key PUTMULTIBIN into the tree with a 60 s TTL vs SET, 50 clients.
- * Rounds alternate between the two servers and the median is kept.
+ *  3. single-key PUTMULTIBIN into the tree with a 60 s TTL vs SET, 50 clients, with the
+ *     daemon's CPU per put; then from one client with a pipeline of 64 (a pipeline's puts share syncs).
+ * Rounds alternate between the two servers and the median is kept. DAEMON_BENCH_PROFILE=<dir>
+ * has the daemon write a CPU profile there when it stops.
  */
 
 const keys = Number(process.env.DAEMON_BENCH_KEYS ?? 1_000_000);
@@ -22,6 +24,8 @@ const batch = Number(process.env.DAEMON_BENCH_BATCH ?? 1000);
 const reads = Number(process.env.DAEMON_BENCH_READS ?? 200_000);
 const writes = Number(process.env.DAEMON_BENCH_WRITES ?? 50_000);
 const rounds = Number(process.env.DAEMON_BENCH_ROUNDS ?? 3);
+/** A directory for the daemon's `--cpu-prof` profile (`node bench/profile-summary.ts` reads it). */
+const profileDir = process.env.DAEMON_BENCH_PROFILE;
 
 /** redis-benchmark's `__rand_int__` is the number zero-padded to 12 digits. */
 const keyOf = (i: number): string => `key:${String(i).padStart(12, '0')}`;
@@ -72,12 +76,13 @@ async function main(): Promise<void> {
     return;
   }
   const dataDir = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'crisscross-daemon-bench-'));
-  const daemon = await startDaemon(dataDir);
+  const daemon = await startDaemon(dataDir, profileDir === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` });
   const redis = await startRedis();
   try {
     const { root, rate } = await ingest(daemon.port);
     await fillRedis(redis.port);
     const range = ['-r', String(keys)];
+    const putCpu: number[] = [];
     const lines = [
       `| scenario (${keys.toLocaleString('en-US')} keys, median of ${rounds}) | crisscross (req/s) | redis-server (req/s) | ratio | target |`,
       '|---|---:|---:|---:|---:|',
@@ -88,11 +93,19 @@ async function main(): Promise<void> {
         () => redisBenchmark(reads, daemon.port, [...range, '-c', '50', '-P', '16', 'FETCHBIN', root, 'key:__rand_int__']),
         () => redisBenchmark(reads, redis.port, [...range, '-c', '50', '-P', '16', 'GET', 'key:__rand_int__'])),
       await compare('PUTMULTIBIN (one key, TTL 60 s, durable) vs SET, 50 clients', 0.25,
-        () => redisBenchmark(writes, daemon.port, [...range, '-c', '50', 'PUTMULTIBIN', root, '60000', 'key:__rand_int__', PUT_VALUE]),
+        async () => {
+          const [rate, cpu] = await withCpu([daemon.pid], () => redisBenchmark(writes, daemon.port, [...range, '-c', '50', 'PUTMULTIBIN', root, '60000', 'key:__rand_int__', PUT_VALUE]));
+          putCpu.push(cpu);
+          return rate;
+        },
         () => redisBenchmark(writes, redis.port, [...range, '-c', '50', 'SET', 'key:__rand_int__', PUT_VALUE])),
+      await compare('PUTMULTIBIN (one key, TTL 60 s, durable) vs SET, one client, pipeline 64', 0.25,
+        () => redisBenchmark(writes / 4, daemon.port, [...range, '-c', '1', '-P', '64', 'PUTMULTIBIN', root, '60000', 'key:__rand_int__', PUT_VALUE]),
+        () => redisBenchmark(writes / 4, redis.port, [...range, '-c', '1', '-P', '64', 'SET', 'key:__rand_int__', PUT_VALUE])),
     ];
     console.log(lines.join('\n'));
-    console.log(`\nBatch ingest through RESP (PUTMULTIBIN, ${batch} pairs a call, chained, each call durable): ${Math.round(rate).toLocaleString('en-US')} pairs/s (target ≥ 500,000)`);
+    console.log(`\nDaemon CPU per single-key put (user + system, all threads, median of ${rounds}): ${Math.round((median(putCpu) * 1e6) / writes)} µs`);
+    console.log(`Batch ingest through RESP (PUTMULTIBIN, ${batch} pairs a call, chained, each call durable): ${Math.round(rate).toLocaleString('en-US')} pairs/s (target ≥ 500,000)`);
   } finally {
     await daemon.close();
     await redis.close();

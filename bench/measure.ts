@@ -220,3 +220,16 @@ export async function timedReads<K>(keys: (from: number, to: number) => K[], cou
 export function readsNote(r: ReadsRun): string {
   return `${r.reads} reads; median of ${r.rounds} rounds, slowest ${Math.round(r.min)}/s, fastest ${Math.round(r.max)}/s`;
 }
+
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms). */
+export function cpuOf(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** Runs `fn`, returning its result and the CPU seconds the given processes used meanwhile. */
+export async function withCpu<T>(pids: number[], fn: () => Promise<T>): Promise<[T, number]> {
+  const before = pids.map(cpuOf);
+  const r = await fn();
+  return [r, pids.reduce((sum, p, i) => sum + cpuOf(p) - before[i], 0)];
+}

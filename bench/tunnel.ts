@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { type Cluster, newCluster, renderCluster, renderKeyPair } from '../src/net/cluster-file.ts';
 import { keyName, newKeyPair } from '../src/net/identity.ts';
-import { bareLink, withCpu } from './bare-link.ts';
+import { bareLink } from './bare-link.ts';
+import { withCpu } from './measure.ts';
 import { startDaemon } from './serve.ts';
 
 const CHUNK = 64 * 1024;

@@ -29,6 +29,8 @@ export interface DispatchSession extends ClientSession {
 export interface Running {
   /** It may wait on the network: the front-end should send the replies queued before it first. */
   readonly blocking: boolean;
+  /** CommandSpec.independent: the front-end may start the next independent command before this one settles. */
+  readonly independent: boolean;
   /** Settles, never rejecting, once the command has replied (its failure included). */
   readonly done: Promise<void>;
 }
@@ -110,7 +112,12 @@ export class Dispatcher {
       },
       (e: unknown) => this.failed(e, entry, session, reply, mark),
     );
-    return { blocking: entry.blocking, done };
+    return { blocking: entry.blocking, independent: entry.independent, done };
+  }
+
+  /** Whether `argv` names an independent command (CommandSpec.independent), which may start while earlier ones still run. */
+  independent(argv: readonly Uint8Array[]): boolean {
+    return this.registry.resolve(latin1(argv[0]))?.independent === true;
   }
 
   /** The entry `argv` names (its arguments follow its `words`); throws RefusedCommand when it cannot run as sent. */

@@ -14,6 +14,8 @@ export interface RegistryEntry {
    * a slow command does not hold back the answers to the fast ones pipelined ahead of it.
    */
   readonly blocking: boolean;
+  /** CommandSpec.independent: may start while earlier commands of its connection still run. */
+  readonly independent: boolean;
   /** Keyed by the upper-case subcommand word (`SETNAME`). */
   readonly subcommands: ReadonlyMap<string, RegistryEntry> | undefined;
   /** Words that name it: 1, or 2 for a subcommand (`CLIENT SETNAME`); its arguments follow. */
@@ -208,6 +210,7 @@ function makeEntry(spec: CommandSpec, parent: CommandSpec | undefined): Registry
     fullName: spec.name.toLowerCase(),
     noauth: spec.flags.includes('noauth'),
     blocking: spec.flags.includes('blocking'),
+    independent: spec.independent === true,
     subcommands,
     words: parent === undefined ? 1 : 2,
   };

@@ -67,6 +67,15 @@ export interface CommandSpec {
   arguments: ArgumentDoc[];
   /** Human description of every reply shape, shown in COMMAND DOCS and the README. */
   reply: string;
+  /**
+   * Neither depends on what the connection's earlier commands did nor changes what its later
+   * ones see, beyond its own reply: a tree write names its input tree and returns a root no
+   * one could name before, a read names the tree it reads. A pipelined run of such commands
+   * starts each without waiting for the one before (replies stay in order), so their durable
+   * writes share a group commit. Any other command (VARSET, AUTH, HELLO, anything stateful)
+   * starts only once every command before it has finished, and the ones after it wait for it.
+   */
+  independent?: boolean;
   /** Subcommands (CLIENT SETNAME, COMMAND DOCS, …), same shape, names like `CLIENT|SETNAME`. */
   subcommands?: CommandSpec[];
   handler: Handler;

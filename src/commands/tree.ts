@@ -16,7 +16,7 @@ function fetchCommand(deps: TreeDeps, name: string, codec: KeyCodec, bin: boolea
     return deps.trees.get(root, key).then((v) => replyValue(ctx.reply, v, bin));
   };
   return {
-    name, arity: 3, flags: ['readonly', 'fast'], group: 'tree', since: '0.1.0',
+    name, arity: 3, flags: ['readonly', 'fast'], group: 'tree', since: '0.1.0', independent: true,
     summary: `Returns the value of a key in a tree${bin ? ' as raw bytes' : ' as msgpack'}.`,
     arguments: [TREE, { name: 'key', type: 'string' }],
     reply: `Bulk string: the value${bin ? ' (raw bytes of a bytes or string value; WRONGTYPE for other types)' : ' in canonical msgpack'}. Nil when the key is absent. NOTFOUND when the tree is unknown.`,
@@ -30,7 +30,7 @@ function fetchCommand(deps: TreeDeps, name: string, codec: KeyCodec, bin: boolea
 
 function getMultiCommand(deps: TreeDeps, name: string, codec: KeyCodec, bin: boolean): CommandSpec {
   return {
-    name, arity: -3, flags: ['readonly'], group: 'tree', since: '0.1.0',
+    name, arity: -3, flags: ['readonly'], group: 'tree', since: '0.1.0', independent: true,
     summary: `Returns the values of several keys in a tree${bin ? ' as raw bytes' : ' as msgpack'}.`,
     arguments: [TREE, { name: 'key', type: 'string', multiple: true }],
     reply: 'Array with one bulk string per key, in the order asked; nil for an absent key.',
@@ -48,7 +48,7 @@ function getMultiCommand(deps: TreeDeps, name: string, codec: KeyCodec, bin: boo
 
 function hasKeyCommand(deps: TreeDeps, name: string, codec: KeyCodec): CommandSpec {
   return {
-    name, arity: 3, flags: ['readonly', 'fast'], group: 'tree', since: '0.1.0',
+    name, arity: 3, flags: ['readonly', 'fast'], group: 'tree', since: '0.1.0', independent: true,
     summary: 'Tells whether a tree holds a key.',
     arguments: [TREE, { name: 'key', type: 'string' }],
     reply: 'Integer: 1 when the key is present, 0 when not.',
@@ -70,7 +70,7 @@ async function writeTree(deps: TreeDeps, ctx: CommandContext, muts: Mutation[]):
 
 function putMultiCommand(deps: TreeDeps, name: string, codec: KeyCodec, typed: KeyCodec): CommandSpec {
   return {
-    name, arity: -5, flags: ['write'], group: 'tree', since: '0.1.0',
+    name, arity: -5, flags: ['write'], group: 'tree', since: '0.1.0', independent: true,
     summary: `Puts key/value pairs into a tree and returns the new root${codec === binArg ? ' (raw bytes, stored as the type bytes)' : ' (msgpack keys and values)'}.`,
     arguments: [TREE, TTL, { name: 'data', type: 'block', multiple: true, arguments: [{ name: 'key', type: 'string' }, { name: 'value', type: 'string' }] }],
     reply: 'Bulk string: the base58 id of the new root, pinned for ttl ms (-1 forever, 0 not pinned). The old root stays valid.',
@@ -86,7 +86,7 @@ function putMultiCommand(deps: TreeDeps, name: string, codec: KeyCodec, typed: K
 
 function delMultiCommand(deps: TreeDeps, name: string, codec: KeyCodec): CommandSpec {
   return {
-    name, arity: -4, flags: ['write'], group: 'tree', since: '0.1.0',
+    name, arity: -4, flags: ['write'], group: 'tree', since: '0.1.0', independent: true,
     summary: 'Deletes keys from a tree and returns the new root.',
     arguments: [TREE, TTL, { name: 'key', type: 'string', multiple: true }],
     reply: 'Bulk string: the base58 id of the new root (the same id when no key was present).',

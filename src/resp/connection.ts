@@ -44,14 +44,27 @@ export interface ConnectionHost {
 
 /** Replies are handed to the socket once this much accumulates, even mid-batch. */
 const FLUSH_AT = 64 * 1024;
+/** Independent commands of one pipeline running at once, behind the first (see `overlap`). */
+const MAX_OVERLAPPED = 1024;
+/** Start size of an overlapped command's reply buffer: a root id, a value (it grows if needed). */
+const OVERLAPPED_REPLY_BYTES = 256;
+
+/** An independent command started while earlier ones still run: its reply waits in its own buffer. */
+interface Overlapped {
+  readonly reply: ReplyBuffer;
+  done: boolean;
+}
 
 /**
  * One client's transport: framing, batching, back-pressure; what a command means is the
- * Dispatcher's. Commands run strictly in order: a command's promise settles before the next
- * command is even decoded (the next may depend on its effects, and AUTH changes the decoder's
- * limits). Replies accumulate in one buffer that is written once per decoded batch, or earlier
- * when it grows past FLUSH_AT or before awaiting a `blocking` command. When the socket pushes
- * back, decoding stops and the socket is paused until it drains.
+ * Dispatcher's. Commands run in order: a command's promise settles before the next command is
+ * even decoded (the next may depend on its effects, and AUTH changes the decoder's limits),
+ * except in a pipelined run of independent commands (CommandSpec.independent), which start
+ * one after another without waiting, so N durable writes share a group commit instead of
+ * paying N syncs; each replies into its own buffer, moved to the output in order. Replies
+ * accumulate in one buffer that is written once per decoded batch, or earlier when it grows
+ * past FLUSH_AT or before awaiting a `blocking` command. When the socket pushes back, decoding
+ * stops and the socket is paused until it drains.
  */
 export class Connection implements DispatchSession {
   readonly id: number;
@@ -77,8 +90,17 @@ export class Connection implements DispatchSession {
   /** `writable` calls waiting for the output to shrink. */
   private writableWaiters: Array<{ bytes: number; resolve: () => void }> = [];
   private authed: boolean;
-  /** A handler's promise is pending. */
-  private busy = false;
+  /** The command replying straight into `writer` is pending. */
+  private headRunning = false;
+  /** Independent commands started behind it, in order. */
+  private overlapped: Overlapped[] = [];
+  /** Every running command is independent: the next decoded one may start if it is too. */
+  private canOverlap = false;
+  /** Decoded while commands ran, but it must wait for all of them (it is not independent). */
+  private waiting: Buffer[] | undefined;
+  /** The decoder failed while commands ran: reported once they have replied. */
+  private decodeFailure: unknown;
+  private replyFlushQueued = false;
   private waitingDrain = false;
   private paused = false;
   /** No further command runs; input is discarded and the socket closes once replies are out. */
@@ -106,6 +128,11 @@ export class Connection implements DispatchSession {
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
+  }
+
+  /** A handler's promise is pending. */
+  private get busy(): boolean {
+    return this.headRunning || this.overlapped.length > 0;
   }
 
   get protocol(): 2 | 3 {
@@ -234,12 +261,16 @@ export class Connection implements DispatchSession {
     this.lastInteraction = Date.now();
     this.decoder.push(chunk);
     if (!this.busy && !this.waitingDrain) this.pump();
-    else if (this.decoder.buffered > this.host.limits.maxPendingInput) this.pauseInput();
+    else {
+      this.overlap();
+      if (this.decoder.buffered > this.host.limits.maxPendingInput) this.pauseInput();
+    }
   };
 
   private readonly onDrain = (): void => {
     this.waitingDrain = false;
     if (!this.busy) this.pump();
+    else this.overlap();
     this.notifyWritable();
   };
 
@@ -266,17 +297,54 @@ export class Connection implements DispatchSession {
   };
 
   private readonly onSettled = (): void => {
-    this.busy = false;
+    this.headRunning = false;
+    this.collect();
+  };
+
+  /** Moves the replies of finished overlapped commands to the output, in order, once every earlier one has replied. */
+  private collect(): void {
+    if (this.headRunning) return;
+    let moved = false;
+    while (this.overlapped.length > 0 && this.overlapped[0].done) {
+      (this.overlapped.shift() as Overlapped).reply.flush({ write: (chunk) => (this.writer.append(chunk), true) });
+      moved = true;
+    }
+    if (this.overlapped.length === 0) {
+      this.settled();
+      return;
+    }
+    if (moved) this.queueReplyFlush();
+    this.overlap();
+  }
+
+  /** Replies that are ready leave without waiting for the rest of the pipeline (once per turn of the event loop). */
+  private queueReplyFlush(): void {
+    if (this.replyFlushQueued) return;
+    this.replyFlushQueued = true;
+    setImmediate(() => {
+      this.replyFlushQueued = false;
+      if (!this.waitingDrain && !this.stopping) this.flush();
+    });
+  }
+
+  /** Every command started has replied. */
+  private settled(): void {
+    this.canOverlap = false;
     if (this.held !== undefined && this.held.length > 0) this.held.flush({ write: (chunk) => (this.writer.append(chunk), true) });
     this.afterAsync();
-  };
+  }
 
   /** Decodes and runs commands until input runs out, a handler goes async, or output backs up. */
   private pump(): void {
     while (!this.stopping) {
-      let argv: Buffer[] | undefined;
+      let argv = this.waiting;
+      this.waiting = undefined;
+      if (this.decodeFailure !== undefined) {
+        this.protocolError(this.decodeFailure);
+        return;
+      }
       try {
-        argv = this.decoder.next();
+        argv ??= this.decoder.next();
       } catch (e) {
         this.protocolError(e);
         return;
@@ -287,14 +355,51 @@ export class Connection implements DispatchSession {
       }
       const running = this.execute(argv);
       if (running !== undefined) {
-        this.busy = true;
+        this.headRunning = true;
         if (running.blocking) this.flush();
         running.done.then(this.onSettled);
+        this.canOverlap = running.independent;
+        this.overlap();
         return;
       }
       if (this.writer.length >= FLUSH_AT && !this.flush()) return;
     }
     this.endBatch();
+  }
+
+  /**
+   * While every running command is independent, starts the independent commands that follow
+   * it in the input, each replying into its own buffer; the first other command waits.
+   */
+  private overlap(): void {
+    while (this.canOverlap && !this.stopping && !this.waitingDrain && this.overlapped.length < MAX_OVERLAPPED) {
+      let argv: Buffer[] | undefined;
+      try {
+        argv = this.decoder.next();
+      } catch (e) {
+        this.decodeFailure = e;
+        this.canOverlap = false;
+        return;
+      }
+      if (argv === undefined) return;
+      if (!this.host.dispatcher.independent(argv)) {
+        this.waiting = argv;
+        this.canOverlap = false;
+        return;
+      }
+      const entry: Overlapped = { reply: new ReplyBuffer(OVERLAPPED_REPLY_BYTES), done: false };
+      entry.reply.protocol = this.writer.protocol;
+      this.overlapped.push(entry);
+      this.host.stats.commandsProcessed++;
+      const running = this.host.dispatcher.dispatch(argv, this, entry.reply);
+      if (running === undefined) entry.done = true;
+      else {
+        running.done.then(() => {
+          entry.done = true;
+          this.collect();
+        });
+      }
+    }
   }
 
   private afterAsync(): void {

@@ -24,13 +24,18 @@ const INT64_MAX = 2n ** 63n - 1n;
 export class ReplyBuffer implements ReplyWriter {
   protocol: 2 | 3 = 2;
 
-  private buf: Buffer = Buffer.allocUnsafe(INITIAL_CAPACITY);
+  private buf: Buffer;
   private pos = 0;
   /** Segments that precede `buf[0, pos)`, in order; only non-empty after a large bulk. */
   private segments: Uint8Array[] = [];
   private segmentBytes = 0;
   /** Bytes handed to a sink so far; `mark` positions are absolute, so they survive flushes. */
   private flushed = 0;
+
+  /** `capacity`: a buffer holding one command's reply (a pipelined one waiting its turn) starts small. */
+  constructor(capacity = INITIAL_CAPACITY) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
 
   /** Bytes written and not yet flushed. */
   get length(): number {

@@ -3,27 +3,7 @@ import { LINK_BYTES, idOf } from '../store/id.ts';
 import { keyLevel } from './level.ts';
 import { MAX_NODE_BYTES, NODE_VERSION, TreeNode, childEntryVal, readUint } from './node.ts';
 import { CrissError } from '../errors.ts';
-
-/**
- * Nodes are carved out of 256 KiB slabs: allocating one ArrayBuffer per node cost as much as
- * hashing it. Nodes built together are cached together and evicted together, so a slab is
- * rarely kept alive by a few stragglers.
- */
-const SLAB_BYTES = 256 * 1024;
-let slab = new ArrayBuffer(SLAB_BYTES);
-let slabUsed = 0;
-
-function slabAlloc(size: number): Buffer {
-  if (size > SLAB_BYTES / 4) return Buffer.allocUnsafeSlow(size);
-  if (slabUsed + size > SLAB_BYTES) {
-    slab = new ArrayBuffer(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  const out = Buffer.from(slab, slabUsed, size);
-  // Keep every node 8-byte aligned so typed views over node bytes stay possible.
-  slabUsed += (size + 7) & ~7;
-  return out;
-}
+import { nodeSpace } from './slab.ts';
 
 /** Byte length of a canonical unsigned integer from its tag (our own encoding: no checks). */
 function uintBytes(tag: number): number {
@@ -46,7 +26,8 @@ function uintAt(b: Uint8Array, p: number): number {
  * at awaits, so each Chunker holds its own set until it is released.
  */
 const spare: Array<{ body: ByteWriter; keyOff: Uint32Array; valOff: Uint32Array }> = [];
-const MAX_SPARE = 16;
+/** Enough for every Chunker of 50 concurrent one-key writes on a 4-level tree. */
+const MAX_SPARE = 256;
 
 /** A change for the level above: the entry of a replaced (`val` null) or a new child. */
 export interface UpMutation {
@@ -150,7 +131,7 @@ export class Chunker {
     const pre = head + 2;
     const total = pre + this.body.pos;
     if (total > MAX_NODE_BYTES) throw new CrissError('TOOBIG', `a node would take ${total} bytes, over the ${MAX_NODE_BYTES}-byte block limit`);
-    const bytes = slabAlloc(total);
+    const { bytes, keyStart, valStart, counts, sizes } = nodeSpace(total, n, this.level > 0);
     if (head === 1) bytes[0] = 0x90 | items;
     else if (head === 3) {
       bytes[0] = 0xdc;
@@ -162,18 +143,12 @@ export class Chunker {
     bytes[head] = NODE_VERSION;
     bytes[head + 1] = this.level;
     bytes.set(this.body.finish(), pre);
-    const keyStart = new Uint32Array(n + 1);
-    const valStart = new Uint32Array(n);
     for (let i = 0; i < n; i++) {
       keyStart[i] = this.keyOff[i] + pre;
       valStart[i] = this.valOff[i] + pre;
     }
     keyStart[n] = total;
-    let counts: Float64Array | null = null;
-    let sizes: Float64Array | null = null;
-    if (this.level > 0) {
-      counts = new Float64Array(n);
-      sizes = new Float64Array(n);
+    if (counts !== null && sizes !== null) {
       for (let i = 0; i < n; i++) {
         // A child's value is its link, then its count and size.
         const p = valStart[i] + LINK_BYTES;

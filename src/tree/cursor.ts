@@ -21,11 +21,19 @@ export class LevelCursor {
     this.node = root;
   }
 
-  /** Moves to the first node whose last key is >= `key`, or the last node of the level. */
-  async seek(key: Uint8Array | null, fromEnd = false): Promise<void> {
+  /**
+   * Moves to the first node whose last key is >= `key`, or the last node of the level.
+   * Synchronous when every node on the way is cached: a write then rebuilds a level without
+   * yielding, so concurrent writes do not each hold a Chunker's scratch across awaits.
+   */
+  seek(key: Uint8Array | null, fromEnd = false): void | Promise<void> {
     this.path = [];
-    let node = this.root;
-    let left: Uint8Array | null = null;
+    return this.descend(this.root, key, fromEnd, null);
+  }
+
+  private descend(from: TreeNode, key: Uint8Array | null, fromEnd: boolean, leftKey: Uint8Array | null): void | Promise<void> {
+    let node = from;
+    let left = leftKey;
     while (node.level > this.level) {
       let idx: number;
       if (key === null) idx = fromEnd ? node.length - 1 : 0;
@@ -33,7 +41,8 @@ export class LevelCursor {
       if (idx > 0) left = node.key(idx - 1);
       this.path.push({ node, idx });
       const next = this.child(node, idx);
-      node = next instanceof Promise ? await next : next;
+      if (next instanceof Promise) return next.then((child) => this.descend(child, key, fromEnd, left));
+      node = next;
     }
     if (left !== null) checkStartsAfter(left, node);
     this.node = node;
@@ -73,7 +82,10 @@ export class LevelCursor {
   /** Synchronous when the child is known or cached, so a warm walk never waits a tick. */
   private child(parent: TreeNode, idx: number): TreeNode | Promise<TreeNode> {
     const known = parent.knownChild(idx);
-    if (known !== undefined) return known;
+    if (known !== undefined) {
+      this.loader.touch(known);
+      return known;
+    }
     const got = this.loader.child(parent.child(idx));
     const accept = (child: TreeNode): TreeNode => {
       checkChild(parent, idx, child);

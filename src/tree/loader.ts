@@ -35,7 +35,6 @@ export class MissingBlockError extends CrissError {
 
 interface Cached {
   node: TreeNode;
-  stamp: number;
   /** Another node whose id shares this slot (30 bits of the digest). */
   next: Cached | undefined;
 }
@@ -62,6 +61,9 @@ function idAt(node: TreeNode, b: Uint8Array, o: number): boolean {
  * Parsed nodes by id, bounded by bytes. A hit answers synchronously (warm reads never await).
  * Eviction is insertion-ordered; a hit re-inserts an entry only once it has aged past half the
  * cache, which keeps hot nodes (roots, upper levels) resident without reordering on every read.
+ * A node reached through its parent's link (TreeNode.knownChild) skips the lookup, so walks
+ * report it with `touch`: else every hot node reached that way aged out as if never read, and
+ * 50 writers on a 200k-key tree reloaded a node from LevelDB on ~9 % of their puts.
  */
 export class NodeLoader {
   private readonly reader: BlockReader;
@@ -98,12 +100,18 @@ export class NodeLoader {
     while (c !== undefined && !idAt(c.node, b, o)) c = c.next;
     if (c === undefined) return undefined;
     this.hits++;
-    if (c === head && this.inserted - c.stamp > this.maxBytes / 2) {
+    if (c === head && this.inserted - c.node.cacheStamp > this.maxBytes / 2) {
       this.nodes.delete(slot);
-      c.stamp = this.inserted;
+      c.node.cacheStamp = this.inserted;
       this.nodes.set(slot, c);
     }
     return c.node;
+  }
+
+  /** A node reached without a lookup is a hit too: once it has aged, it is refreshed (or cached again, if it was evicted). */
+  touch(node: TreeNode): void {
+    if (this.inserted - node.cacheStamp <= this.maxBytes / 2) return;
+    if (this.peekAt(node.id, 0) === undefined) this.add(node, node.epoch);
   }
 
   /** A tree's root node, synchronously when cached. Rejects NOTFOUND when no reader has it. */
@@ -157,7 +165,8 @@ export class NodeLoader {
     if (node !== EMPTY_NODE) (known ?? node).epoch = epoch;
     if (known !== undefined) return;
     const slot = slotAt(node.id, 0);
-    this.nodes.set(slot, { node, stamp: this.inserted, next: this.nodes.get(slot) });
+    node.cacheStamp = this.inserted;
+    this.nodes.set(slot, { node, next: this.nodes.get(slot) });
     const size = node.bytes.length + 64;
     this.bytes += size;
     this.inserted += size;

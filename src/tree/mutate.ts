@@ -87,7 +87,8 @@ async function applyLevel(cur: LevelCursor, level: number, muts: Mutation[], cre
   };
   let i = 0;
   while (i < muts.length) {
-    await cur.seek(muts[i].key);
+    const seeking = cur.seek(muts[i].key);
+    if (seeking !== undefined) await seeking;
     for (;;) {
       const node = cur.node;
       const last = cur.isLast();

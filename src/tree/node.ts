@@ -8,6 +8,7 @@ import { CrissError } from '../errors.ts';
 import { ID_BYTES, type Id, LINK_BYTES, LINK_HEADER_BYTES, idOf } from '../store/id.ts';
 import { INLINE_MAX, checkRefAt, isRefAt, refLength } from './blob.ts';
 import { keyLevel } from './level.ts';
+import { nodeArrays } from './slab.ts';
 
 /** Largest block a node may take (docs/format.md §7). */
 export const MAX_NODE_BYTES = 64 * 1024 * 1024;
@@ -93,6 +94,9 @@ export class TreeNode {
    * from it, or created): a write building on it after a later sweep has it checked first.
    */
   epoch = 0;
+
+  /** NodeLoader's: how many bytes it had cached in all when it last counted this node as used. */
+  cacheStamp = 0;
 
   private lastKeyLevel = -1;
   /**
@@ -219,10 +223,7 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
   if ((items - 2) % per !== 0) throw new Error('entry count does not fit the node kind');
   const n = (items - 2) / per;
   if (n === 0 && level > 0) throw new Error('an internal node has no children');
-  const keyStart = new Uint32Array(n + 1);
-  const valStart = new Uint32Array(n);
-  const counts = level === 0 ? null : new Float64Array(n);
-  const sizes = level === 0 ? null : new Float64Array(n);
+  const { keyStart, valStart, counts, sizes } = nodeArrays(n, level > 0);
   for (let i = 0; i < n; i++) {
     keyStart[i] = p;
     p = skipValue(b, p);

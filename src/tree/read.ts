@@ -21,7 +21,8 @@ export function getSync(loader: NodeLoader, root: TreeNode, key: Uint8Array): Ui
 /** Child `idx` of an inner node if it is in memory, verified against the link the first time. */
 function cachedChild(loader: NodeLoader, node: TreeNode, idx: number): TreeNode | undefined {
   let child = node.knownChild(idx);
-  if (child === undefined) {
+  if (child !== undefined) loader.touch(child);
+  else {
     // The id sits right after the link header: look it up in place.
     child = loader.peekAt(node.bytes, node.valStart[idx] + LINK_HEADER_BYTES);
     if (child === undefined) return undefined;

@@ -88,3 +88,23 @@ describe('a missing block', () => {
     expect(await trees.get(root, encodeValue(0))).toEqual(encodeValue('v0'));
   });
 });
+
+describe('the node cache', () => {
+  it('keeps a tree resident while reads keep reaching its nodes through their parents, however much else is cached after it', async () => {
+    const size = (await new Trees(full, full).stats(root)).bytes;
+    const trees = new Trees(full, full, { cacheBytes: 8 * size });
+    const ids: Id[] = [];
+    for await (const node of trees.walk(root)) ids.push(node.id);
+    const readAll = async (): Promise<void> => {
+      const rootNode = await trees.root(root);
+      for (let i = 0; i < 2000; i++) expect(trees.getSync(rootNode, encodeValue(i))).toEqual(encodeValue(`v${i}`));
+    };
+    await readAll();
+    // Each round caches a tree about as big as this one: 40 rounds are five times the cache.
+    for (let round = 0; round < 40; round++) {
+      await trees.write(trees.emptyRoot, Array.from({ length: 2000 }, (_, i) => put(`r${round}-${i}`, i)), 0);
+      await readAll();
+    }
+    expect(ids.filter((id) => trees.loader.peek(id) === undefined)).toEqual([]);
+  }, 60_000);
+});
