@@ -5,10 +5,13 @@ import { Float } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
 
 /**
- * SQLite 3.44 compiled to WebAssembly with Asyncify (npm `wa-sqlite` 1.0.0, the last build that
- * still exports the virtual-table API): a virtual table may await a block read in the middle of
- * a query. Asyncify can suspend one call at a time per WebAssembly instance, so every use of
- * the instance goes through `exclusive`.
+ * SQLite 3.44 compiled to WebAssembly (npm `wa-sqlite` 1.0.0, the last build that still exports
+ * the virtual-table API), in its two builds. The Asyncify build lets a virtual table await a
+ * block read in the middle of a query, at a cost on every instruction and every crossing; the
+ * synchronous build runs read-only statements whose blocks are cached (src/sql/vtab.ts refuses a
+ * read that would wait, and the engine warms the cache and tries again, or falls back to the
+ * Asyncify build). Asyncify can suspend one call at a time per instance, and the engine's state
+ * is shared, so every use of either instance goes through `exclusive`.
  */
 export type Api = SQLiteAPI;
 
@@ -26,7 +29,9 @@ const FLOAT = 2;
 const TEXT = 3;
 const BLOB = 4;
 
-let instance: Promise<Api> | undefined;
+export type Build = 'async' | 'sync';
+
+const instances = new Map<Build, Promise<Api>>();
 let queue: Promise<unknown> = Promise.resolve();
 
 /**
@@ -37,7 +42,7 @@ let queue: Promise<unknown> = Promise.resolve();
  */
 const LAZY_FORGET = /for\(const ([a-zA-Z]) of ([a-zA-Z])\)([a-zA-Z])\.delete\(\1\)\}/g;
 
-async function glue(): Promise<(config: object) => Promise<unknown>> {
+async function asyncGlue(): Promise<(config: object) => Promise<unknown>> {
   const text = await readFile(new URL(import.meta.resolve('wa-sqlite/dist/wa-sqlite-async.mjs')), 'utf8');
   let edits = 0;
   const patched = text.replace(LAZY_FORGET, (_m, v: string, set: string, map: string) => {
@@ -49,18 +54,28 @@ async function glue(): Promise<(config: object) => Promise<unknown>> {
   return mod.default;
 }
 
-export function sqliteApi(): Promise<Api> {
-  instance ??= (async () => {
-    const wasmBinary = await readFile(new URL(import.meta.resolve('wa-sqlite/dist/wa-sqlite-async.wasm')));
-    const factory = await glue();
-    return SQLite.Factory(await factory({ wasmBinary, locateFile: (f: string) => f }));
-  })();
-  return instance;
+/** The synchronous build's glue forgets closed cursors at once: it loads as shipped. */
+async function syncGlue(): Promise<(config: object) => Promise<unknown>> {
+  return ((await import('wa-sqlite/dist/wa-sqlite.mjs')) as { default: (config: object) => Promise<unknown> }).default;
+}
+
+export function sqliteApi(build: Build): Promise<Api> {
+  let api = instances.get(build);
+  if (api === undefined) {
+    api = (async () => {
+      const file = build === 'async' ? 'wa-sqlite-async' : 'wa-sqlite';
+      const wasmBinary = await readFile(new URL(import.meta.resolve(`wa-sqlite/dist/${file}.wasm`)));
+      const factory = await (build === 'async' ? asyncGlue() : syncGlue());
+      return SQLite.Factory(await factory({ wasmBinary, locateFile: (f: string) => f }));
+    })();
+    instances.set(build, api);
+  }
+  return api;
 }
 
 /** Forgets an aborted instance; the next sqliteApi() instantiates a fresh one. */
-export function resetSqliteApi(): void {
-  instance = undefined;
+export function resetSqliteApi(build: Build): void {
+  instances.delete(build);
 }
 
 /** Runs `fn` when every earlier caller is done with the WebAssembly instance. */
