@@ -25,6 +25,11 @@ export interface Connections {
   loaded: Map<string, TableDef>;
   /** Prepared client statements on `main`, by access and text (see SqlEngine.prepare). */
   statements: Map<string, number>;
+  /**
+   * Result column names of prepared statements (each a call into WebAssembly per column),
+   * cleared whenever `main` declares a table anew: a re-prepared statement may name them anew.
+   */
+  names: Map<number, string[]>;
   /** Runs engine-issued SQL on `main`, past the authorizer that guards client statements. */
   internal<T>(f: () => Promise<T>): Promise<T>;
 }

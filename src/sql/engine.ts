@@ -51,6 +51,15 @@ function bound(input: SqlInput): Array<[Statement, SqlValue[] | null]> {
   return [[sts[0], input.params]];
 }
 
+function columnNames(c: Connections, stmt: number): string[] {
+  let names = c.names.get(stmt);
+  if (names === undefined) {
+    names = c.api.column_names(stmt);
+    c.names.set(stmt, names);
+  }
+  return names;
+}
+
 /**
  * SQL over trees: a database is a tree of tables (docs/format.md §14); SQLite plans and runs
  * each statement over virtual tables backed by the trees; writes collect in the session and
@@ -96,7 +105,7 @@ export class SqlEngine {
     api.progress_handler(main, PROGRESS_STEPS, () => (performance.now() > this.deadline ? 1 : 0), null);
     for (const db of [main, schema]) api.limit(db, LIMIT_LENGTH, MAX_LENGTH);
     const conn: Connections = {
-      api, main, schema, module, loaded: new Map(), statements: new Map(),
+      api, main, schema, module, loaded: new Map(), statements: new Map(), names: new Map(),
       internal: async <T>(f: () => Promise<T>): Promise<T> => {
         this.internalDepth++;
         try {
@@ -266,7 +275,10 @@ export class SqlEngine {
   private async declare(c: Connections, defs: Map<string, TableDef>): Promise<void> {
     for (const [k, def] of c.loaded) {
       const want = defs.get(k);
-      if (want === undefined || codecFor(want).fingerprint !== codecFor(def).fingerprint) await undeclareTable(c, def.name);
+      if (want === undefined || codecFor(want).fingerprint !== codecFor(def).fingerprint) {
+        await undeclareTable(c, def.name);
+        c.names.clear();
+      }
     }
     for (const [k, def] of defs) if (!c.loaded.has(k)) await declareTable(c, def);
   }
@@ -277,6 +289,7 @@ export class SqlEngine {
       if (params !== null) throw new CrissError('SQL', 'DDL takes no parameters');
       if (!session.writable) throw new CrissError('READONLY', 'SQLREAD runs read-only statements: use SQL to change the schema');
       await runDdl(c, session, st);
+      c.names.clear();
       return { changes: 0 };
     }
     session.insert = st.insert;
@@ -297,7 +310,7 @@ export class SqlEngine {
         const n = api.column_count(stmt);
         const rows: SqlValue[][] = [];
         while ((await api.step(stmt)) === SQLITE_ROW) rows.push(Array.from({ length: n }, (_, i) => readColumn(api, stmt, i)));
-        return n > 0 ? { columns: api.column_names(stmt), rows } : { changes: api.changes(main) };
+        return n > 0 ? { columns: columnNames(c, stmt), rows } : { changes: api.changes(main) };
       } finally {
         // reset reports the statement's error again: the caller already has it from step.
         await api.reset(stmt).catch(() => undefined);
@@ -332,6 +345,7 @@ export class SqlEngine {
       if (c.statements.size > STATEMENTS) {
         const [oldKey, old] = c.statements.entries().next().value as [string, number];
         c.statements.delete(oldKey);
+        c.names.delete(old);
         await c.api.finalize(old);
       }
       return prepared.stmt;

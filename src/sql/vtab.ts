@@ -28,6 +28,8 @@ interface Cursor {
   /** Remaining entries of the row tree (path 0 or a scan) or of an index (path > 0). */
   source: AsyncGenerator<Entry> | null;
   index: number;
+  /** The plan's colUsed, or -1 where every column must be decoded (the Asyncify build's writes). */
+  cols: number;
 }
 
 type Rowid = DataView;
@@ -163,7 +165,7 @@ export class TreeModule {
   }
 
   xOpen(pVTab: number, pCursor: number): number {
-    this.cursors.set(pCursor, { table: this.vtabs.get(pVTab) as string, rows: [], i: 0, source: null, index: -1 });
+    this.cursors.set(pCursor, { table: this.vtabs.get(pVTab) as string, rows: [], i: 0, source: null, index: -1, cols: -1 });
     return SQLITE_OK;
   }
 
@@ -174,7 +176,7 @@ export class TreeModule {
   }
 
   private push(c: Cursor, t: TableState, key: Uint8Array, val: Uint8Array, entry?: Entry): void {
-    const row = entry === undefined ? t.codec.rowOf(key, val) : decodedRow(t, entry);
+    const row = entry === undefined ? t.codec.rowOfUsed(key, val, c.cols) : decodedRow(t, entry);
     const copies = t.codec.counted ? Number(decodeValue(val)) : 1;
     for (let copy = 0; copy < copies; copy++) c.rows.push({ key, row, copy });
   }
@@ -211,6 +213,8 @@ export class TreeModule {
       c.i = 0;
       c.source = null;
       c.index = plan.path > 0 ? plan.path - 1 : -1;
+      // UPDATE and DELETE hand every column back to xUpdate: only read-only statements prune.
+      c.cols = this.suspends ? -1 : plan.cols;
       const a = access(t.codec, plan, args);
       if (a.kind === 'none') return SQLITE_OK;
       if (a.kind === 'point') {
