@@ -105,7 +105,7 @@ export class SqlEngine {
     api.progress_handler(main, PROGRESS_STEPS, () => (performance.now() > this.deadline ? 1 : 0), null);
     for (const db of [main, schema]) api.limit(db, LIMIT_LENGTH, MAX_LENGTH);
     const conn: Connections = {
-      api, main, schema, module, loaded: new Map(), statements: new Map(), names: new Map(),
+      api, main, schema, module, loaded: new Map(), statements: { read: new Map(), write: new Map() }, names: new Map(),
       internal: async <T>(f: () => Promise<T>): Promise<T> => {
         this.internalDepth++;
         try {
@@ -136,7 +136,7 @@ export class SqlEngine {
     const c = this.conns.get('async');
     this.conns.delete('async');
     if (c === undefined) return;
-    for (const stmt of c.statements.values()) await c.api.finalize(stmt);
+    for (const stmt of [...c.statements.read.values(), ...c.statements.write.values()]) await c.api.finalize(stmt);
     await c.api.close(c.main);
     await c.api.close(c.schema);
   }
@@ -147,7 +147,7 @@ export class SqlEngine {
       ['sql_calls', this.calls],
       ['sql_calls_failed', this.failed],
       ['sql_statements', this.statementsRun],
-      ['sql_prepared_statements', [...this.conns.values()].reduce((n, c) => n + c.statements.size, 0)],
+      ['sql_prepared_statements', [...this.conns.values()].reduce((n, c) => n + c.statements.read.size + c.statements.write.size, 0)],
       ['sql_sync_statements', this.syncRuns],
       ['sql_sync_retries', this.syncRetries],
       ['sql_async_statements', this.asyncRuns],
@@ -309,7 +309,11 @@ export class SqlEngine {
         bindAll(api, stmt, params);
         const n = api.column_count(stmt);
         const rows: SqlValue[][] = [];
-        while ((await api.step(stmt)) === SQLITE_ROW) rows.push(Array.from({ length: n }, (_, i) => readColumn(api, stmt, i)));
+        while ((await api.step(stmt)) === SQLITE_ROW) {
+          const row = new Array<SqlValue>(n);
+          for (let i = 0; i < n; i++) row[i] = readColumn(api, stmt, i);
+          rows.push(row);
+        }
         return n > 0 ? { columns: columnNames(c, stmt), rows } : { changes: api.changes(main) };
       } finally {
         // reset reports the statement's error again: the caller already has it from step.
@@ -326,25 +330,25 @@ export class SqlEngine {
 
   /**
    * A prepared statement, reused across calls: parsing and planning cost more than a point
-   * lookup. Keyed by access too, since the authorizer judges a statement when it is prepared
+   * lookup. Kept apart by access, since the authorizer judges a statement when it is prepared
    * (and again whenever SQLite re-prepares it after a schema change).
    */
   private async prepare(c: Connections, sql: string, writable: boolean): Promise<number | null> {
-    const key = `${writable ? 'w' : 'r'}${sql}`;
-    const hit = c.statements.get(key);
+    const cache = writable ? c.statements.write : c.statements.read;
+    const hit = cache.get(sql);
     if (hit !== undefined) {
-      c.statements.delete(key);
-      c.statements.set(key, hit);
+      cache.delete(sql);
+      cache.set(sql, hit);
       return hit;
     }
     const str = c.api.str_new(c.main, sql);
     try {
       const prepared = await c.api.prepare_v2(c.main, c.api.str_value(str));
       if (prepared === null) return null;
-      c.statements.set(key, prepared.stmt);
-      if (c.statements.size > STATEMENTS) {
-        const [oldKey, old] = c.statements.entries().next().value as [string, number];
-        c.statements.delete(oldKey);
+      cache.set(sql, prepared.stmt);
+      if (cache.size > STATEMENTS) {
+        const [oldKey, old] = cache.entries().next().value as [string, number];
+        cache.delete(oldKey);
         c.names.delete(old);
         await c.api.finalize(old);
       }
