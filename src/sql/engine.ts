@@ -8,7 +8,7 @@ import { codecFor } from './rowcodec.ts';
 import { type Connections, declareTable, runDdl, undeclareTable } from './ddl.ts';
 import { ScanCache } from './scancache.ts';
 import { Session } from './session.ts';
-import { type Build, SQLITE_INTERRUPT, SQLITE_ROW, type SqlValue, bindAll, exclusive, isSqliteError, queryAll, isWasmAbort, readColumn, resetSqliteApi, sqliteApi } from './sqlite.ts';
+import { type Build, SQLITE_INTERRUPT, SQLITE_ROW, type SqlValue, bindAll, exclusive, isSqliteError, queryAll, isWasmAbort, readColumn, resetSqliteApi, sqliteApi, step } from './sqlite.ts';
 import { type Statement, parseStatements, snippet } from './statement.ts';
 import { TableState } from './table.ts';
 import { TreeModule } from './vtab.ts';
@@ -293,7 +293,7 @@ export class SqlEngine {
       return { changes: 0 };
     }
     session.insert = st.insert;
-    session.defaults = await this.defaults(c, session, st);
+    session.defaults = st.insert === null ? [] : await this.defaults(c, session, st);
     session.error = null;
     this.denied = null;
     const { api, main } = c;
@@ -309,7 +309,7 @@ export class SqlEngine {
         bindAll(api, stmt, params);
         const n = api.column_count(stmt);
         const rows: SqlValue[][] = [];
-        while ((await api.step(stmt)) === SQLITE_ROW) {
+        while ((await step(api, stmt)) === SQLITE_ROW) {
           const row = new Array<SqlValue>(n);
           for (let i = 0; i < n; i++) row[i] = readColumn(api, stmt, i);
           rows.push(row);

@@ -23,6 +23,7 @@ export const SQLITE_ERROR = 1;
 export const SQLITE_INTERRUPT = 9;
 export const SQLITE_CONSTRAINT = 19;
 export const SQLITE_ROW = 100;
+export const SQLITE_DONE = 101;
 
 const INTEGER = 1;
 const FLOAT = 2;
@@ -32,6 +33,8 @@ const BLOB = 4;
 export type Build = 'async' | 'sync';
 
 const instances = new Map<Build, Promise<Api>>();
+/** The synchronous build's own sqlite3_step, by its API: wa-sqlite's wrapper is async for both builds. */
+const rawSteps = new WeakMap<Api, (stmt: number) => number>();
 let queue: Promise<unknown> = Promise.resolve();
 
 /**
@@ -66,7 +69,10 @@ export function sqliteApi(build: Build): Promise<Api> {
       const file = build === 'async' ? 'wa-sqlite-async' : 'wa-sqlite';
       const wasmBinary = await readFile(new URL(import.meta.resolve(`wa-sqlite/dist/${file}.wasm`)));
       const factory = await (build === 'async' ? asyncGlue() : syncGlue());
-      return SQLite.Factory(await factory({ wasmBinary, locateFile: (f: string) => f }));
+      const module = (await factory({ wasmBinary, locateFile: (f: string) => f })) as { _sqlite3_step: (stmt: number) => number };
+      const api = SQLite.Factory(module);
+      if (build === 'sync') rawSteps.set(api, (stmt) => module._sqlite3_step(stmt));
+      return api;
     })();
     instances.set(build, api);
   }
@@ -156,6 +162,20 @@ export function bindAll(api: Api, stmt: number, given: SqlValue[] | null): void 
     else if (typeof v === 'string') api.bind_text(stmt, at, v);
     else api.bind_blob(stmt, at, v);
   });
+}
+
+/**
+ * Steps a statement: SQLITE_ROW or SQLITE_DONE, else throws SQLite's error. On the synchronous
+ * build without the wrapper's promise and generic call (two per point lookup); reset then
+ * reports the step's error with its message, as the wrapper would.
+ */
+export async function step(api: Api, stmt: number): Promise<number> {
+  const raw = rawSteps.get(api);
+  if (raw === undefined) return api.step(stmt);
+  const rc = raw(stmt);
+  if (rc === SQLITE_ROW || rc === SQLITE_DONE) return rc;
+  await api.reset(stmt);
+  throw new SQLite.SQLiteError('sqlite3_step', rc);
 }
 
 /** WebAssembly.RuntimeError (the lib settings here do not declare WebAssembly's types). */
