@@ -2,6 +2,7 @@ import { decodeValue } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
 import type { Entry } from '../tree/index.ts';
 import { type TableDef, vtabSchemaSql } from './catalog.ts';
+import { SYNC_RANGE } from './overlay.ts';
 import { bestIndex, parsePlan, access } from './plan.ts';
 import type { Session } from './session.ts';
 import { type Api, SQLITE_CONSTRAINT, SQLITE_ERROR, SQLITE_OK, type SqlValue, readValue, resultValue } from './sqlite.ts';
@@ -33,9 +34,6 @@ interface Cursor {
 }
 
 type Rowid = DataView;
-
-/** Entries a range may hold for the synchronous build (see OverlayTree.rangeSync). */
-const SYNC_RANGE = 256;
 
 /**
  * Why a statement on the synchronous build stopped: it needed a block that is not cached.
@@ -110,7 +108,10 @@ export class TreeModule {
    * leaves `warm` (a read of what `f` needs) for the engine.
    */
   private wait(f: () => Promise<void>, warm: () => Promise<boolean>): number {
-    if (this.suspends) return this.suspend(f);
+    return this.suspends ? this.suspend(f) : this.block(warm);
+  }
+
+  private block(warm: () => Promise<boolean>): number {
     this.blocked ??= { warm: warm().catch(() => false) };
     return SQLITE_ERROR;
   }
@@ -240,7 +241,7 @@ export class TreeModule {
         // A bounded range is cached by reading it; a whole small tree enters the scan cache.
         const bounded = opts.min !== undefined || opts.max !== undefined;
         const small = tree.base.count <= this.current().scans.maxTree;
-        return this.wait(async () => undefined, async () => (bounded || small) && drain(tree.range(opts), bounded ? SYNC_RANGE : Infinity));
+        return this.block(async () => (bounded || small) && drain(tree.range(opts), bounded ? SYNC_RANGE : Infinity));
       }
       if (c.index < 0) {
         for (const e of cached) this.push(c, t, e.key, e.val, e);
