@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,13 +17,16 @@ import { prng } from '../test/helpers/prng.ts';
  *     (pipelined), and 100 per call; 3. an indexed range (about 10 rows) the same ways; 4. a full-scan aggregate;
  *  5. a 3-table join over a 1,000-row slice of the big table.
  * Every read scenario runs SQL_BENCH_RUNS times on each engine, alternating engines scenario by scenario; the
- * figure is the median.
+ * figure is the median. Beside each, the CPU time per operation (the daemon's, from /proc; SQLite's, this
+ * process's), also a median: on a shared machine it moves less than the wall clock.
  */
 const rows = Number(process.env.SQL_BENCH_ROWS ?? 100_000);
 const runs = Number(process.env.SQL_BENCH_RUNS ?? 5);
 const batch = Number(process.env.SQL_BENCH_BATCH ?? 1000);
 const lookups = Number(process.env.SQL_BENCH_LOOKUPS ?? 5000);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** /proc/<pid>/stat counts CPU time in clock ticks: 100 per second on Linux. */
+const CLOCK_TICKS = 100;
 
 const SCHEMA = [
   'CREATE TABLE t(id INTEGER PRIMARY KEY, g INTEGER, v REAL, name TEXT, b_id INTEGER)',
@@ -51,7 +54,7 @@ const rangeArgs = (x: number): string[] => [RANGE_Q, 'PARAMS', '2', String(x), S
 const SCAN = 'SELECT g % 10, count(*), avg(v) FROM t GROUP BY 1';
 const JOIN = (x: number): string => `SELECT c.name, count(*), sum(t.v) FROM t JOIN b ON t.b_id = b.id JOIN c ON b.c_id = c.id WHERE t.id BETWEEN ${x} AND ${x + 999} GROUP BY c.name`;
 
-async function startDaemon(dataDir: string): Promise<{ port: number; close: () => Promise<void> }> {
+async function startDaemon(dataDir: string): Promise<{ port: number; pid: number; close: () => Promise<void> }> {
   const child = spawn(join(ROOT, 'node_modules/.bin/node'), [join(ROOT, 'src/cli/main.ts'), 'serve', '--port', '0', '--data-dir', dataDir,
     '--clusters-dir', join(dataDir, 'clusters'), '--keys-dir', join(dataDir, 'keys')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
@@ -64,7 +67,7 @@ async function startDaemon(dataDir: string): Promise<{ port: number; close: () =
       }
     });
   });
-  return { port, close: () => new Promise<void>((resolve) => void child.once('exit', () => resolve()).kill('SIGTERM')) };
+  return { port, pid: child.pid as number, close: () => new Promise<void>((resolve) => void child.once('exit', () => resolve()).kill('SIGTERM')) };
 }
 
 async function timed(count: number, fn: (i: number) => Promise<unknown> | unknown): Promise<number> {
@@ -98,30 +101,52 @@ async function pipelined(count: number, fn: (i: number) => Promise<unknown>): Pr
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/**
- * Runs each read scenario `runs` times on both engines, alternating scenario by scenario so that
- * both see the same load on a shared machine, and keeps each median.
- */
-async function alternate(a: Scenarios, b: Scenarios): Promise<[Reads, Reads]> {
-  const ra: Partial<Reads> = {};
-  const rb: Partial<Reads> = {};
-  for (const k of Object.keys(a) as Array<keyof Reads>) {
-    const as: number[] = [];
-    const bs: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      as.push(await a[k]());
-      bs.push(await b[k]());
-    }
-    ra[k] = median(as);
-    rb[k] = median(bs);
-  }
-  return [ra as Reads, rb as Reads];
-}
-
 interface Engine {
   insert: number;
   reads: Scenarios;
+  /** CPU time the engine has used so far (ms): the daemon process, or this one for SQLite. */
+  cpuMs: () => number;
   close: () => Promise<void>;
+}
+
+/** One run of a scenario: operations per second, and CPU µs per operation. */
+async function measure(e: Engine, k: keyof Reads): Promise<{ rate: number; cpu: number }> {
+  const cpu = e.cpuMs();
+  const start = performance.now();
+  const rate = await e.reads[k]();
+  const ops = rate * ((performance.now() - start) / 1000);
+  return { rate, cpu: ((e.cpuMs() - cpu) * 1000) / ops };
+}
+
+/**
+ * Runs each read scenario `runs` times on both engines, alternating scenario by scenario so that
+ * both see the same load on a shared machine, and keeps each median (rates, then CPU per op).
+ */
+async function alternate(a: Engine, b: Engine): Promise<[Reads, Reads, Reads, Reads]> {
+  const out: Array<Partial<Reads>> = [{}, {}, {}, {}];
+  for (const k of Object.keys(a.reads) as Array<keyof Reads>) {
+    const as: Array<{ rate: number; cpu: number }> = [];
+    const bs: Array<{ rate: number; cpu: number }> = [];
+    for (let r = 0; r < runs; r++) {
+      as.push(await measure(a, k));
+      bs.push(await measure(b, k));
+    }
+    out[0][k] = median(as.map((x) => x.rate));
+    out[1][k] = median(bs.map((x) => x.rate));
+    out[2][k] = median(as.map((x) => x.cpu));
+    out[3][k] = median(bs.map((x) => x.cpu));
+  }
+  return out as [Reads, Reads, Reads, Reads];
+}
+
+/** utime + stime of a process (ms), from /proc: NaN where there is none. */
+function processCpuMs(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
 }
 
 async function ours(dir: string, keys: number[]): Promise<Engine> {
@@ -144,7 +169,7 @@ async function ours(dir: string, keys: number[]): Promise<Engine> {
     join: () => timed(20, (i) => call('SQLREAD', root, JOIN(keys[i] % (rows - 1000)))),
   };
   return {
-    insert, reads, close: async () => {
+    insert, reads, cpuMs: () => processCpuMs(d.pid), close: async () => {
       redis.disconnect();
       await d.close();
     },
@@ -167,7 +192,7 @@ async function native(dir: string, keys: number[]): Promise<Engine> {
     scan: () => timed(3, () => db.prepare(SCAN).all()),
     join: () => timed(20, (i) => db.prepare(JOIN(keys[i] % (rows - 1000))).all()),
   };
-  return { insert, reads, close: async () => db.close() };
+  return { insert, reads, cpuMs: () => ((u) => (u.user + u.system) / 1000)(process.cpuUsage()), close: async () => db.close() };
 }
 
 const rnd = prng(42);
@@ -177,7 +202,7 @@ try {
   const a = await ours(join(dir, 'ours'), keys);
   const b = await native(dir, keys);
   try {
-    const [ra, rb] = await alternate(a.reads, b.reads);
+    const [ra, rb, ca, cb] = await alternate(a, b);
     const fa: Figures = { insert: a.insert, ...ra };
     const fb: Figures = { insert: b.insert, ...rb };
     const label: Record<keyof Figures, string> = {
@@ -193,9 +218,10 @@ try {
       join: '3-table join over a 1,000-row slice (queries/s)',
     };
     console.log(`medians of ${runs} runs of each read scenario, alternating engines (insert: one run); load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-    console.log('| workload | crisscross (SQL over RESP) | SQLite (node:sqlite, file) | ratio |\n|---|---|---|---|');
+    console.log('| workload | crisscross (SQL over RESP) | SQLite (node:sqlite, file) | ratio | daemon CPU µs/op | SQLite CPU µs/op | CPU ratio |\n|---|---|---|---|---|---|---|');
     for (const k of Object.keys(label) as Array<keyof Figures>) {
-      console.log(`| ${label[k]} | ${fa[k].toFixed(1)} | ${fb[k].toFixed(1)} | ${(fa[k] / fb[k]).toFixed(3)}× |`);
+      const cpu = k === 'insert' ? '— | — | —' : `${ca[k].toFixed(1)} | ${cb[k].toFixed(1)} | ${(cb[k] / ca[k]).toFixed(3)}×`;
+      console.log(`| ${label[k]} | ${fa[k].toFixed(1)} | ${fb[k].toFixed(1)} | ${(fa[k] / fb[k]).toFixed(3)}× | ${cpu} |`);
     }
   } finally {
     await a.close();

@@ -23,8 +23,16 @@ export interface Connections {
   module: TreeModule;
   /** What both connections currently declare, by lower-case table name. */
   loaded: Map<string, TableDef>;
-  /** Prepared client statements on `main`, by access and text (see SqlEngine.prepare). */
-  statements: Map<string, number>;
+  /**
+   * Prepared client statements on `main` by text, apart for read-only calls and writing ones
+   * (see SqlEngine.prepare); a map each, so the lookup hashes the client's own string.
+   */
+  statements: { read: Map<string, number>; write: Map<string, number> };
+  /**
+   * Result column names of prepared statements (each a call into WebAssembly per column),
+   * cleared whenever `main` declares a table anew: a re-prepared statement may name them anew.
+   */
+  names: Map<number, string[]>;
   /** Runs engine-issued SQL on `main`, past the authorizer that guards client statements. */
   internal<T>(f: () => Promise<T>): Promise<T>;
 }

@@ -8,7 +8,7 @@ import { codecFor } from './rowcodec.ts';
 import { type Connections, declareTable, runDdl, undeclareTable } from './ddl.ts';
 import { ScanCache } from './scancache.ts';
 import { Session } from './session.ts';
-import { SQLITE_INTERRUPT, SQLITE_ROW, type SqlValue, bindAll, exclusive, isSqliteError, queryAll, isWasmAbort, readColumn, resetSqliteApi, sqliteApi } from './sqlite.ts';
+import { type Build, SQLITE_INTERRUPT, SQLITE_ROW, type SqlValue, bindAll, exclusive, isSqliteError, queryAll, isWasmAbort, readColumn, resetSqliteApi, sqliteApi, step } from './sqlite.ts';
 import { type Statement, parseStatements, snippet } from './statement.ts';
 import { TableState } from './table.ts';
 import { TreeModule } from './vtab.ts';
@@ -22,6 +22,15 @@ const STATEMENTS = 256;
 /** sqlite3_limit ids, and the cap on one string or blob: the codec's own limit on a value. */
 const LIMIT_LENGTH = 0;
 const MAX_LENGTH = 64 * 1024 * 1024;
+/**
+ * Runs of a read-only statement on the synchronous build, each after warming the blocks the
+ * previous one lacked, before it goes to the Asyncify build (a point lookup needs one).
+ */
+const SYNC_TRIES = 3;
+/** Statement texts remembered as never synchronous (long ranges): they go straight to Asyncify. */
+const SLOW_TEXTS = 1024;
+/** Calls a remembered text runs on Asyncify before the synchronous build is tried again. */
+const SLOW_RUNS = 64;
 /** VM steps between looks at the clock while a statement runs. */
 const PROGRESS_STEPS = 10_000;
 
@@ -42,6 +51,15 @@ function bound(input: SqlInput): Array<[Statement, SqlValue[] | null]> {
   return [[sts[0], input.params]];
 }
 
+function columnNames(c: Connections, stmt: number): string[] {
+  let names = c.names.get(stmt);
+  if (names === undefined) {
+    names = c.api.column_names(stmt);
+    c.names.set(stmt, names);
+  }
+  return names;
+}
+
 /**
  * SQL over trees: a database is a tree of tables (docs/format.md §14); SQLite plans and runs
  * each statement over virtual tables backed by the trees; writes collect in the session and
@@ -50,7 +68,12 @@ function bound(input: SqlInput): Array<[Statement, SqlValue[] | null]> {
 export class SqlEngine {
   private readonly trees: Trees;
   private readonly logger: Logger;
-  private conn: Connections | null = null;
+  private readonly conns = new Map<Build, Connections>();
+  /** Statement texts whose last read could not be synchronous, with the Asyncify runs left. */
+  private readonly slow = new Map<string, number>();
+  private syncRuns = 0;
+  private syncRetries = 0;
+  private asyncRuns = 0;
   private internalDepth = 0;
   private denied: string | null = null;
   private session: Session | null = null;
@@ -70,18 +93,19 @@ export class SqlEngine {
     this.timeoutMs = opts.statementTimeoutMs ?? 30_000;
   }
 
-  private async open(): Promise<Connections> {
-    if (this.conn !== null) return this.conn;
-    const api = await sqliteApi();
+  private async open(build: Build): Promise<Connections> {
+    const open = this.conns.get(build);
+    if (open !== undefined) return open;
+    const api = await sqliteApi(build);
     const main = await api.open_v2(':memory:');
     const schema = await api.open_v2(':memory:');
-    const module = new TreeModule(api);
+    const module = new TreeModule(api, build === 'async');
     api.create_module(main, 'crisscross', module);
     api.set_authorizer(main, (_u: unknown, code: number, a: string | null) => this.authorize(code, a), null);
     api.progress_handler(main, PROGRESS_STEPS, () => (performance.now() > this.deadline ? 1 : 0), null);
     for (const db of [main, schema]) api.limit(db, LIMIT_LENGTH, MAX_LENGTH);
-    this.conn = {
-      api, main, schema, module, loaded: new Map(), statements: new Map(),
+    const conn: Connections = {
+      api, main, schema, module, loaded: new Map(), statements: { read: new Map(), write: new Map() }, names: new Map(),
       internal: async <T>(f: () => Promise<T>): Promise<T> => {
         this.internalDepth++;
         try {
@@ -91,7 +115,8 @@ export class SqlEngine {
         }
       },
     };
-    return this.conn;
+    this.conns.set(build, conn);
+    return conn;
   }
 
   /** Client statements may read tables, and write them only through SQL, never the schema. */
@@ -108,10 +133,10 @@ export class SqlEngine {
 
   /** A failed call may have left DDL applied to the connections: start from fresh ones. */
   private async discard(): Promise<void> {
-    const c = this.conn;
-    this.conn = null;
-    if (c === null) return;
-    for (const stmt of c.statements.values()) await c.api.finalize(stmt);
+    const c = this.conns.get('async');
+    this.conns.delete('async');
+    if (c === undefined) return;
+    for (const stmt of [...c.statements.read.values(), ...c.statements.write.values()]) await c.api.finalize(stmt);
     await c.api.close(c.main);
     await c.api.close(c.schema);
   }
@@ -122,7 +147,10 @@ export class SqlEngine {
       ['sql_calls', this.calls],
       ['sql_calls_failed', this.failed],
       ['sql_statements', this.statementsRun],
-      ['sql_prepared_statements', this.conn?.statements.size ?? 0],
+      ['sql_prepared_statements', [...this.conns.values()].reduce((n, c) => n + c.statements.read.size + c.statements.write.size, 0)],
+      ['sql_sync_statements', this.syncRuns],
+      ['sql_sync_retries', this.syncRetries],
+      ['sql_async_statements', this.asyncRuns],
       ['sql_scan_cache_entries', this.scans.entries],
     ];
   }
@@ -134,13 +162,24 @@ export class SqlEngine {
   async run(root: TreeNode, sqls: SqlInput[], opts: { write: boolean; ttl: number; trees?: Trees }): Promise<{ root: Id; results: SqlResult[] }> {
     this.calls++;
     return exclusive(async () => {
-      const c = await this.open();
       const session = new Session(opts.trees ?? this.trees, this.scans, opts.write);
       let ddl = false;
       try {
-        await this.load(c, session, root);
+        const defs = await this.load(session, root);
         this.session = session;
-        c.module.session = session;
+        const declared = new Map<Build, Connections>();
+        const conn = async (build: Build): Promise<Connections> => {
+          let c = declared.get(build);
+          if (c === undefined) {
+            c = await this.open(build);
+            await this.declare(c, defs);
+            c.module.session = session;
+            declared.set(build, c);
+          }
+          return c;
+        };
+        // DDL changes what the connection declares: it must be the one of every statement after.
+        if (opts.write) await conn('async');
         const statements = sqls.flatMap(bound);
         const results: SqlResult[] = [];
         for (let i = 0; i < statements.length; i++) {
@@ -148,7 +187,7 @@ export class SqlEngine {
           try {
             ddl ||= st.kind === 'ddl';
             this.statementsRun++;
-            results.push(await this.exec(c, session, st, params));
+            results.push(await this.statement(conn, session, st, params));
           } catch (e) {
             throw this.named(e, i, st);
           }
@@ -158,21 +197,61 @@ export class SqlEngine {
       } catch (e) {
         this.failed++;
         if (isWasmAbort(e) || (e instanceof CrissError && isWasmAbort(e.cause))) {
-          // The instance aborted (out of memory, say): later calls get a new one.
+          // An instance aborted (out of memory, say): later calls get new ones.
           this.logger.error({ err: e }, 'SQLite WebAssembly instance aborted; starting a new one');
-          this.conn = null;
-          resetSqliteApi();
+          for (const build of this.conns.keys()) resetSqliteApi(build);
+          this.conns.clear();
         } else if (ddl) await this.discard();
         throw e;
       } finally {
-        c.module.session = null;
+        for (const c of this.conns.values()) c.module.session = null;
         this.session = null;
       }
     });
   }
 
-  /** Opens every table of the database and makes both connections declare exactly them. */
-  private async load(c: Connections, session: Session, root: TreeNode): Promise<void> {
+  /**
+   * A read-only statement runs on the synchronous build while its blocks are cached: a read that
+   * would wait fails it, the engine reads those blocks and runs it again (read-only, so from
+   * scratch is safe), and after SYNC_TRIES, or when the read can never be synchronous, the
+   * Asyncify build runs it. Writes and DDL always run on the Asyncify build.
+   */
+  private async statement(conn: (build: Build) => Promise<Connections>, session: Session, st: Statement, params: SqlValue[] | null): Promise<SqlResult> {
+    const slow = this.slow.get(st.sql);
+    if (session.writable || slow !== undefined) {
+      if (slow !== undefined) {
+        if (slow <= 1) this.slow.delete(st.sql);
+        else this.slow.set(st.sql, slow - 1);
+      }
+      this.asyncRuns++;
+      return this.exec(await conn('async'), session, st, params);
+    }
+    const fast = await conn('sync');
+    fast.module.takeBlocked();
+    for (let tries = 1; ; tries++) {
+      try {
+        const result = await this.exec(fast, session, st, params);
+        this.syncRuns++;
+        return result;
+      } catch (e) {
+        const blocked = fast.module.takeBlocked();
+        if (blocked === null) throw e;
+        session.error = null;
+        if (!(await blocked.warm)) {
+          if (this.slow.size >= SLOW_TEXTS) this.slow.clear();
+          this.slow.set(st.sql, SLOW_RUNS);
+          break;
+        }
+        if (tries >= SYNC_TRIES) break;
+        this.syncRetries++;
+      }
+    }
+    this.asyncRuns++;
+    return this.exec(await conn('async'), session, st, params);
+  }
+
+  /** Opens every table of the database; the definitions by lower-case name. */
+  private async load(session: Session, root: TreeNode): Promise<Map<string, TableDef>> {
     const key = idKey(root.id);
     let catalog = this.catalogs.get(key);
     if (catalog === undefined) {
@@ -189,9 +268,17 @@ export class SqlEngine {
       opening.push(TableState.open(session, entry.def, entry.rows, entry.indexRoots).then((t) => void session.tables.set(k, t)));
     }
     await Promise.all(opening);
+    return defs;
+  }
+
+  /** Makes both connections of `c` declare exactly the tables `defs`. */
+  private async declare(c: Connections, defs: Map<string, TableDef>): Promise<void> {
     for (const [k, def] of c.loaded) {
       const want = defs.get(k);
-      if (want === undefined || codecFor(want).fingerprint !== codecFor(def).fingerprint) await undeclareTable(c, def.name);
+      if (want === undefined || codecFor(want).fingerprint !== codecFor(def).fingerprint) {
+        await undeclareTable(c, def.name);
+        c.names.clear();
+      }
     }
     for (const [k, def] of defs) if (!c.loaded.has(k)) await declareTable(c, def);
   }
@@ -202,10 +289,11 @@ export class SqlEngine {
       if (params !== null) throw new CrissError('SQL', 'DDL takes no parameters');
       if (!session.writable) throw new CrissError('READONLY', 'SQLREAD runs read-only statements: use SQL to change the schema');
       await runDdl(c, session, st);
+      c.names.clear();
       return { changes: 0 };
     }
     session.insert = st.insert;
-    session.defaults = await this.defaults(c, session, st);
+    session.defaults = st.insert === null ? [] : await this.defaults(c, session, st);
     session.error = null;
     this.denied = null;
     const { api, main } = c;
@@ -221,8 +309,12 @@ export class SqlEngine {
         bindAll(api, stmt, params);
         const n = api.column_count(stmt);
         const rows: SqlValue[][] = [];
-        while ((await api.step(stmt)) === SQLITE_ROW) rows.push(Array.from({ length: n }, (_, i) => readColumn(api, stmt, i)));
-        return n > 0 ? { columns: api.column_names(stmt), rows } : { changes: api.changes(main) };
+        while ((await step(api, stmt)) === SQLITE_ROW) {
+          const row = new Array<SqlValue>(n);
+          for (let i = 0; i < n; i++) row[i] = readColumn(api, stmt, i);
+          rows.push(row);
+        }
+        return n > 0 ? { columns: columnNames(c, stmt), rows } : { changes: api.changes(main) };
       } finally {
         // reset reports the statement's error again: the caller already has it from step.
         await api.reset(stmt).catch(() => undefined);
@@ -238,25 +330,26 @@ export class SqlEngine {
 
   /**
    * A prepared statement, reused across calls: parsing and planning cost more than a point
-   * lookup. Keyed by access too, since the authorizer judges a statement when it is prepared
+   * lookup. Kept apart by access, since the authorizer judges a statement when it is prepared
    * (and again whenever SQLite re-prepares it after a schema change).
    */
   private async prepare(c: Connections, sql: string, writable: boolean): Promise<number | null> {
-    const key = `${writable ? 'w' : 'r'}${sql}`;
-    const hit = c.statements.get(key);
+    const cache = writable ? c.statements.write : c.statements.read;
+    const hit = cache.get(sql);
     if (hit !== undefined) {
-      c.statements.delete(key);
-      c.statements.set(key, hit);
+      cache.delete(sql);
+      cache.set(sql, hit);
       return hit;
     }
     const str = c.api.str_new(c.main, sql);
     try {
       const prepared = await c.api.prepare_v2(c.main, c.api.str_value(str));
       if (prepared === null) return null;
-      c.statements.set(key, prepared.stmt);
-      if (c.statements.size > STATEMENTS) {
-        const [oldKey, old] = c.statements.entries().next().value as [string, number];
-        c.statements.delete(oldKey);
+      cache.set(sql, prepared.stmt);
+      if (cache.size > STATEMENTS) {
+        const [oldKey, old] = cache.entries().next().value as [string, number];
+        cache.delete(oldKey);
+        c.names.delete(old);
         await c.api.finalize(old);
       }
       return prepared.stmt;

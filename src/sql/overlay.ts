@@ -16,7 +16,7 @@ interface Pending {
 }
 
 /** Entries a bounded range may hold to be read without awaiting (more go block by block). */
-const SYNC_RANGE = 256;
+export const SYNC_RANGE = 256;
 
 const keyText = (k: Uint8Array): string => Buffer.from(k.buffer, k.byteOffset, k.byteLength).toString('latin1');
 

@@ -23,11 +23,14 @@ export interface Plan {
   eq: number;
   lo: boolean;
   hi: boolean;
+  /** SQLite's colUsed: a bit per column the statement reads (-1: every column). */
+  cols: number;
 }
 
 interface IndexInfo {
   aConstraint: Array<{ iColumn: number; op: number; usable: boolean }>;
   aConstraintUsage: Array<{ argvIndex: number; omit: boolean }>;
+  colUsed: number;
   idxNum: number;
   idxStr: string | null;
   estimatedCost: number;
@@ -45,7 +48,9 @@ function pathUnique(codec: RowCodec, path: number): boolean {
 export function bestIndex(codec: RowCodec, rowCount: number, info: IndexInfo): void {
   const n = Math.max(rowCount, 1);
   const usable = (col: number, ops: number[]): number => info.aConstraint.findIndex((c) => c.usable && c.iColumn === col && ops.includes(c.op));
-  let best = { cost: n * 2 + 10, rows: n, plan: { path: -1, eq: 0, lo: false, hi: false }, use: [] as number[] };
+  // colUsed is a 64-bit mask read as its low 32 bits; bit 31 would read as the sign.
+  const used = codec.def.columns.length <= 31 ? info.colUsed & 0x7fffffff : -1;
+  let best = { cost: n * 2 + 10, rows: n, plan: { path: -1, eq: 0, lo: false, hi: false, cols: used }, use: [] as number[] };
   for (let path = 0; path <= codec.indexCols.length; path++) {
     const cols = pathColumns(codec, path);
     const use: number[] = [];
@@ -67,7 +72,7 @@ export function bestIndex(codec: RowCodec, rowCount: number, info: IndexInfo): v
     if (hi >= 0) use.push(hi);
     const rows = eq === cols.length && pathUnique(codec, path) ? 1 : Math.max(1, n / 10 ** eq / (lo >= 0 || hi >= 0 ? 4 : 1));
     const cost = Math.log2(n + 1) + rows * (path === 0 ? 1 : 2);
-    if (cost < best.cost) best = { cost, rows, plan: { path, eq, lo: lo >= 0, hi: hi >= 0 }, use };
+    if (cost < best.cost) best = { cost, rows, plan: { path, eq, lo: lo >= 0, hi: hi >= 0, cols: used }, use };
   }
   best.use.forEach((c, i) => (info.aConstraintUsage[c] = { argvIndex: i + 1, omit: false }));
   info.idxNum = best.plan.path + 1;
@@ -76,7 +81,7 @@ export function bestIndex(codec: RowCodec, rowCount: number, info: IndexInfo): v
   info.estimatedRows = Math.ceil(best.rows);
 }
 
-const SCAN: Plan = { path: -1, eq: 0, lo: false, hi: false };
+const SCAN: Plan = { path: -1, eq: 0, lo: false, hi: false, cols: -1 };
 const plans = new Map<string, Plan>();
 
 /** xFilter runs once per outer row of a join: parse each distinct plan once. */

@@ -1,5 +1,6 @@
 import { Float, Link, Tuple, type Value, decodeValue, encodeValue, skipValue } from '../codec/index.ts';
 import { Head, readHead } from '../codec/head.ts';
+import { RANK_LIST } from '../codec/format.ts';
 import { CrissError } from '../errors.ts';
 import type { Affinity } from './affinity.ts';
 import { type TableDef, affinities, columnIndex, fingerprint } from './catalog.ts';
@@ -67,6 +68,27 @@ export class RowCodec {
     return row;
   }
 
+  /**
+   * `rowOf` for a statement that reads only the columns whose bits `used` sets (SQLite's
+   * colUsed; -1: all): the value's other items are skipped, not decoded, and read as NULL.
+   */
+  rowOfUsed(key: Uint8Array, value: Uint8Array | null, used: number): SqlValue[] {
+    if (used < 0 || value === null || this.counted) return this.rowOf(key, value);
+    const row = this.rowOf(key, null);
+    readHead(value, 0, valueHead);
+    if (valueHead.rank !== RANK_LIST) throw new CrissError('BADVALUE', `a row of ${this.def.name} is not a list`);
+    let p = valueHead.start;
+    const n = Math.min(valueHead.len, this.valueCols.length);
+    // valueCols ascend, so once no higher bit is set the rest of the row is never read.
+    for (let i = 0; i < n && used >>> this.valueCols[i] !== 0; i++) {
+      const c = this.valueCols[i];
+      const end = skipValue(value, p);
+      if ((used >>> c) & 1) row[c] = decodeValue(value.subarray(p, end)) as SqlValue;
+      p = end;
+    }
+    return row;
+  }
+
   /** Index entry key: the indexed values, then the row key's parts (so entries are distinct). */
   indexKey(ix: number, row: SqlValue[]): Uint8Array {
     return encodeValue(new Tuple([...this.indexCols[ix].map((c) => normalize(row[c])), ...this.keyCols.map((c) => normalize(row[c]))]));
@@ -88,6 +110,7 @@ export class RowCodec {
 
 const tupleHead = new Head();
 const listHead = new Head();
+const valueHead = new Head();
 
 const codecs = new WeakMap<TableDef, RowCodec>();
 

@@ -5,10 +5,13 @@ import { Float } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
 
 /**
- * SQLite 3.44 compiled to WebAssembly with Asyncify (npm `wa-sqlite` 1.0.0, the last build that
- * still exports the virtual-table API): a virtual table may await a block read in the middle of
- * a query. Asyncify can suspend one call at a time per WebAssembly instance, so every use of
- * the instance goes through `exclusive`.
+ * SQLite 3.44 compiled to WebAssembly (npm `wa-sqlite` 1.0.0, the last build that still exports
+ * the virtual-table API), in its two builds. The Asyncify build lets a virtual table await a
+ * block read in the middle of a query, at a cost on every instruction and every crossing; the
+ * synchronous build runs read-only statements whose blocks are cached (src/sql/vtab.ts refuses a
+ * read that would wait, and the engine warms the cache and tries again, or falls back to the
+ * Asyncify build). Asyncify can suspend one call at a time per instance, and the engine's state
+ * is shared, so every use of either instance goes through `exclusive`.
  */
 export type Api = SQLiteAPI;
 
@@ -20,13 +23,18 @@ export const SQLITE_ERROR = 1;
 export const SQLITE_INTERRUPT = 9;
 export const SQLITE_CONSTRAINT = 19;
 export const SQLITE_ROW = 100;
+export const SQLITE_DONE = 101;
 
 const INTEGER = 1;
 const FLOAT = 2;
 const TEXT = 3;
 const BLOB = 4;
 
-let instance: Promise<Api> | undefined;
+export type Build = 'async' | 'sync';
+
+const instances = new Map<Build, Promise<Api>>();
+/** The synchronous build's own sqlite3_step, by its API: wa-sqlite's wrapper is async for both builds. */
+const rawSteps = new WeakMap<Api, (stmt: number) => number>();
 let queue: Promise<unknown> = Promise.resolve();
 
 /**
@@ -37,7 +45,7 @@ let queue: Promise<unknown> = Promise.resolve();
  */
 const LAZY_FORGET = /for\(const ([a-zA-Z]) of ([a-zA-Z])\)([a-zA-Z])\.delete\(\1\)\}/g;
 
-async function glue(): Promise<(config: object) => Promise<unknown>> {
+async function asyncGlue(): Promise<(config: object) => Promise<unknown>> {
   const text = await readFile(new URL(import.meta.resolve('wa-sqlite/dist/wa-sqlite-async.mjs')), 'utf8');
   let edits = 0;
   const patched = text.replace(LAZY_FORGET, (_m, v: string, set: string, map: string) => {
@@ -49,18 +57,31 @@ async function glue(): Promise<(config: object) => Promise<unknown>> {
   return mod.default;
 }
 
-export function sqliteApi(): Promise<Api> {
-  instance ??= (async () => {
-    const wasmBinary = await readFile(new URL(import.meta.resolve('wa-sqlite/dist/wa-sqlite-async.wasm')));
-    const factory = await glue();
-    return SQLite.Factory(await factory({ wasmBinary, locateFile: (f: string) => f }));
-  })();
-  return instance;
+/** The synchronous build's glue forgets closed cursors at once: it loads as shipped. */
+async function syncGlue(): Promise<(config: object) => Promise<unknown>> {
+  return ((await import('wa-sqlite/dist/wa-sqlite.mjs')) as { default: (config: object) => Promise<unknown> }).default;
+}
+
+export function sqliteApi(build: Build): Promise<Api> {
+  let api = instances.get(build);
+  if (api === undefined) {
+    api = (async () => {
+      const file = build === 'async' ? 'wa-sqlite-async' : 'wa-sqlite';
+      const wasmBinary = await readFile(new URL(import.meta.resolve(`wa-sqlite/dist/${file}.wasm`)));
+      const factory = await (build === 'async' ? asyncGlue() : syncGlue());
+      const module = (await factory({ wasmBinary, locateFile: (f: string) => f })) as { _sqlite3_step: (stmt: number) => number };
+      const api = SQLite.Factory(module);
+      if (build === 'sync') rawSteps.set(api, (stmt) => module._sqlite3_step(stmt));
+      return api;
+    })();
+    instances.set(build, api);
+  }
+  return api;
 }
 
 /** Forgets an aborted instance; the next sqliteApi() instantiates a fresh one. */
-export function resetSqliteApi(): void {
-  instance = undefined;
+export function resetSqliteApi(build: Build): void {
+  instances.delete(build);
 }
 
 /** Runs `fn` when every earlier caller is done with the WebAssembly instance. */
@@ -141,6 +162,20 @@ export function bindAll(api: Api, stmt: number, given: SqlValue[] | null): void 
     else if (typeof v === 'string') api.bind_text(stmt, at, v);
     else api.bind_blob(stmt, at, v);
   });
+}
+
+/**
+ * Steps a statement: SQLITE_ROW or SQLITE_DONE, else throws SQLite's error. On the synchronous
+ * build without the wrapper's promise and generic call (two per point lookup); reset then
+ * reports the step's error with its message, as the wrapper would.
+ */
+export async function step(api: Api, stmt: number): Promise<number> {
+  const raw = rawSteps.get(api);
+  if (raw === undefined) return api.step(stmt);
+  const rc = raw(stmt);
+  if (rc === SQLITE_ROW || rc === SQLITE_DONE) return rc;
+  await api.reset(stmt);
+  throw new SQLite.SQLiteError('sqlite3_step', rc);
 }
 
 /** WebAssembly.RuntimeError (the lib settings here do not declare WebAssembly's types). */

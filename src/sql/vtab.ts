@@ -2,6 +2,7 @@ import { decodeValue } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
 import type { Entry } from '../tree/index.ts';
 import { type TableDef, vtabSchemaSql } from './catalog.ts';
+import { SYNC_RANGE } from './overlay.ts';
 import { bestIndex, parsePlan, access } from './plan.ts';
 import type { Session } from './session.ts';
 import { type Api, SQLITE_CONSTRAINT, SQLITE_ERROR, SQLITE_OK, type SqlValue, readValue, resultValue } from './sqlite.ts';
@@ -28,9 +29,26 @@ interface Cursor {
   /** Remaining entries of the row tree (path 0 or a scan) or of an index (path > 0). */
   source: AsyncGenerator<Entry> | null;
   index: number;
+  /** The plan's colUsed, or -1 where every column must be decoded (the Asyncify build's writes). */
+  cols: number;
 }
 
 type Rowid = DataView;
+
+/**
+ * Why a statement on the synchronous build stopped: it needed a block that is not cached.
+ * `warm` reads it (and what the rest of that lookup needs) and settles true when running the
+ * statement again may succeed, false when the read can never be synchronous (a long range).
+ */
+export interface Blocked {
+  warm: Promise<boolean>;
+}
+
+async function drain(src: AsyncGenerator<Entry>, limit: number): Promise<boolean> {
+  let n = 0;
+  for await (const _ of src) if (++n > limit) return false;
+  return true;
+}
 
 /**
  * The SQLite module behind every table: rows come from the session's trees (with the call's
@@ -44,6 +62,10 @@ export class TreeModule {
   readonly declared = new Map<string, TableDef>();
   private readonly vtabs = new Map<number, string>();
   private readonly cursors = new Map<number, Cursor>();
+  /** Set on the synchronous build when a callback refused to wait for a read. */
+  private blocked: Blocked | null = null;
+  /** False on the synchronous build: a callback may not suspend SQLite. */
+  private readonly suspends: boolean;
   /** Set by wa-sqlite's create_module on the Asyncify build. */
   handleAsync: (f: () => Promise<number>) => number = () => SQLITE_ERROR;
   /**
@@ -52,8 +74,9 @@ export class TreeModule {
    */
   private resuming = false;
 
-  constructor(api: Api) {
+  constructor(api: Api, suspends: boolean) {
     this.api = api;
+    this.suspends = suspends;
   }
 
   private current(): Session {
@@ -78,6 +101,26 @@ export class TreeModule {
       this.resuming = true;
       return rc;
     });
+  }
+
+  /**
+   * Suspends with `f` on the Asyncify build; on the synchronous one, fails the statement and
+   * leaves `warm` (a read of what `f` needs) for the engine.
+   */
+  private wait(f: () => Promise<void>, warm: () => Promise<boolean>): number {
+    return this.suspends ? this.suspend(f) : this.block(warm);
+  }
+
+  private block(warm: () => Promise<boolean>): number {
+    this.blocked ??= { warm: warm().catch(() => false) };
+    return SQLITE_ERROR;
+  }
+
+  /** Why the last statement stopped for a read, if it did; clears it. */
+  takeBlocked(): Blocked | null {
+    const b = this.blocked;
+    this.blocked = null;
+    return b;
   }
 
   /** The result of the suspended call, when this entry is Asyncify's replay of it. */
@@ -123,7 +166,7 @@ export class TreeModule {
   }
 
   xOpen(pVTab: number, pCursor: number): number {
-    this.cursors.set(pCursor, { table: this.vtabs.get(pVTab) as string, rows: [], i: 0, source: null, index: -1 });
+    this.cursors.set(pCursor, { table: this.vtabs.get(pVTab) as string, rows: [], i: 0, source: null, index: -1, cols: -1 });
     return SQLITE_OK;
   }
 
@@ -134,7 +177,7 @@ export class TreeModule {
   }
 
   private push(c: Cursor, t: TableState, key: Uint8Array, val: Uint8Array, entry?: Entry): void {
-    const row = entry === undefined ? t.codec.rowOf(key, val) : decodedRow(t, entry);
+    const row = entry === undefined ? t.codec.rowOfUsed(key, val, c.cols) : decodedRow(t, entry);
     const copies = t.codec.counted ? Number(decodeValue(val)) : 1;
     for (let copy = 0; copy < copies; copy++) c.rows.push({ key, row, copy });
   }
@@ -171,6 +214,8 @@ export class TreeModule {
       c.i = 0;
       c.source = null;
       c.index = plan.path > 0 ? plan.path - 1 : -1;
+      // UPDATE and DELETE hand every column back to xUpdate: only read-only statements prune.
+      c.cols = this.suspends ? -1 : plan.cols;
       const a = access(t.codec, plan, args);
       if (a.kind === 'none') return SQLITE_OK;
       if (a.kind === 'point') {
@@ -179,18 +224,24 @@ export class TreeModule {
           if (v !== undefined) this.push(c, t, a.key, v);
           return SQLITE_OK;
         }
-        return this.suspend(async () => {
+        return this.wait(async () => {
           const got = await v;
           if (got !== undefined) this.push(c, t, a.key, got);
-        });
+        }, async () => (await v, true));
       }
       const tree = c.index < 0 ? t.rows : t.indexes[c.index];
       const run = a.prefix === undefined ? undefined : tree.prefixSync(a.prefix.width, a.prefix.bytes);
       const opts = run === undefined ? a.bounds() : {};
       const cached = run ?? tree.rangeSync(opts);
       if (cached === undefined) {
-        c.source = tree.range(opts);
-        return this.suspend(() => this.fill(c));
+        if (this.suspends) {
+          c.source = tree.range(opts);
+          return this.suspend(() => this.fill(c));
+        }
+        // A bounded range is cached by reading it; a whole small tree enters the scan cache.
+        const bounded = opts.min !== undefined || opts.max !== undefined;
+        const small = tree.base.count <= this.current().scans.maxTree;
+        return this.block(async () => (bounded || small) && drain(tree.range(opts), bounded ? SYNC_RANGE : Infinity));
       }
       if (c.index < 0) {
         for (const e of cached) this.push(c, t, e.key, e.val, e);
@@ -203,7 +254,7 @@ export class TreeModule {
         take(vals as Array<Uint8Array | undefined>);
         return SQLITE_OK;
       }
-      return this.suspend(async () => take(await Promise.all(vals)));
+      return this.wait(async () => take(await Promise.all(vals)), async () => (await Promise.all(vals), true));
     } catch (e) {
       return this.fail(e);
     }
@@ -247,7 +298,7 @@ export class TreeModule {
       const vals = Array.from(values, (p) => readValue(this.api, p));
       if (vals.length === 1) {
         const key = s.keyOfHandle(Number(vals[0]));
-        return this.suspend(() => t.delete(key));
+        return this.wait(() => t.delete(key), async () => false);
       }
       const row = vals.slice(2);
       if (vals[0] === null) {
@@ -258,10 +309,10 @@ export class TreeModule {
             if (!named.has(col.name.toLowerCase())) row[i] = s.defaults[i] ?? null;
           });
         }
-        return this.suspend(async () => void (await t.insert(await t.prepare(row), ins?.conflict ?? 'ABORT')));
+        return this.wait(async () => void (await t.insert(await t.prepare(row), ins?.conflict ?? 'ABORT')), async () => false);
       }
       const oldKey = s.keyOfHandle(Number(vals[0]));
-      return this.suspend(async () => t.update(oldKey, await t.prepare(row)));
+      return this.wait(async () => t.update(oldKey, await t.prepare(row)), async () => false);
     } catch (e) {
       return this.fail(e);
     }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Link, decodeValue } from '../../src/codec/index.ts';
+import { Float, Link, type Value, decodeValue, encodeValue } from '../../src/codec/index.ts';
+import { encodeResult } from '../../src/sql/index.ts';
 import { idToText } from '../../src/store/id.ts';
 import { type TreeServer, startTreeServer } from '../commands/tree-server.ts';
 import { sql } from './helpers.ts';
@@ -19,6 +20,19 @@ async function entries(id: string): Promise<string[]> {
 }
 
 describe('SQL on-tree format', () => {
+  it('writes a result as the canonical map of its columns and rows', () => {
+    const results = [
+      { columns: [], rows: [] },
+      { columns: ['name', 'v'], rows: [['name 1', 1.5], [null, new Float(2)]] },
+      { columns: ['a', 'b', 'c'], rows: [[2n ** 63n - 1n, new Uint8Array([0, 255]), 'é']] },
+      { columns: Array.from({ length: 20 }, (_, i) => `c${i}`), rows: Array.from({ length: 300 }, (_, i) => Array.from({ length: 20 }, (_, j) => i * j)) },
+    ];
+    for (const r of results) {
+      expect(Buffer.from(encodeResult(r))).toEqual(Buffer.from(encodeValue(new Map<Value, Value>([['columns', r.columns], ['rows', r.rows]]))));
+    }
+    expect(Buffer.from(encodeResult({ changes: 3 }))).toEqual(Buffer.from(encodeValue(new Map<Value, Value>([['changes', 3]]))));
+  });
+
   it('pins the golden database', async () => {
     const { root } = await sql(
       s.redis, '',
