@@ -2,6 +2,7 @@ import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal';
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
+import { Uint8ArrayList } from 'uint8arraylist';
 import { linksIn } from '../codec/index.ts';
 import { MAX_VALUE_BYTES } from '../codec/format.ts';
 import { CrissError } from '../errors.ts';
@@ -27,6 +28,8 @@ const IDLE_MS = 60_000;
 const REUSE_MS = IDLE_MS / 2;
 const WRITE_RUN = 4 * 1024 * 1024;
 const MAX_REQUESTS_PER_STREAM = 1_000_000;
+/** Want-lists a client sends ahead of the answers it is reading, per stream. */
+export const MAX_AHEAD = 4;
 
 export interface Want {
   kind: BlockKind;
@@ -99,6 +102,42 @@ function decodeWant(frame: Uint8Array): Want[] {
   });
 }
 
+const NONE_FRAME = Buffer.of(1, NONE);
+const BLOCK_TYPE = Buffer.of(BLOCK);
+
+/** The unsigned varint length prefix lpStream reads. */
+function lengthPrefix(n: number): Buffer {
+  const out: number[] = [];
+  for (; n >= 0x80; n = Math.floor(n / 0x80)) out.push((n % 0x80) | 0x80);
+  out.push(n);
+  return Buffer.from(out);
+}
+
+/** A BLOCK frame (or NONE) as pieces, so the block itself is never copied to be framed. */
+function frameOf(block: Uint8Array | undefined): Uint8Array[] {
+  return block === undefined ? [NONE_FRAME] : [lengthPrefix(block.length + 1), BLOCK_TYPE, block];
+}
+
+/** Sends `pieces` as one write, waiting for the stream to drain when its buffer is full. */
+async function sendAll(stream: Stream, pieces: Uint8Array[], signal: AbortSignal): Promise<void> {
+  if (stream.send(new Uint8ArrayList(...pieces))) return;
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      stream.removeEventListener('drain', onDrain);
+      stream.removeEventListener('close', onClose);
+      signal.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onDrain = (): void => done();
+    const onClose = (): void => done(new Error('stream closed'));
+    const onAbort = (): void => done(signal.reason as Error);
+    stream.addEventListener('drain', onDrain);
+    stream.addEventListener('close', onClose);
+    signal.addEventListener('abort', onAbort);
+  });
+}
+
 /** A peer sent a block that does not hash to the id asked for: it is dropped. */
 export class LyingPeerError extends CrissError {
   readonly peer: string;
@@ -165,32 +204,39 @@ export class BlockService {
     return w.kind === 'node' ? this.init.store.getBlock(w.id) : this.init.store.getBlob(w.id);
   }
 
-  /** Frames go out in runs of at most WRITE_RUN bytes: 256 big blobs must not sit in memory at once. */
-  private async answer(lp: LengthPrefixedStream<Stream>, wants: Want[], peer: string): Promise<void> {
-    let out: Uint8Array[] = [];
-    let pending = 0;
-    const send = async (): Promise<void> => {
-      const wait = this.rates.take(peer, pending);
+  /**
+   * Frames go out in runs of at most WRITE_RUN bytes, and the next run is read from the store
+   * while the current one is sent, so the link does not wait on the disk: at most two runs
+   * (plus one block) of a want-list sit in memory, not 256 big blobs.
+   */
+  private async answer(stream: Stream, wants: Want[], peer: string): Promise<void> {
+    let next = 0;
+    const readRun = async (): Promise<{ pieces: Uint8Array[]; bytes: number }> => {
+      const pieces: Uint8Array[] = [];
+      let bytes = 0;
+      while (next < wants.length && bytes < WRITE_RUN) {
+        const block = await this.lookup(wants[next++]);
+        pieces.push(...frameOf(block));
+        bytes += (block?.length ?? 0) + 1;
+        if (block === undefined) continue;
+        this.served++;
+        this.servedBytes += block.length;
+      }
+      return { pieces, bytes };
+    };
+    let run = await readRun();
+    while (run.pieces.length > 0) {
+      const following = readRun();
+      // Awaited below unless the send fails first: its rejection must not go unhandled.
+      following.catch(() => undefined);
+      const wait = this.rates.take(peer, run.bytes);
       if (wait > 0) {
         this.throttled++;
         await new Promise((r) => setTimeout(r, wait));
       }
-      await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
-      out = [];
-      pending = 0;
-    };
-    for (const w of wants) {
-      const bytes = await this.lookup(w);
-      if (bytes === undefined) out.push(Buffer.of(NONE));
-      else {
-        out.push(Buffer.concat([Buffer.of(BLOCK), bytes]));
-        this.served++;
-        this.servedBytes += bytes.length;
-      }
-      pending += (bytes?.length ?? 0) + 1;
-      if (pending >= WRITE_RUN) await send();
+      await sendAll(stream, run.pieces, AbortSignal.timeout(IDLE_MS));
+      run = await following;
     }
-    if (out.length > 0) await send();
   }
 
   private async serve(stream: Stream, connection: Connection): Promise<void> {
@@ -214,7 +260,7 @@ export class BlockService {
         }
         this.serving++;
         try {
-          await this.answer(lp, wants, peer);
+          await this.answer(stream, wants, peer);
         } finally {
           this.serving--;
         }
@@ -234,15 +280,30 @@ export interface FetchCounters {
   fetching: number;
 }
 
-/** Fetches blocks from one peer: want-lists of at most MAX_WANTS, one at a time on one stream. */
+interface Conn {
+  s: Stream;
+  lp: LengthPrefixedStream<Stream>;
+}
+
+/**
+ * Fetches blocks from one peer on one stream. Want-lists (at most MAX_WANTS entries each) go
+ * out as soon as they are asked for, up to MAX_AHEAD unanswered, and their answers are read in
+ * the order they were sent, which is the order the server answers in: the server always has
+ * the next want-list at hand, so the link does not idle for a round trip between them.
+ */
 export class BlockClient {
   readonly peer: PeerId;
   closed = false;
   private readonly cm: ConnectionManager;
   private readonly logger: Logger;
   private readonly counters: FetchCounters;
-  private stream: Promise<{ s: Stream; lp: LengthPrefixedStream<Stream> }> | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
+  private stream: Promise<Conn> | undefined;
+  /** The last want-list written (or failed): the next is written after it. */
+  private written: Promise<unknown> = Promise.resolve();
+  /** The answers of the last MAX_AHEAD want-lists, settled once read (or failed), oldest first. */
+  private reads: Array<Promise<unknown>> = [];
+  /** Want-lists sent whose answers are not read yet. */
+  private unanswered = 0;
   private lastUsed = 0;
 
   constructor(peer: PeerId, cm: ConnectionManager, logger: Logger, counters: FetchCounters) {
@@ -256,14 +317,68 @@ export class BlockClient {
    * The blocks in order; undefined for one the peer does not serve. Throws LyingPeerError on a
    * bad block. `onBlock` hears each verified block's size as it arrives.
    */
-  fetch(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
-    const run = this.queue.then(() => this.exchange(wants, signal, onBlock));
-    this.queue = run.catch(() => undefined);
-    return run;
+  async fetch(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
+    if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
+    this.counters.fetching++;
+    try {
+      const lists: Array<Promise<Array<Uint8Array | undefined>>> = [];
+      for (let i = 0; i < wants.length; i += MAX_WANTS) lists.push(this.want(wants.slice(i, i + MAX_WANTS), signal, onBlock));
+      // All are awaited: one failing first must not leave the others' rejections unhandled.
+      const settled = await Promise.allSettled(lists);
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+      return settled.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+    } catch (err) {
+      this.close();
+      if (err instanceof LyingPeerError) this.logger.info({ remote: this.peer.toString(), err: err.message }, 'dropped a peer that sent a bad block');
+      throw err;
+    } finally {
+      this.counters.fetching--;
+    }
   }
 
-  private open(signal: AbortSignal): Promise<{ s: Stream; lp: LengthPrefixedStream<Stream> }> {
-    if (this.stream !== undefined && Date.now() - this.lastUsed > REUSE_MS) {
+  /** Sends one want-list once fewer than MAX_AHEAD are unanswered, then reads its answer after the earlier ones'. */
+  private want(batch: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
+    const room = this.reads.length >= MAX_AHEAD ? this.reads[this.reads.length - MAX_AHEAD] : undefined;
+    const before = this.reads.at(-1);
+    const sent = this.written.then(() => room).then(async () => {
+      if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
+      const conn = await this.open(signal);
+      this.unanswered++;
+      await conn.lp.write(encodeWant(batch), { signal });
+      return conn;
+    });
+    this.written = sent.catch(() => undefined);
+    const read = Promise.all([sent, before]).then(([conn]) => this.answers(conn, batch, signal, onBlock));
+    this.reads.push(read.catch(() => undefined));
+    if (this.reads.length > MAX_AHEAD) this.reads.shift();
+    return read;
+  }
+
+  private async answers(conn: Conn, batch: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
+    const out: Array<Uint8Array | undefined> = [];
+    for (const w of batch) {
+      const frame = (await conn.lp.read({ signal })).subarray();
+      if (frame[0] === NONE && frame.length === 1) {
+        out.push(undefined);
+        continue;
+      }
+      const block = frame.subarray(1);
+      if (frame[0] !== BLOCK || !idEquals(idOf(block), w.id)) throw new LyingPeerError(this.peer.toString(), w.id);
+      this.counters.fetched++;
+      this.counters.fetchedBytes += block.length;
+      onBlock?.(block.length);
+      // A read answers from its buffer without looking at the signal: stop here, not after the want-list.
+      signal.throwIfAborted();
+      out.push(block);
+    }
+    this.unanswered--;
+    this.lastUsed = Date.now();
+    return out;
+  }
+
+  private open(signal: AbortSignal): Promise<Conn> {
+    if (this.stream !== undefined && this.unanswered === 0 && Date.now() - this.lastUsed > REUSE_MS) {
       void this.stream.then(({ s }) => s.abort(new Error('idle')), () => undefined);
       this.stream = undefined;
     }
@@ -273,41 +388,6 @@ export class BlockClient {
       lp: lpStream(s, { maxDataLength: MAX_FRAME, maxBufferSize: MAX_FRAME + 1024 }),
     }));
     return this.stream;
-  }
-
-  private async exchange(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
-    if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
-    const out: Array<Uint8Array | undefined> = [];
-    this.counters.fetching++;
-    try {
-      const { lp } = await this.open(signal);
-      for (let i = 0; i < wants.length; i += MAX_WANTS) {
-        const batch = wants.slice(i, i + MAX_WANTS);
-        await lp.write(encodeWant(batch), { signal });
-        for (const w of batch) {
-          const frame = (await lp.read({ signal })).subarray();
-          if (frame[0] === NONE && frame.length === 1) {
-            out.push(undefined);
-            continue;
-          }
-          const block = frame.subarray(1);
-          if (frame[0] !== BLOCK || !idEquals(idOf(block), w.id)) throw new LyingPeerError(this.peer.toString(), w.id);
-          this.counters.fetched++;
-          this.counters.fetchedBytes += block.length;
-          onBlock?.(block.length);
-          // A read answers from its buffer without looking at the signal: stop here, not after the want-list.
-          signal.throwIfAborted();
-          out.push(block);
-        }
-      }
-      return out;
-    } catch (err) {
-      this.close();
-      if (err instanceof LyingPeerError) this.logger.info({ remote: this.peer.toString(), err: err.message }, 'dropped a peer that sent a bad block');
-      throw err;
-    } finally {
-      this.counters.fetching--;
-    }
   }
 
   close(): void {
