@@ -31,7 +31,7 @@ import { type Cluster, newCluster, renderCluster } from '../src/net/cluster-file
 import { newSecret } from '../src/net/identity.ts';
 import { ClusterNode } from '../src/net/node.ts';
 import { idOf } from '../src/store/id.ts';
-import { bareLink } from './bare-link.ts';
+import { bareLink, withCpu } from './bare-link.ts';
 import { keyString, prng, valueString } from './data.ts';
 import { median, percentile } from './measure.ts';
 import { type Daemon, NODE, ROOT, startDaemon } from './serve.ts';
@@ -123,17 +123,17 @@ function randomFile(path: string, bytes: number): void {
 }
 
 /** The clone of `root` by a fresh member; wall ms and the PERSIST reply. */
-async function cloneOnce(cluster: Cluster, provider: Member, root: string): Promise<{ ms: number; blocks: number; fetched: number; bytes: number; peakMiB: number }> {
+async function cloneOnce(cluster: Cluster, provider: Member, root: string): Promise<{ ms: number; blocks: number; fetched: number; bytes: number; peakMiB: number; cpu: number }> {
   const b = await member(cluster, [provider.listen]);
   try {
     // The provider record must be findable before the clock starts: a one-key read proves it.
     await until(async () => ((await b.r.call('REMOTENOLOCAL', cluster.name, '1', 'BYTESWRITTEN', root)) === null ? undefined : true), 'the provider record');
     const t0 = performance.now();
-    const reply = (await b.r.call('REMOTE', cluster.name, '1', 'PERSIST', root, '-1')) as Array<string | number>;
+    const [reply, cpu] = await withCpu([provider.d.pid, b.d.pid], async () => (await b.r.call('REMOTE', cluster.name, '1', 'PERSIST', root, '-1')) as Array<string | number>);
     const ms = performance.now() - t0;
     const f: Record<string, number> = {};
     for (let i = 0; i + 1 < reply.length; i += 2) f[String(reply[i])] = Number(reply[i + 1]);
-    return { ms, blocks: f.blocks, fetched: f.fetched, bytes: f.bytes, peakMiB: Math.round(statusField(b.d.pid, 'VmHWM') / 2 ** 20) };
+    return { ms, blocks: f.blocks, fetched: f.fetched, bytes: f.bytes, peakMiB: Math.round(statusField(b.d.pid, 'VmHWM') / 2 ** 20), cpu };
   } finally {
     await leave(b);
   }
@@ -168,12 +168,12 @@ async function partClone(cluster: Cluster, out: Record<string, unknown>): Promis
       const load = load1();
       const c = await cloneOnce(cluster, a, root);
       const cloneMBs = c.bytes / 1e6 / (c.ms / 1000);
-      const [bareMBs] = await bareLink(cluster, c.bytes);
+      const [bareMBs, bareCpuPerGB] = await bareLink(cluster, c.bytes);
       const store = join(dir, `helia-b${i}`);
       const h = JSON.parse(run(NODE, [join(HELIA, 'bitswap.ts'), 'fetch', store, helia.addr, helia.cid])) as { ms: number; blocks: number };
       await rm(store, { recursive: true, force: true });
       const heliaMBs = cfg.size / 1e6 / (h.ms / 1000);
-      const row = { load1: load, cloneMBs: Math.round(cloneMBs), cloneBlocks: c.fetched, cloneBytes: c.bytes, clonePeakMiB: c.peakMiB, bareLinkMBs: Math.round(bareMBs), heliaMBs: r2(heliaMBs), heliaBlocks: h.blocks, vsBare: r2(cloneMBs / bareMBs), vsHelia: r2(cloneMBs / heliaMBs) };
+      const row = { load1: load, cloneMBs: Math.round(cloneMBs), cloneBlocks: c.fetched, cloneBytes: c.bytes, clonePeakMiB: c.peakMiB, bareLinkMBs: Math.round(bareMBs), heliaMBs: r2(heliaMBs), heliaBlocks: h.blocks, vsBare: r2(cloneMBs / bareMBs), vsHelia: r2(cloneMBs / heliaMBs), cloneCpuPerGB: r2(c.cpu / (c.bytes / 1e9)), bareCpuPerGB: r2(bareCpuPerGB) };
       say(`clone run ${i + 1}: ${JSON.stringify(row)}`);
       runs.push(row);
     }

@@ -7,9 +7,10 @@ import { linksIn } from '../codec/index.ts';
 import { MAX_VALUE_BYTES } from '../codec/format.ts';
 import { CrissError } from '../errors.ts';
 import type { BlockKind } from '../store/blockstore.ts';
-import { ID_BYTES, type Id, idEquals, idOf, idToText } from '../store/id.ts';
+import { ID_BYTES, type Id, idToText } from '../store/id.ts';
 import { isRefAt, refId } from '../tree/blob.ts';
 import { TreeNode } from '../tree/node.ts';
+import { verified } from './hash-thread.ts';
 import { PeerRates } from './rate.ts';
 
 /** docs/blocks-protocol.md */
@@ -355,23 +356,33 @@ export class BlockClient {
     return read;
   }
 
+  /**
+   * Reads the answer to one want-list. Each block is checked against its id (on the hashing
+   * thread when big) while the next ones are read; none is handed out unchecked.
+   */
   private async answers(conn: Conn, batch: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
-    const out: Array<Uint8Array | undefined> = [];
+    const checks: Array<Promise<Uint8Array | undefined>> = [];
     for (const w of batch) {
-      const frame = (await conn.lp.read({ signal })).subarray();
-      if (frame[0] === NONE && frame.length === 1) {
-        out.push(undefined);
+      const frame = await conn.lp.read({ signal });
+      if (frame.byteLength === 1 && frame.get(0) === NONE) {
+        checks.push(Promise.resolve(undefined));
         continue;
       }
-      const block = frame.subarray(1);
-      if (frame[0] !== BLOCK || !idEquals(idOf(block), w.id)) throw new LyingPeerError(this.peer.toString(), w.id);
-      this.counters.fetched++;
-      this.counters.fetchedBytes += block.length;
-      onBlock?.(block.length);
+      const check = (frame.byteLength > 0 && frame.get(0) === BLOCK ? verified(frame, 1, w.id) : Promise.resolve(undefined)).then((block) => {
+        if (block === undefined) throw new LyingPeerError(this.peer.toString(), w.id);
+        this.counters.fetched++;
+        this.counters.fetchedBytes += block.length;
+        onBlock?.(block.length);
+        return block;
+      });
+      // Awaited together below; a stream failing first must not leave a bad block's rejection unhandled.
+      check.catch(() => undefined);
+      checks.push(check);
       // A read answers from its buffer without looking at the signal: stop here, not after the want-list.
       signal.throwIfAborted();
-      out.push(block);
     }
+    const out = await Promise.all(checks);
+    signal.throwIfAborted();
     this.unanswered--;
     this.lastUsed = Date.now();
     return out;
