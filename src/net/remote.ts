@@ -25,6 +25,8 @@ function roundSize(frontier: Want[]): number {
   while (n < frontier.length && n < CLONE_ROUND && (frontier[n].kind !== 'blob' || ++blobs <= BLOB_ROUND)) n++;
   return Math.max(1, n);
 }
+/** A clone's commits under way at once: one syncing, one waiting to share the next sync. */
+const COMMITS_AHEAD = 2;
 /** How often an unpinned clone renews its root's grace: far below the collector's (60 s by default). */
 const FRESH_EVERY_MS = 1000;
 
@@ -287,8 +289,9 @@ export async function clone(store: BlockStore, source: RemoteSource, root: Id, u
   };
   try {
     // Every round consumes the frontier; each block enters it once (seen), so rounds end.
-    // Commits stay in round order.
-    let storing: Promise<void> = Promise.resolve();
+    // Commits land in round order (the store takes them in turn); while one syncs, the next
+    // round's joins the store's queue and shares the following sync.
+    const storing: Array<Promise<void>> = [];
     let next: Round | undefined = start();
     while (next !== undefined) {
       opts.signal?.throwIfAborted();
@@ -319,15 +322,16 @@ export async function clone(store: BlockStore, source: RemoteSource, root: Id, u
       const last = next === undefined;
       const pins: Array<{ root: Id; until: number }> = !pinned && until !== null && (opts.pinLast !== true || last) ? [{ root, until }] : [];
       const fresh = opts.pinLast === true && pins.length === 0 ? [root] : [];
-      await storing;
+      while (storing.length >= COMMITS_AHEAD) await storing.shift();
       if (blocks.length > 0 || blobs.length > 0 || pins.length > 0) {
-        storing = store.commit({ blocks, blobs, pins, fresh, since: store.sweepsDone });
-        // Awaited on the next round or at the end; a fetch failing first must not leave it unhandled.
-        storing.catch(() => undefined);
+        const commit = store.commit({ blocks, blobs, pins, fresh, since: store.sweepsDone });
+        // Awaited later or at the end; a fetch failing first must not leave it unhandled.
+        commit.catch(() => undefined);
+        storing.push(commit);
       }
       pinned ||= pins.length > 0;
     }
-    await storing;
+    for (const commit of storing) await commit;
   } finally {
     clearInterval(renew);
   }
