@@ -31,6 +31,8 @@ const WRITE_RUN = 4 * 1024 * 1024;
 const MAX_REQUESTS_PER_STREAM = 1_000_000;
 /** Want-lists a client sends ahead of the answers it is reading, per stream. */
 export const MAX_AHEAD = 4;
+/** Streams a client opens to one peer (the server takes up to 8 per connection). */
+export const LANES = 2;
 
 export interface Want {
   kind: BlockKind;
@@ -287,17 +289,13 @@ interface Conn {
 }
 
 /**
- * Fetches blocks from one peer on one stream. Want-lists (at most MAX_WANTS entries each) go
- * out as soon as they are asked for, up to MAX_AHEAD unanswered, and their answers are read in
- * the order they were sent, which is the order the server answers in: the server always has
- * the next want-list at hand, so the link does not idle for a round trip between them.
+ * One stream of a client. Want-lists go out as soon as they are asked for, up to MAX_AHEAD
+ * unanswered, and their answers are read in the order they were sent, which is the order the
+ * server answers in: the server always has the next want-list at hand, so the stream does not
+ * idle for a round trip between them.
  */
-export class BlockClient {
-  readonly peer: PeerId;
-  closed = false;
-  private readonly cm: ConnectionManager;
-  private readonly logger: Logger;
-  private readonly counters: FetchCounters;
+class Lane {
+  private readonly client: BlockClient;
   private stream: Promise<Conn> | undefined;
   /** The last want-list written (or failed): the next is written after it. */
   private written: Promise<unknown> = Promise.resolve();
@@ -307,43 +305,16 @@ export class BlockClient {
   private unanswered = 0;
   private lastUsed = 0;
 
-  constructor(peer: PeerId, cm: ConnectionManager, logger: Logger, counters: FetchCounters) {
-    this.peer = peer;
-    this.cm = cm;
-    this.logger = logger;
-    this.counters = counters;
-  }
-
-  /**
-   * The blocks in order; undefined for one the peer does not serve. Throws LyingPeerError on a
-   * bad block. `onBlock` hears each verified block's size as it arrives.
-   */
-  async fetch(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
-    if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
-    this.counters.fetching++;
-    try {
-      const lists: Array<Promise<Array<Uint8Array | undefined>>> = [];
-      for (let i = 0; i < wants.length; i += MAX_WANTS) lists.push(this.want(wants.slice(i, i + MAX_WANTS), signal, onBlock));
-      // All are awaited: one failing first must not leave the others' rejections unhandled.
-      const settled = await Promise.allSettled(lists);
-      const failed = settled.find((r) => r.status === 'rejected');
-      if (failed !== undefined) throw failed.reason;
-      return settled.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
-    } catch (err) {
-      this.close();
-      if (err instanceof LyingPeerError) this.logger.info({ remote: this.peer.toString(), err: err.message }, 'dropped a peer that sent a bad block');
-      throw err;
-    } finally {
-      this.counters.fetching--;
-    }
+  constructor(client: BlockClient) {
+    this.client = client;
   }
 
   /** Sends one want-list once fewer than MAX_AHEAD are unanswered, then reads its answer after the earlier ones'. */
-  private want(batch: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
+  want(batch: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
     const room = this.reads.length >= MAX_AHEAD ? this.reads[this.reads.length - MAX_AHEAD] : undefined;
     const before = this.reads.at(-1);
     const sent = this.written.then(() => room).then(async () => {
-      if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
+      if (this.client.closed) throw new CrissError('CLOSED', `peer ${this.client.peer.toString()} was dropped`);
       const conn = await this.open(signal);
       this.unanswered++;
       await conn.lp.write(encodeWant(batch), { signal });
@@ -369,9 +340,9 @@ export class BlockClient {
         continue;
       }
       const check = (frame.byteLength > 0 && frame.get(0) === BLOCK ? verified(frame, 1, w.id) : Promise.resolve(undefined)).then((block) => {
-        if (block === undefined) throw new LyingPeerError(this.peer.toString(), w.id);
-        this.counters.fetched++;
-        this.counters.fetchedBytes += block.length;
+        if (block === undefined) throw new LyingPeerError(this.client.peer.toString(), w.id);
+        this.client.counters.fetched++;
+        this.client.counters.fetchedBytes += block.length;
         onBlock?.(block.length);
         return block;
       });
@@ -394,7 +365,7 @@ export class BlockClient {
       this.stream = undefined;
     }
     this.lastUsed = Date.now();
-    this.stream ??= this.cm.openStream(this.peer, BLOCKS_PROTOCOL, { signal }).then((s) => ({
+    this.stream ??= this.client.cm.openStream(this.client.peer, BLOCKS_PROTOCOL, { signal }).then((s) => ({
       s,
       lp: lpStream(s, { maxDataLength: MAX_FRAME, maxBufferSize: MAX_FRAME + 1024 }),
     }));
@@ -402,8 +373,59 @@ export class BlockClient {
   }
 
   close(): void {
-    this.closed = true;
     void this.stream?.then(({ s }) => s.abort(new Error('closed')), () => undefined);
+  }
+}
+
+/**
+ * Fetches blocks from one peer on LANES streams, want-lists (at most MAX_WANTS entries each)
+ * taking them in turn: each stream has its own flow-control window, so a pause of this node's
+ * event loop (a collection, say) does not stall the peer on one full window.
+ */
+export class BlockClient {
+  readonly peer: PeerId;
+  closed = false;
+  readonly cm: ConnectionManager;
+  readonly counters: FetchCounters;
+  private readonly logger: Logger;
+  private readonly lanes: Lane[];
+  private turn = 0;
+
+  constructor(peer: PeerId, cm: ConnectionManager, logger: Logger, counters: FetchCounters) {
+    this.peer = peer;
+    this.cm = cm;
+    this.logger = logger;
+    this.counters = counters;
+    this.lanes = Array.from({ length: LANES }, () => new Lane(this));
+  }
+
+  /**
+   * The blocks in order; undefined for one the peer does not serve. Throws LyingPeerError on a
+   * bad block. `onBlock` hears each verified block's size as it arrives.
+   */
+  async fetch(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
+    if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
+    this.counters.fetching++;
+    try {
+      const lists: Array<Promise<Array<Uint8Array | undefined>>> = [];
+      for (let i = 0; i < wants.length; i += MAX_WANTS) lists.push(this.lanes[this.turn++ % LANES].want(wants.slice(i, i + MAX_WANTS), signal, onBlock));
+      // All are awaited: one failing first must not leave the others' rejections unhandled.
+      const settled = await Promise.allSettled(lists);
+      const failed = settled.find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+      return settled.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+    } catch (err) {
+      this.close();
+      if (err instanceof LyingPeerError) this.logger.info({ remote: this.peer.toString(), err: err.message }, 'dropped a peer that sent a bad block');
+      throw err;
+    } finally {
+      this.counters.fetching--;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const lane of this.lanes) lane.close();
   }
 }
 

@@ -211,10 +211,6 @@ export class RemoteSource implements BlockSource {
     if (blocks.length > 0 || blobs.length > 0) await this.local.commit({ blocks, blobs });
   }
 
-  localBlock(w: Want): Promise<Uint8Array | undefined> {
-    return w.kind === 'node' ? this.local.getBlock(w.id) : this.local.getBlob(w.id);
-  }
-
   /** The local copies of `wants`: nodes in one batched read, blobs each from its segment. */
   async localBlocks(wants: Want[]): Promise<Array<Uint8Array | undefined>> {
     const nodes = wants.filter((w) => w.kind === 'node');
