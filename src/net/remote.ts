@@ -15,8 +15,8 @@ const FETCH_TIMEOUT_MS = 60_000;
 const CACHE_BYTES = 64 * 1024 * 1024;
 /** Wants per round of a clone: several want-lists per provider in flight. */
 const CLONE_ROUND = 4096;
-/** Blobs per round: file chunks average ~300 KiB, so a round holds ~10 MiB, not a whole file; two are in flight. */
-const BLOB_ROUND = 32;
+/** Blobs per round: file chunks average ~300 KiB, so a round holds ~7 MiB, not a whole file; two are in flight and two commit. */
+const BLOB_ROUND = 24;
 
 /** How many wants from the front of the frontier the next round takes. */
 function roundSize(frontier: Want[]): number {
