@@ -59,6 +59,7 @@ export interface BlockServiceComponents {
   registrar: Registrar;
   connectionManager: ConnectionManager;
 }
+
 /** Sends `pieces` as one write, waiting for the stream to drain when its buffer is full. */
 async function sendAll(stream: Stream, pieces: Uint8Array[], signal: AbortSignal): Promise<void> {
   if (stream.send(new Uint8ArrayList(...pieces))) return;
