@@ -27,7 +27,9 @@ class HashThread {
       this.waiting.delete(m.n);
     });
     const fail = (err: Error): void => {
-      if (this.worker === w) this.worker = null;
+      // The first of its error and exit fails what waits; a thread started since has its own.
+      if (this.worker !== w) return;
+      this.worker = null;
       for (const p of this.waiting.values()) p.reject(new CrissError('ERR', `the hashing thread failed: ${err.message}`));
       this.waiting.clear();
     };
