@@ -4,7 +4,8 @@
  * figure set against a peer measured in the same run (issue 7, "Performance"):
  *  - clone: a file of --size random bytes uploaded to A (FILEBEGIN/FILEWRITE/FILEEND), announced,
  *    cloned by a fresh B with `REMOTE c 1 PERSIST`; against the bare cluster link (bench/bare-link.ts)
- *    moving the bytes the clone fetched, and Helia's bitswap fetch (pins.add) of the same file
+ *    moving the same bytes right before and right after the clone (their mean), CPU seconds per GB
+ *    of each side, and Helia's bitswap fetch (pins.add) of the same file
  *    between two Helia processes on loopback (bench/helia/bitswap.ts);
  *  - keys: a tree of --keys small values (bench/data.ts) on A, cloned by a fresh B: keys/s, and
  *    the bare link moving the same bytes;
@@ -31,7 +32,7 @@ import { type Cluster, newCluster, renderCluster } from '../src/net/cluster-file
 import { newSecret } from '../src/net/identity.ts';
 import { ClusterNode } from '../src/net/node.ts';
 import { idOf } from '../src/store/id.ts';
-import { bareLink } from './bare-link.ts';
+import { bareLink, cpuOf } from './bare-link.ts';
 import { keyString, prng, valueString } from './data.ts';
 import { median, percentile } from './measure.ts';
 import { type Daemon, NODE, ROOT, startDaemon } from './serve.ts';
@@ -123,17 +124,19 @@ function randomFile(path: string, bytes: number): void {
 }
 
 /** The clone of `root` by a fresh member; wall ms and the PERSIST reply. */
-async function cloneOnce(cluster: Cluster, provider: Member, root: string): Promise<{ ms: number; blocks: number; fetched: number; bytes: number; peakMiB: number }> {
+async function cloneOnce(cluster: Cluster, provider: Member, root: string): Promise<{ ms: number; blocks: number; fetched: number; bytes: number; peakMiB: number; cpu: { provider: number; cloner: number } }> {
   const b = await member(cluster, [provider.listen]);
   try {
     // The provider record must be findable before the clock starts: a one-key read proves it.
     await until(async () => ((await b.r.call('REMOTENOLOCAL', cluster.name, '1', 'BYTESWRITTEN', root)) === null ? undefined : true), 'the provider record');
     const t0 = performance.now();
+    const before = [cpuOf(provider.d.pid), cpuOf(b.d.pid)];
     const reply = (await b.r.call('REMOTE', cluster.name, '1', 'PERSIST', root, '-1')) as Array<string | number>;
+    const cpu = { provider: cpuOf(provider.d.pid) - before[0], cloner: cpuOf(b.d.pid) - before[1] };
     const ms = performance.now() - t0;
     const f: Record<string, number> = {};
     for (let i = 0; i + 1 < reply.length; i += 2) f[String(reply[i])] = Number(reply[i + 1]);
-    return { ms, blocks: f.blocks, fetched: f.fetched, bytes: f.bytes, peakMiB: Math.round(statusField(b.d.pid, 'VmHWM') / 2 ** 20) };
+    return { ms, blocks: f.blocks, fetched: f.fetched, bytes: f.bytes, peakMiB: Math.round(statusField(b.d.pid, 'VmHWM') / 2 ** 20), cpu };
   } finally {
     await leave(b);
   }
@@ -166,14 +169,20 @@ async function partClone(cluster: Cluster, out: Record<string, unknown>): Promis
   try {
     for (let i = 0; i < cfg.runs; i++) {
       const load = load1();
+      // The bare link right before and right after the clone: on a shared machine the load
+      // changes within seconds, and the mean of the two brackets what the clone met.
+      const [bareBefore, bareCpuBefore] = await bareLink(cluster, cfg.size);
       const c = await cloneOnce(cluster, a, root);
       const cloneMBs = c.bytes / 1e6 / (c.ms / 1000);
-      const [bareMBs] = await bareLink(cluster, c.bytes);
+      const [bareAfter, bareCpuAfter] = await bareLink(cluster, c.bytes);
+      const bareMBs = (bareBefore + bareAfter) / 2;
+      const gb = c.bytes / 1e9;
       const store = join(dir, `helia-b${i}`);
       const h = JSON.parse(run(NODE, [join(HELIA, 'bitswap.ts'), 'fetch', store, helia.addr, helia.cid])) as { ms: number; blocks: number };
       await rm(store, { recursive: true, force: true });
       const heliaMBs = cfg.size / 1e6 / (h.ms / 1000);
-      const row = { load1: load, cloneMBs: Math.round(cloneMBs), cloneBlocks: c.fetched, cloneBytes: c.bytes, clonePeakMiB: c.peakMiB, bareLinkMBs: Math.round(bareMBs), heliaMBs: r2(heliaMBs), heliaBlocks: h.blocks, vsBare: r2(cloneMBs / bareMBs), vsHelia: r2(cloneMBs / heliaMBs) };
+      const row = { load1: load, cloneMBs: Math.round(cloneMBs), cloneBlocks: c.fetched, cloneBytes: c.bytes, clonePeakMiB: c.peakMiB, bareLinkMBs: Math.round(bareMBs), bareBeforeMBs: Math.round(bareBefore), bareAfterMBs: Math.round(bareAfter), heliaMBs: r2(heliaMBs), heliaBlocks: h.blocks, vsBare: r2(cloneMBs / bareMBs), vsHelia: r2(cloneMBs / heliaMBs),
+        cpuPerGB: { provider: r2(c.cpu.provider / gb), cloner: r2(c.cpu.cloner / gb), bareLink: r2((bareCpuBefore + bareCpuAfter) / 2) } };
       say(`clone run ${i + 1}: ${JSON.stringify(row)}`);
       runs.push(row);
     }

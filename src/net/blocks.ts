@@ -1,37 +1,22 @@
 import type { Connection, PeerId, Stream } from '@libp2p/interface';
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal';
-import { type LengthPrefixedStream, lpStream } from '@libp2p/utils';
+import { lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
+import { Uint8ArrayList } from 'uint8arraylist';
 import { linksIn } from '../codec/index.ts';
-import { MAX_VALUE_BYTES } from '../codec/format.ts';
-import { CrissError } from '../errors.ts';
 import type { BlockKind } from '../store/blockstore.ts';
-import { ID_BYTES, type Id, idEquals, idOf, idToText } from '../store/id.ts';
+import type { Id } from '../store/id.ts';
 import { isRefAt, refId } from '../tree/blob.ts';
 import { TreeNode } from '../tree/node.ts';
+import { BlockClient } from './block-client.ts';
+import { BLOCKS_PROTOCOL, ENTRY_BYTES, IDLE_MS, MAX_WANTS, type Want, decodeWant, frameOf } from './block-wire.ts';
 import { PeerRates } from './rate.ts';
 
-/** docs/blocks-protocol.md */
-export const BLOCKS_PROTOCOL = '/crisscross/blocks/1.0.0';
-export const MAX_WANTS = 256;
-/** A frame holds one block at most: the largest blob plus its type byte. */
-export const MAX_FRAME = MAX_VALUE_BYTES + 1;
-const WANT = 0x01;
-const BLOCK = 0x02;
-const NONE = 0x03;
-const KIND_NODE = 0;
-const KIND_BLOB = 1;
-const ENTRY_BYTES = 1 + ID_BYTES;
-const IDLE_MS = 60_000;
-/** A client stream idle this long is replaced rather than reused: the server may be closing it. */
-const REUSE_MS = IDLE_MS / 2;
+export { BlockClient } from './block-client.ts';
+export { BLOCKS_PROTOCOL, LyingPeerError, type Want } from './block-wire.ts';
+
 const WRITE_RUN = 4 * 1024 * 1024;
 const MAX_REQUESTS_PER_STREAM = 1_000_000;
-
-export interface Want {
-  kind: BlockKind;
-  id: Id;
-}
 
 /** What a block links to: a node's children, blob references and linked trees; a blob's links. */
 export function reachedFrom(kind: BlockKind, bytes: Uint8Array, id: Id): Want[] {
@@ -55,7 +40,6 @@ export function reachedFrom(kind: BlockKind, bytes: Uint8Array, id: Id): Want[] 
   }
   return out;
 }
-
 /** The local blocks this node serves. */
 export interface BlockStoreReader {
   getBlock(id: Id): Promise<Uint8Array | undefined>;
@@ -76,40 +60,25 @@ export interface BlockServiceComponents {
   connectionManager: ConnectionManager;
 }
 
-function encodeWant(wants: Want[]): Buffer {
-  const out = Buffer.allocUnsafe(3 + wants.length * ENTRY_BYTES);
-  out[0] = WANT;
-  out.writeUInt16BE(wants.length, 1);
-  wants.forEach((w, i) => {
-    out[3 + i * ENTRY_BYTES] = w.kind === 'node' ? KIND_NODE : KIND_BLOB;
-    out.set(w.id, 4 + i * ENTRY_BYTES);
-  });
-  return out;
-}
-
-function decodeWant(frame: Uint8Array): Want[] {
-  if (frame.length < 3 || frame[0] !== WANT) throw new Error('not a want-list');
-  const n = (frame[1] << 8) | frame[2];
-  if (n < 1 || n > MAX_WANTS || frame.length !== 3 + n * ENTRY_BYTES) throw new Error(`bad want-list of ${n} entries`);
-  return Array.from({ length: n }, (_, i) => {
-    const k = frame[3 + i * ENTRY_BYTES];
-    if (k !== KIND_NODE && k !== KIND_BLOB) throw new Error('bad block kind');
-    const o = 4 + i * ENTRY_BYTES;
-    return { kind: k === KIND_NODE ? 'node' : 'blob', id: Buffer.from(frame.subarray(o, o + ID_BYTES)) };
+/** Sends `pieces` as one write, waiting for the stream to drain when its buffer is full. */
+async function sendAll(stream: Stream, pieces: Uint8Array[], signal: AbortSignal): Promise<void> {
+  if (stream.send(new Uint8ArrayList(...pieces))) return;
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error): void => {
+      stream.removeEventListener('drain', onDrain);
+      stream.removeEventListener('close', onClose);
+      signal.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onDrain = (): void => done();
+    const onClose = (): void => done(new Error('stream closed'));
+    const onAbort = (): void => done(signal.reason as Error);
+    stream.addEventListener('drain', onDrain);
+    stream.addEventListener('close', onClose);
+    signal.addEventListener('abort', onAbort);
   });
 }
-
-/** A peer sent a block that does not hash to the id asked for: it is dropped. */
-export class LyingPeerError extends CrissError {
-  readonly peer: string;
-
-  constructor(peer: string, id: Id) {
-    super('BADBLOCK', `peer ${peer} sent a block that does not match ${idToText(id)}`);
-    this.name = 'LyingPeerError';
-    this.peer = peer;
-  }
-}
-
 /**
  * The block exchange of one cluster node (docs/blocks-protocol.md), as a libp2p service. It
  * serves only blocks that a live announcement of the cluster reaches: a peer asking for
@@ -165,32 +134,39 @@ export class BlockService {
     return w.kind === 'node' ? this.init.store.getBlock(w.id) : this.init.store.getBlob(w.id);
   }
 
-  /** Frames go out in runs of at most WRITE_RUN bytes: 256 big blobs must not sit in memory at once. */
-  private async answer(lp: LengthPrefixedStream<Stream>, wants: Want[], peer: string): Promise<void> {
-    let out: Uint8Array[] = [];
-    let pending = 0;
-    const send = async (): Promise<void> => {
-      const wait = this.rates.take(peer, pending);
+  /**
+   * Frames go out in runs of at most WRITE_RUN bytes, and the next run is read from the store
+   * while the current one is sent, so the link does not wait on the disk: at most two runs
+   * (plus one block) of a want-list sit in memory, not 256 big blobs.
+   */
+  private async answer(stream: Stream, wants: Want[], peer: string): Promise<void> {
+    let next = 0;
+    const readRun = async (): Promise<{ pieces: Uint8Array[]; bytes: number }> => {
+      const pieces: Uint8Array[] = [];
+      let bytes = 0;
+      while (next < wants.length && bytes < WRITE_RUN) {
+        const block = await this.lookup(wants[next++]);
+        pieces.push(...frameOf(block));
+        bytes += (block?.length ?? 0) + 1;
+        if (block === undefined) continue;
+        this.served++;
+        this.servedBytes += block.length;
+      }
+      return { pieces, bytes };
+    };
+    let run = await readRun();
+    while (run.pieces.length > 0) {
+      const following = readRun();
+      // Awaited below unless the send fails first: its rejection must not go unhandled.
+      following.catch(() => undefined);
+      const wait = this.rates.take(peer, run.bytes);
       if (wait > 0) {
         this.throttled++;
         await new Promise((r) => setTimeout(r, wait));
       }
-      await lp.writeV(out, { signal: AbortSignal.timeout(IDLE_MS) });
-      out = [];
-      pending = 0;
-    };
-    for (const w of wants) {
-      const bytes = await this.lookup(w);
-      if (bytes === undefined) out.push(Buffer.of(NONE));
-      else {
-        out.push(Buffer.concat([Buffer.of(BLOCK), bytes]));
-        this.served++;
-        this.servedBytes += bytes.length;
-      }
-      pending += (bytes?.length ?? 0) + 1;
-      if (pending >= WRITE_RUN) await send();
+      await sendAll(stream, run.pieces, AbortSignal.timeout(IDLE_MS));
+      run = await following;
     }
-    if (out.length > 0) await send();
   }
 
   private async serve(stream: Stream, connection: Connection): Promise<void> {
@@ -214,7 +190,7 @@ export class BlockService {
         }
         this.serving++;
         try {
-          await this.answer(lp, wants, peer);
+          await this.answer(stream, wants, peer);
         } finally {
           this.serving--;
         }
@@ -226,96 +202,6 @@ export class BlockService {
     }
   }
 }
-
-/** What a client adds to: its service's counters. */
-export interface FetchCounters {
-  fetched: number;
-  fetchedBytes: number;
-  fetching: number;
-}
-
-/** Fetches blocks from one peer: want-lists of at most MAX_WANTS, one at a time on one stream. */
-export class BlockClient {
-  readonly peer: PeerId;
-  closed = false;
-  private readonly cm: ConnectionManager;
-  private readonly logger: Logger;
-  private readonly counters: FetchCounters;
-  private stream: Promise<{ s: Stream; lp: LengthPrefixedStream<Stream> }> | undefined;
-  private queue: Promise<unknown> = Promise.resolve();
-  private lastUsed = 0;
-
-  constructor(peer: PeerId, cm: ConnectionManager, logger: Logger, counters: FetchCounters) {
-    this.peer = peer;
-    this.cm = cm;
-    this.logger = logger;
-    this.counters = counters;
-  }
-
-  /**
-   * The blocks in order; undefined for one the peer does not serve. Throws LyingPeerError on a
-   * bad block. `onBlock` hears each verified block's size as it arrives.
-   */
-  fetch(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
-    const run = this.queue.then(() => this.exchange(wants, signal, onBlock));
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  private open(signal: AbortSignal): Promise<{ s: Stream; lp: LengthPrefixedStream<Stream> }> {
-    if (this.stream !== undefined && Date.now() - this.lastUsed > REUSE_MS) {
-      void this.stream.then(({ s }) => s.abort(new Error('idle')), () => undefined);
-      this.stream = undefined;
-    }
-    this.lastUsed = Date.now();
-    this.stream ??= this.cm.openStream(this.peer, BLOCKS_PROTOCOL, { signal }).then((s) => ({
-      s,
-      lp: lpStream(s, { maxDataLength: MAX_FRAME, maxBufferSize: MAX_FRAME + 1024 }),
-    }));
-    return this.stream;
-  }
-
-  private async exchange(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
-    if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
-    const out: Array<Uint8Array | undefined> = [];
-    this.counters.fetching++;
-    try {
-      const { lp } = await this.open(signal);
-      for (let i = 0; i < wants.length; i += MAX_WANTS) {
-        const batch = wants.slice(i, i + MAX_WANTS);
-        await lp.write(encodeWant(batch), { signal });
-        for (const w of batch) {
-          const frame = (await lp.read({ signal })).subarray();
-          if (frame[0] === NONE && frame.length === 1) {
-            out.push(undefined);
-            continue;
-          }
-          const block = frame.subarray(1);
-          if (frame[0] !== BLOCK || !idEquals(idOf(block), w.id)) throw new LyingPeerError(this.peer.toString(), w.id);
-          this.counters.fetched++;
-          this.counters.fetchedBytes += block.length;
-          onBlock?.(block.length);
-          // A read answers from its buffer without looking at the signal: stop here, not after the want-list.
-          signal.throwIfAborted();
-          out.push(block);
-        }
-      }
-      return out;
-    } catch (err) {
-      this.close();
-      if (err instanceof LyingPeerError) this.logger.info({ remote: this.peer.toString(), err: err.message }, 'dropped a peer that sent a bad block');
-      throw err;
-    } finally {
-      this.counters.fetching--;
-    }
-  }
-
-  close(): void {
-    this.closed = true;
-    void this.stream?.then(({ s }) => s.abort(new Error('closed')), () => undefined);
-  }
-}
-
 /** As a libp2p `services` entry. */
 export function blockService(init: BlockServiceInit): (components: BlockServiceComponents) => BlockService {
   return (components) => new BlockService(components, init);

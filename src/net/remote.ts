@@ -15,8 +15,8 @@ const FETCH_TIMEOUT_MS = 60_000;
 const CACHE_BYTES = 64 * 1024 * 1024;
 /** Wants per round of a clone: several want-lists per provider in flight. */
 const CLONE_ROUND = 4096;
-/** Blobs per round: file chunks average ~300 KiB, so a round holds ~20 MiB, not a whole file. */
-const BLOB_ROUND = 64;
+/** Blobs per round: file chunks average ~300 KiB, so a round holds ~7 MiB, not a whole file; two are in flight and two commit. */
+const BLOB_ROUND = 24;
 
 /** How many wants from the front of the frontier the next round takes. */
 function roundSize(frontier: Want[]): number {
@@ -25,6 +25,8 @@ function roundSize(frontier: Want[]): number {
   while (n < frontier.length && n < CLONE_ROUND && (frontier[n].kind !== 'blob' || ++blobs <= BLOB_ROUND)) n++;
   return Math.max(1, n);
 }
+/** A clone's commits under way at once: one syncing, one waiting to share the next sync. */
+const COMMITS_AHEAD = 2;
 /** How often an unpinned clone renews its root's grace: far below the collector's (60 s by default). */
 const FRESH_EVERY_MS = 1000;
 
@@ -171,7 +173,7 @@ export class RemoteSource implements BlockSource {
   }
 
   async getMany(wants: Want[]): Promise<Array<Uint8Array | undefined>> {
-    const local = await Promise.all(wants.map((w) => this.localBlock(w)));
+    const local = await this.localBlocks(wants);
     const out = local.map((b, i) => b ?? this.cache.get(wants[i].kind, wants[i].id));
     const missing = wants.map((_, i) => i).filter((i) => out[i] === undefined);
     if (missing.length > 0) {
@@ -209,8 +211,28 @@ export class RemoteSource implements BlockSource {
     if (blocks.length > 0 || blobs.length > 0) await this.local.commit({ blocks, blobs });
   }
 
-  localBlock(w: Want): Promise<Uint8Array | undefined> {
-    return w.kind === 'node' ? this.local.getBlock(w.id) : this.local.getBlob(w.id);
+  /** The local copies of `wants`: nodes in one batched read, blobs each from its segment. */
+  async localBlocks(wants: Want[]): Promise<Array<Uint8Array | undefined>> {
+    const nodes = wants.filter((w) => w.kind === 'node');
+    const found = nodes.length === 0 ? [] : await this.local.getBlocks(nodes.map((w) => w.id));
+    let n = 0;
+    return Promise.all(wants.map((w) => (w.kind === 'node' ? found[n++] : this.local.getBlob(w.id))));
+  }
+
+  /**
+   * For a clone: each block from the local store if it is there, else from the cache or the
+   * providers; `fetched` says which must be stored. Fetched blocks skip the cache: the clone
+   * stores them itself, and a cache full of a clone's blobs only holds memory.
+   */
+  async gather(wants: Want[]): Promise<Array<{ bytes: Uint8Array | undefined; fetched: boolean }>> {
+    const local = await this.localBlocks(wants);
+    const out = local.map((bytes, i) => (bytes !== undefined ? { bytes, fetched: false } : { bytes: this.cache.get(wants[i].kind, wants[i].id), fetched: true }));
+    const missing = wants.map((_, i) => i).filter((i) => out[i].bytes === undefined);
+    if (missing.length > 0) {
+      const got = await this.providers.fetch(missing.map((i) => wants[i]));
+      missing.forEach((i, k) => (out[i].bytes = got[k]));
+    }
+    return out;
   }
 }
 
@@ -233,10 +255,18 @@ export interface CloneOptions {
   signal?: AbortSignal;
 }
 
+/** A round of a clone: its wants, and their blocks on the way. */
+interface Round {
+  wants: Want[];
+  got: Promise<Array<{ bytes: Uint8Array | undefined; fetched: boolean }>>;
+}
+
 /**
- * A clone: every block the root reaches, links included, level by level in big rounds, stored
- * as it arrives. What is already local is read, not fetched, so an interrupted clone resumes.
- * `until`: the pin's expiry (epoch ms, FOREVER), or null for none.
+ * A clone: every block the root reaches, links included, level by level in rounds, stored as
+ * it arrives. What is already local is read, not fetched, so an interrupted clone resumes.
+ * Two rounds are in flight whenever the frontier allows (the next one's want-lists reach the
+ * providers while this one's blocks arrive), and a round's commit runs while the next ones are
+ * fetched. `until`: the pin's expiry (epoch ms, FOREVER), or null for none.
  */
 export async function clone(store: BlockStore, source: RemoteSource, root: Id, until: number | null, opts: CloneOptions = {}): Promise<CloneReport> {
   const report: CloneReport = { blocks: 0, fetched: 0, bytes: 0 };
@@ -244,27 +274,32 @@ export async function clone(store: BlockStore, source: RemoteSource, root: Id, u
   let frontier: Want[] = [{ kind: 'node', id: root }];
   let pinned = false;
   const renew = opts.pinLast === true ? setInterval(() => void store.commit({ fresh: [root] }).catch(() => undefined), FRESH_EVERY_MS) : undefined;
+  const start = (): Round => {
+    const take = roundSize(frontier);
+    const wants = frontier.slice(0, take);
+    frontier = frontier.slice(take);
+    const got = source.gather(wants);
+    // Awaited in turn; a round failing first must not leave the next one's rejection unhandled.
+    got.catch(() => undefined);
+    return { wants, got };
+  };
   try {
-    // Every round consumes the frontier; each block enters it once (seen), so rounds end. A
-    // round's commit runs while the next round is fetched; commits stay in order.
-    let storing: Promise<void> = Promise.resolve();
-    while (frontier.length > 0) {
+    // Every round consumes the frontier; each block enters it once (seen), so rounds end.
+    // Commits land in round order (the store takes them in turn); while one syncs, the next
+    // round's joins the store's queue and shares the following sync.
+    const storing: Array<Promise<void>> = [];
+    let next: Round | undefined = start();
+    while (next !== undefined) {
       opts.signal?.throwIfAborted();
-      const take = roundSize(frontier);
-      const round = frontier.slice(0, take);
-      frontier = frontier.slice(take);
-      const local = await Promise.all(round.map((w) => source.localBlock(w)));
-      const missing = round.filter((_, i) => local[i] === undefined);
-      const fetched = missing.length === 0 ? [] : await source.getMany(missing);
+      const round: Round = next;
+      next = frontier.length > 0 ? start() : undefined;
+      const got = await round.got;
       const blocks: Array<{ id: Id; bytes: Uint8Array }> = [];
       const blobs: Array<{ id: Id; bytes: Uint8Array }> = [];
-      let m = 0;
-      for (let i = 0; i < round.length; i++) {
-        const w = round[i];
-        let bytes = local[i];
-        if (bytes === undefined) {
-          bytes = fetched[m++];
-          if (bytes === undefined) throw new CrissError('MISSINGBLOCK', `no provider has block ${idToText(w.id)} of ${idToText(root)}`);
+      round.wants.forEach((w, i) => {
+        const { bytes, fetched } = got[i];
+        if (bytes === undefined) throw new CrissError('MISSINGBLOCK', `no provider has block ${idToText(w.id)} of ${idToText(root)}`);
+        if (fetched) {
           // Hashes were checked on arrival; nodes must also pass the strict parser before they are stored.
           if (w.kind === 'node') TreeNode.parse(Buffer.from(w.id), bytes);
           (w.kind === 'node' ? blocks : blobs).push({ id: w.id, bytes });
@@ -278,18 +313,21 @@ export async function clone(store: BlockStore, source: RemoteSource, root: Id, u
           seen.add(key);
           frontier.push(r);
         }
-      }
-      const pins: Array<{ root: Id; until: number }> = !pinned && until !== null && (opts.pinLast !== true || frontier.length === 0) ? [{ root, until }] : [];
+      });
+      next ??= frontier.length > 0 ? start() : undefined;
+      const last = next === undefined;
+      const pins: Array<{ root: Id; until: number }> = !pinned && until !== null && (opts.pinLast !== true || last) ? [{ root, until }] : [];
       const fresh = opts.pinLast === true && pins.length === 0 ? [root] : [];
-      await storing;
+      while (storing.length >= COMMITS_AHEAD) await storing.shift();
       if (blocks.length > 0 || blobs.length > 0 || pins.length > 0) {
-        storing = store.commit({ blocks, blobs, pins, fresh, since: store.sweepsDone });
-        // Awaited on the next round or at the end; a fetch failing first must not leave it unhandled.
-        storing.catch(() => undefined);
+        const commit = store.commit({ blocks, blobs, pins, fresh, since: store.sweepsDone });
+        // Awaited later or at the end; a fetch failing first must not leave it unhandled.
+        commit.catch(() => undefined);
+        storing.push(commit);
       }
       pinned ||= pins.length > 0;
     }
-    await storing;
+    for (const commit of storing) await commit;
   } finally {
     clearInterval(renew);
   }

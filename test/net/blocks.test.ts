@@ -89,6 +89,22 @@ describe('the block exchange', { timeout: 60_000 }, () => {
     expect(c.closed).toBe(true);
   });
 
+  it('checks big blocks too (hashed off the main thread): a bad one is refused, good ones arrive whole', async () => {
+    const big = Buffer.alloc(1024 * 1024, 7);
+    const other = Buffer.alloc(200 * 1024, 9);
+    const blocks = new Map([[idKey(idOf(big)), big], [idKey(idOf(other)), other]]);
+    const honest = await pair(blocks, new Set(blocks.keys()));
+    const got = await honest.client.libp2p.services.blocks.client(honest.server.peerId).fetch(
+      [{ kind: 'node', id: idOf(big) }, { kind: 'node', id: idOf(other) }],
+      AbortSignal.timeout(10_000),
+    );
+    expect(got.map((b) => b !== undefined && Buffer.from(b).equals(b.length === big.length ? big : other))).toEqual([true, true]);
+    const liar = await pair(blocks, new Set(blocks.keys()), true);
+    const c = liar.client.libp2p.services.blocks.client(liar.server.peerId);
+    await expect(c.fetch([{ kind: 'node', id: idOf(other) }, { kind: 'node', id: idOf(big) }], AbortSignal.timeout(10_000))).rejects.toBeInstanceOf(LyingPeerError);
+    expect(c.closed).toBe(true);
+  });
+
   it('resets a stream that sends a malformed want-list', async () => {
     const { server, client } = await pair(new Map(), new Set());
     const stream = await client.libp2p.dialProtocol(server.peerId, BLOCKS_PROTOCOL, { signal: AbortSignal.timeout(10_000) });
