@@ -32,9 +32,9 @@ import { type Cluster, newCluster, renderCluster } from '../src/net/cluster-file
 import { newSecret } from '../src/net/identity.ts';
 import { ClusterNode } from '../src/net/node.ts';
 import { idOf } from '../src/store/id.ts';
-import { bareLink, cpuOf } from './bare-link.ts';
+import { bareLink } from './bare-link.ts';
 import { keyString, prng, valueString } from './data.ts';
-import { median, percentile } from './measure.ts';
+import { cpuOf, median, percentile } from './measure.ts';
 import { type Daemon, NODE, ROOT, startDaemon } from './serve.ts';
 
 const { values: opt } = parseArgs({
