@@ -106,11 +106,16 @@ function lowLoose(v: SqlValue): Value {
   return normalize(v);
 }
 
-/** An upper bound at or above every stored value SQLite would call <= v; undefined: none. */
+/**
+ * An upper bound at or above every stored value SQLite would call <= v; undefined: none. Keys
+ * hold an integral real of the safe range as the integer (normalize), so such a bound stays an
+ * integer, which tree searches compare without reading headers; beyond that range the real.
+ */
 function highLoose(v: SqlValue): Value | undefined {
   if (v instanceof Uint8Array) return undefined;
-  if (integral(v)) return new Float(Number(v instanceof Float ? v.value : v));
-  return v;
+  if (!integral(v)) return v;
+  const n = Number(v instanceof Float ? v.value : v);
+  return Number.isSafeInteger(n) ? n : new Float(n);
 }
 
 export type Access =

@@ -1,9 +1,10 @@
-import { Float, Link, Tuple, type Value, decodeValue, encodeValue, skipValue } from '../codec/index.ts';
+import { Float, Link, Tuple, type Value, decodeValue, encodeValue } from '../codec/index.ts';
 import { Head, readHead } from '../codec/head.ts';
 import { RANK_LIST } from '../codec/format.ts';
 import { CrissError } from '../errors.ts';
 import type { Affinity } from './affinity.ts';
 import { type TableDef, affinities, columnIndex, fingerprint } from './catalog.ts';
+import { lastEnd, scalarAt, skipAt } from './scalar.ts';
 import type { SqlValue } from './sqlite.ts';
 
 /**
@@ -21,6 +22,8 @@ export class RowCodec {
   /** No declared primary key: the key is the whole row and the value counts its copies. */
   readonly counted: boolean;
   readonly indexCols: number[][];
+  /** A single-column primary key: the row key is that value's bare encoding. */
+  readonly bareKey: boolean;
   /** Tells apart the schemas one stored row tree may be read with. */
   readonly fingerprint: string;
 
@@ -33,6 +36,7 @@ export class RowCodec {
     const inKey = new Set(this.keyCols);
     this.valueCols = def.columns.map((_, i) => i).filter((i) => !inKey.has(i));
     this.indexCols = def.indexes.map((ix) => ix.columns.map((c) => columnIndex(def, c)));
+    this.bareKey = this.keyCols.length === 1 && !this.counted;
   }
 
   /** A single-column primary key is the bare value; anything else a tuple. */
@@ -58,8 +62,14 @@ export class RowCodec {
 
   rowOf(key: Uint8Array, value: Uint8Array | null): SqlValue[] {
     const row = new Array<SqlValue>(this.def.columns.length).fill(null);
-    const parts = this.keyParts(key);
-    this.keyCols.forEach((c, i) => (row[c] = restore(parts[i] as SqlValue, this.affinity[c])));
+    if (this.bareKey) {
+      const c = this.keyCols[0];
+      row[c] = restore(scalarAt(key, 0), this.affinity[c]);
+      if (lastEnd() !== key.length) throw new CrissError('BADVALUE', `a row key of ${this.def.name} is not one value`);
+    } else {
+      const parts = this.keyParts(key);
+      this.keyCols.forEach((c, i) => (row[c] = restore(parts[i] as SqlValue, this.affinity[c])));
+    }
     if (value !== null && !this.counted) {
       const vals = decodeValue(value);
       if (!Array.isArray(vals)) throw new CrissError('BADVALUE', `a row of ${this.def.name} is not a list`);
@@ -82,9 +92,8 @@ export class RowCodec {
     // valueCols ascend, so once no higher bit is set the rest of the row is never read.
     for (let i = 0; i < n && used >>> this.valueCols[i] !== 0; i++) {
       const c = this.valueCols[i];
-      const end = skipValue(value, p);
-      if ((used >>> c) & 1) row[c] = decodeValue(value.subarray(p, end)) as SqlValue;
-      p = end;
+      if ((used >>> c) & 1) row[c] = scalarAt(value, p);
+      p = (used >>> c) & 1 ? lastEnd() : skipAt(value, p);
     }
     return row;
   }
@@ -95,12 +104,12 @@ export class RowCodec {
   }
 
   rowKeyOfIndexKey(ix: number, key: Uint8Array): Uint8Array {
-    if (this.keyCols.length === 1 && !this.counted) {
+    if (this.bareKey) {
       // A bare key is the tuple's last item, whose canonical bytes end the index key.
       readHead(key, 0, tupleHead);
       readHead(key, tupleHead.start, listHead);
       let p = listHead.start;
-      for (let i = 0; i < this.indexCols[ix].length; i++) p = skipValue(key, p);
+      for (let i = 0; i < this.indexCols[ix].length; i++) p = skipAt(key, p);
       return key.subarray(p);
     }
     const parts = (decodeValue(key) as Tuple).items;

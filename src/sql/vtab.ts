@@ -247,13 +247,22 @@ export class TreeModule {
         for (const e of cached) this.push(c, t, e.key, e.val, e);
         return SQLITE_OK;
       }
-      const keys = cached.map((e) => t.codec.rowKeyOfIndexKey(c.index, e.key));
-      const vals = keys.map((k) => t.rows.get(k));
-      const take = (got: Array<Uint8Array | undefined>): void => got.forEach((v, i) => v !== undefined && this.push(c, t, keys[i], v));
-      if (!vals.some((v) => v instanceof Promise)) {
-        take(vals as Array<Uint8Array | undefined>);
-        return SQLITE_OK;
+      // Warm rows go straight to the cursor; from the first that needs a read on, the rest wait.
+      let i = 0;
+      let miss: Promise<Uint8Array | undefined> | undefined;
+      for (; i < cached.length; i++) {
+        const key = t.codec.rowKeyOfIndexKey(c.index, cached[i].key);
+        const v = t.rows.get(key);
+        if (v instanceof Promise) {
+          miss = v;
+          break;
+        }
+        if (v !== undefined) this.push(c, t, key, v);
       }
+      if (miss === undefined) return SQLITE_OK;
+      const keys = cached.slice(i).map((e) => t.codec.rowKeyOfIndexKey(c.index, e.key));
+      const vals = keys.map((k, j) => (j === 0 ? miss : t.rows.get(k)));
+      const take = (got: Array<Uint8Array | undefined>): void => got.forEach((v, j) => v !== undefined && this.push(c, t, keys[j], v));
       return this.wait(async () => take(await Promise.all(vals)), async () => (await Promise.all(vals), true));
     } catch (e) {
       return this.fail(e);
