@@ -167,7 +167,7 @@ export class TreeNode {
     const ks = family === 1 ? 2 : 1;
     const kl = family === 1 ? key[1] : t & 0x1f;
     const shared = this.sharedPrefix(family);
-    if (shared > 0) return this.lowerBoundPast(key, ks, kl, family, shared, lo);
+    if (shared >= 0) return this.lowerBoundPast(key, ks, kl, family, shared, lo);
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const p = this.keyStart[mid];
