@@ -67,7 +67,7 @@ interface Overlapped {
  * even decoded (the next may depend on its effects, and AUTH changes the decoder's limits),
  * except in a pipelined run of independent commands (CommandSpec.independent), which start
  * one after another without waiting, so N durable writes share a group commit instead of
- * paying N syncs; each replies into its own buffer, moved to the output in order. Replies
+ * paying N syncs; their replies wait in buffers (see Overlapped), moved to the output in order. Replies
  * accumulate in one buffer that is written once per decoded batch, or earlier when it grows
  * past FLUSH_AT or before awaiting a `blocking` command. When the socket pushes back, decoding
  * stops and the socket is paused until it drains.
@@ -379,7 +379,7 @@ export class Connection implements DispatchSession {
 
   /**
    * While every running command is independent, starts the independent commands that follow
-   * it in the input, each replying into its own buffer; the first other command waits.
+   * it in the input, replying into Overlapped buffers; the first other command waits.
    */
   private overlap(): void {
     while (this.canOverlap && !this.stopping && !this.waitingDrain && this.overlappedCommands < MAX_OVERLAPPED) {
