@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { startMapServer } from './map-server.ts';
 import { median, withCpu } from './measure.ts';
 import { REDIS_BENCHMARK, REDIS_SERVER, redisBenchmark, startRedis } from './redis.ts';
 import { startDaemon } from './serve.ts';
@@ -13,6 +14,8 @@ import { startDaemon } from './serve.ts';
  *     on the previous root, until the tree holds DAEMON_BENCH_KEYS keys;
  *  2. FETCHBIN on that tree vs GET on redis-server holding the same keys, 50 clients, without
  *     and with a pipeline of 16 (the keys are redis-benchmark's `key:__rand_int__`);
+ *     with the daemon's CPU per read, and the RESP front-end alone (bench/map-server.ts: GET from a
+ *     Map, in this process) against the same redis-server, to tell the front-end from the tree;
  *  3. single-key PUTMULTIBIN into the tree with a 60 s TTL vs SET, 50 clients, with the
  *     daemon's CPU per put; then from one client with a pipeline of 64 (a pipeline's puts share syncs).
  * Rounds alternate between the two servers and the median is kept. DAEMON_BENCH_PROFILE=<dir>
@@ -78,20 +81,28 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), 'crisscross-daemon-bench-'));
   const daemon = await startDaemon(dataDir, profileDir === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` });
   const redis = await startRedis();
+  const map = await startMapServer();
   try {
     const { root, rate } = await ingest(daemon.port);
     await fillRedis(redis.port);
+    const value = Buffer.from(VALUE);
+    for (let i = 0; i < keys; i++) map.data.set(keyOf(i), value);
     const range = ['-r', String(keys)];
     const putCpu: number[] = [];
+    const readCpu: Record<string, number[]> = { '1': [], '16': [] };
+    const fetch = (pipeline: string) => async () => {
+      const [rate, cpu] = await withCpu([daemon.pid], () => redisBenchmark(reads, daemon.port, [...range, '-c', '50', '-P', pipeline, 'FETCHBIN', root, 'key:__rand_int__']));
+      readCpu[pipeline].push(cpu);
+      return rate;
+    };
+    const get = (port: number, pipeline: string) => () => redisBenchmark(reads, port, [...range, '-c', '50', '-P', pipeline, 'GET', 'key:__rand_int__']);
     const lines = [
       `| scenario (${keys.toLocaleString('en-US')} keys, median of ${rounds}) | crisscross (req/s) | redis-server (req/s) | ratio | target |`,
       '|---|---:|---:|---:|---:|',
-      await compare('FETCHBIN vs GET, 50 clients', 0.7,
-        () => redisBenchmark(reads, daemon.port, [...range, '-c', '50', 'FETCHBIN', root, 'key:__rand_int__']),
-        () => redisBenchmark(reads, redis.port, [...range, '-c', '50', 'GET', 'key:__rand_int__'])),
-      await compare('FETCHBIN vs GET, 50 clients, pipeline 16', 0.45,
-        () => redisBenchmark(reads, daemon.port, [...range, '-c', '50', '-P', '16', 'FETCHBIN', root, 'key:__rand_int__']),
-        () => redisBenchmark(reads, redis.port, [...range, '-c', '50', '-P', '16', 'GET', 'key:__rand_int__'])),
+      await compare('FETCHBIN vs GET, 50 clients', 0.7, fetch('1'), get(redis.port, '1')),
+      await compare('… the front-end alone: GET from a Map (bench/map-server.ts) vs GET, 50 clients', 0.7, get(map.port, '1'), get(redis.port, '1')),
+      await compare('FETCHBIN vs GET, 50 clients, pipeline 16', 0.45, fetch('16'), get(redis.port, '16')),
+      await compare('… the front-end alone, pipeline 16', 0.45, get(map.port, '16'), get(redis.port, '16')),
       await compare('PUTMULTIBIN (one key, TTL 60 s, durable) vs SET, 50 clients', 0.25,
         async () => {
           const [rate, cpu] = await withCpu([daemon.pid], () => redisBenchmark(writes, daemon.port, [...range, '-c', '50', 'PUTMULTIBIN', root, '60000', 'key:__rand_int__', PUT_VALUE]));
@@ -104,9 +115,12 @@ async function main(): Promise<void> {
         () => redisBenchmark(writes / 4, redis.port, [...range, '-c', '1', '-P', '64', 'SET', 'key:__rand_int__', PUT_VALUE])),
     ];
     console.log(lines.join('\n'));
-    console.log(`\nDaemon CPU per single-key put (user + system, all threads, median of ${rounds}): ${Math.round((median(putCpu) * 1e6) / writes)} µs`);
+    const perRead = (p: string): number => (median(readCpu[p]) * 1e6) / reads;
+    console.log(`\nDaemon CPU per FETCHBIN (user + system, all threads, median of ${rounds}): ${perRead('1').toFixed(1)} µs, ${perRead('16').toFixed(1)} µs with pipeline 16`);
+    console.log(`Daemon CPU per single-key put (user + system, all threads, median of ${rounds}): ${Math.round((median(putCpu) * 1e6) / writes)} µs`);
     console.log(`Batch ingest through RESP (PUTMULTIBIN, ${batch} pairs a call, chained, each call durable): ${Math.round(rate).toLocaleString('en-US')} pairs/s (target ≥ 500,000)`);
   } finally {
+    await map.close();
     await daemon.close();
     await redis.close();
     rmSync(dataDir, { recursive: true, force: true });

@@ -1,9 +1,5 @@
 import { existsSync } from 'node:fs';
-import { pino } from 'pino';
-import { Dispatcher } from '../src/commands/dispatch.ts';
-import { CommandRegistry } from '../src/commands/registry.ts';
-import { serverCommands } from '../src/commands/server.ts';
-import { RespServer } from '../src/resp/server.ts';
+import { startMapServer } from './map-server.ts';
 import { median } from './measure.ts';
 import { REDIS_BENCHMARK, REDIS_SERVER, redisBenchmark, startRedis } from './redis.ts';
 
@@ -25,49 +21,13 @@ const SCENARIOS = [
   { name: 'SET, 50 clients, pipeline 16', args: ['-t', 'set', '-c', '50', '-P', '16'], target: 0.35 },
 ];
 
-async function startOurs(): Promise<{ port: number; close: () => Promise<void> }> {
-  const logger = pino({ level: 'silent' });
-  const registry = new CommandRegistry();
-  const data = new Map<string, Uint8Array>();
-  const spec = { flags: ['fast'], group: 'bench', since: '0.1.0', reply: 'bench' };
-  registry.register(
-    ...serverCommands({ registry, logger }),
-    {
-      ...spec,
-      name: 'GET',
-      arity: 2,
-      summary: 'Map lookup',
-      arguments: [{ name: 'key', type: 'key' }],
-      handler: ({ args, reply }) => {
-        const v = data.get(Buffer.from(args[0].buffer, args[0].byteOffset, args[0].length).toString('latin1'));
-        if (v === undefined) reply.nil();
-        else reply.bulk(v);
-      },
-    },
-    {
-      ...spec,
-      name: 'SET',
-      arity: 3,
-      summary: 'Map store',
-      arguments: [{ name: 'key', type: 'key' }, { name: 'value', type: 'string' }],
-      handler: ({ args, reply }) => {
-        data.set(Buffer.from(args[0].buffer, args[0].byteOffset, args[0].length).toString('latin1'), Uint8Array.from(args[1]));
-        reply.simple('OK');
-      },
-    },
-  );
-  const server = new RespServer({ host: '127.0.0.1', port: 0, dispatcher: new Dispatcher(registry, logger), logger });
-  const { port } = await server.listen();
-  return { port, close: () => server.close() };
-}
-
 async function main(): Promise<void> {
   if (!existsSync(REDIS_SERVER) || !existsSync(REDIS_BENCHMARK)) {
     console.error('needs redis-server and redis-benchmark (apt install redis-server redis-tools)');
     process.exitCode = 1;
     return;
   }
-  const ours = await startOurs();
+  const ours = await startMapServer();
   const redis = await startRedis();
   try {
     // Both key spaces hold the keys GET asks for, so both servers answer with values.

@@ -54,6 +54,13 @@ function latin1(b: Uint8Array): string {
   return Buffer.isBuffer(b) ? b.toString('latin1') : Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function arityRefusal(entry: RegistryEntry): RefusedCommand {
   return new RefusedCommand(`ERR wrong number of arguments for '${entry.fullName}' command`);
 }
@@ -67,6 +74,12 @@ function arityRefusal(entry: RegistryEntry): RefusedCommand {
 export class Dispatcher {
   private readonly registry: CommandRegistry;
   private readonly logger: Logger;
+  /**
+   * The last name looked up, as the client sent its bytes, and its entry: clients repeat one
+   * command, and comparing a few bytes is cheaper than making a string and hashing it.
+   */
+  private lastName: Uint8Array = new Uint8Array(0);
+  private lastEntry: RegistryEntry | undefined;
 
   constructor(registry: CommandRegistry, logger: Logger) {
     this.registry = registry;
@@ -117,12 +130,22 @@ export class Dispatcher {
 
   /** Whether `argv` names an independent command (CommandSpec.independent), which may start while earlier ones still run. */
   independent(argv: readonly Uint8Array[]): boolean {
-    return this.registry.resolve(latin1(argv[0]))?.independent === true;
+    return this.lookup(argv[0])?.independent === true;
+  }
+
+  private lookup(name: Uint8Array): RegistryEntry | undefined {
+    if (sameBytes(name, this.lastName)) return this.lastEntry;
+    const entry = this.registry.resolve(latin1(name));
+    if (entry !== undefined) {
+      this.lastName = Uint8Array.from(name);
+      this.lastEntry = entry;
+    }
+    return entry;
   }
 
   /** The entry `argv` names (its arguments follow its `words`); throws RefusedCommand when it cannot run as sent. */
   private resolve(argv: readonly Uint8Array[]): RegistryEntry {
-    const entry = this.registry.resolve(latin1(argv[0]));
+    const entry = this.lookup(argv[0]);
     if (entry === undefined) throw new RefusedCommand(unknownCommandText(argv));
     return this.resolveFrom(entry, argv);
   }

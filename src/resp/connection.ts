@@ -44,14 +44,20 @@ export interface ConnectionHost {
 
 /** Replies are handed to the socket once this much accumulates, even mid-batch. */
 const FLUSH_AT = 64 * 1024;
-/** Independent commands of one pipeline running at once, behind the first (see `overlap`). */
+/** Independent commands of one pipeline started behind the first and not yet moved to the output (see `overlap`). */
 const MAX_OVERLAPPED = 1024;
-/** Start size of an overlapped command's reply buffer: a root id, a value (it grows if needed). */
-const OVERLAPPED_REPLY_BYTES = 256;
+/** Start size of an overlapped reply buffer: a root id, a value, a few of them (it grows if needed). */
+const OVERLAPPED_REPLY_BYTES = 1024;
 
-/** An independent command started while earlier ones still run: its reply waits in its own buffer. */
+/**
+ * Independent commands started while earlier ones still run: their replies wait in this buffer.
+ * Commands that finish synchronously share the buffer of the one before them once that one has
+ * replied (a cache hit costs no buffer of its own); one that goes async ends its run.
+ */
 interface Overlapped {
   readonly reply: ReplyBuffer;
+  /** Commands replying into `reply`. */
+  commands: number;
   done: boolean;
 }
 
@@ -61,7 +67,7 @@ interface Overlapped {
  * even decoded (the next may depend on its effects, and AUTH changes the decoder's limits),
  * except in a pipelined run of independent commands (CommandSpec.independent), which start
  * one after another without waiting, so N durable writes share a group commit instead of
- * paying N syncs; each replies into its own buffer, moved to the output in order. Replies
+ * paying N syncs; their replies wait in buffers (see Overlapped), moved to the output in order. Replies
  * accumulate in one buffer that is written once per decoded batch, or earlier when it grows
  * past FLUSH_AT or before awaiting a `blocking` command. When the socket pushes back, decoding
  * stops and the socket is paused until it drains.
@@ -94,6 +100,8 @@ export class Connection implements DispatchSession {
   private headRunning = false;
   /** Independent commands started behind it, in order. */
   private overlapped: Overlapped[] = [];
+  /** Commands in `overlapped`, for MAX_OVERLAPPED. */
+  private overlappedCommands = 0;
   /** Every running command is independent: the next decoded one may start if it is too. */
   private canOverlap = false;
   /** Decoded while commands ran, but it must wait for all of them (it is not independent). */
@@ -306,7 +314,9 @@ export class Connection implements DispatchSession {
     if (this.headRunning) return;
     let moved = false;
     while (this.overlapped.length > 0 && this.overlapped[0].done) {
-      (this.overlapped.shift() as Overlapped).reply.flush({ write: (chunk) => (this.writer.append(chunk), true) });
+      const entry = this.overlapped.shift() as Overlapped;
+      this.overlappedCommands -= entry.commands;
+      entry.reply.flush({ write: (chunk) => (this.writer.append(chunk), true) });
       moved = true;
     }
     if (this.overlapped.length === 0) {
@@ -369,10 +379,10 @@ export class Connection implements DispatchSession {
 
   /**
    * While every running command is independent, starts the independent commands that follow
-   * it in the input, each replying into its own buffer; the first other command waits.
+   * it in the input, replying into Overlapped buffers; the first other command waits.
    */
   private overlap(): void {
-    while (this.canOverlap && !this.stopping && !this.waitingDrain && this.overlapped.length < MAX_OVERLAPPED) {
+    while (this.canOverlap && !this.stopping && !this.waitingDrain && this.overlappedCommands < MAX_OVERLAPPED) {
       let argv: Buffer[] | undefined;
       try {
         argv = this.decoder.next();
@@ -387,15 +397,21 @@ export class Connection implements DispatchSession {
         this.canOverlap = false;
         return;
       }
-      const entry: Overlapped = { reply: new ReplyBuffer(OVERLAPPED_REPLY_BYTES), done: false };
-      entry.reply.protocol = this.writer.protocol;
-      this.overlapped.push(entry);
+      let entry = this.overlapped.at(-1);
+      if (entry === undefined || !entry.done) {
+        entry = { reply: new ReplyBuffer(OVERLAPPED_REPLY_BYTES), commands: 0, done: true };
+        entry.reply.protocol = this.writer.protocol;
+        this.overlapped.push(entry);
+      }
+      entry.commands++;
+      this.overlappedCommands++;
       this.host.stats.commandsProcessed++;
       const running = this.host.dispatcher.dispatch(argv, this, entry.reply);
-      if (running === undefined) entry.done = true;
-      else {
+      if (running !== undefined) {
+        const waited = entry;
+        waited.done = false;
         running.done.then(() => {
-          entry.done = true;
+          waited.done = true;
           this.collect();
         });
       }

@@ -99,6 +99,10 @@ export class TreeNode {
   cacheStamp = 0;
 
   private lastKeyLevel = -1;
+  /** `sharedPrefix`'s measure: -1 until taken. */
+  private prefixFamily = -1;
+  private prefixLen = 0;
+  private probeWords: number[] = NO_WORDS;
   /**
    * Children found before, held weakly: a warm read walks parent to child without a cache
    * lookup, while the node cache alone still decides what stays in memory.
@@ -162,6 +166,8 @@ export class TreeNode {
     }
     const ks = family === 1 ? 2 : 1;
     const kl = family === 1 ? key[1] : t & 0x1f;
+    const shared = this.sharedPrefix(family);
+    if (shared >= 0) return this.lowerBoundPast(key, ks, kl, family, shared, lo);
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const p = this.keyStart[mid];
@@ -176,6 +182,72 @@ export class TreeNode {
       else hi = mid;
     }
     return lo;
+  }
+
+  /**
+   * `lowerBound` in a node whose keys all have `family`'s header and share their first `shared`
+   * payload bytes: the search key is checked against that prefix once, then the search runs over
+   * `probeWords` (the next four bytes of each key, dense, so a probe reads no key) and compares
+   * whole keys only where those words tie.
+   */
+  private lowerBoundPast(key: Uint8Array, ks: number, kl: number, family: number, shared: number, from: number): number {
+    const b = this.bytes;
+    const first = this.keyStart[0] + ks;
+    const m = kl < shared ? kl : shared;
+    for (let i = 0; i < m; i++) {
+      const d = key[ks + i] - b[first + i];
+      if (d !== 0) return d < 0 ? from : this.length;
+    }
+    if (kl < shared) return from;
+    const ka = ks + shared;
+    const kr = kl - shared;
+    const w = wordAt(key, ka, kr);
+    const words = this.probeWords;
+    let lo = from;
+    let hi = this.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const pw = words[mid];
+      let c = w - pw;
+      if (c === 0) {
+        const p = this.keyStart[mid];
+        const bl = family === 1 ? b[p + 1] : b[p] & 0x1f;
+        c = comparePayload(key, ka, kr, b, p + ks + shared, bl - shared);
+      }
+      if (c > 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Payload bytes every key shares when all have `family`'s header (1 bin8, 2 fixstr), else -1; measured once. */
+  private sharedPrefix(family: number): number {
+    if (this.prefixFamily < 0) this.measurePrefix();
+    return this.prefixFamily === family ? this.prefixLen : -1;
+  }
+
+  private measurePrefix(): void {
+    const n = this.length;
+    const b = this.bytes;
+    const ks = this.keyStart;
+    let family = n === 0 ? 0 : familyOf(b[ks[0]]);
+    for (let i = 1; i < n && family !== 0; i++) if (familyOf(b[ks[i]]) !== family) family = 0;
+    let len = 0;
+    if (family !== 0) {
+      // Keys are sorted by payload, so what the first and last share, every key between shares.
+      const skip = family === 1 ? 2 : 1;
+      const lengthOf = (p: number): number => (family === 1 ? b[p + 1] : b[p] & 0x1f);
+      const a = ks[0];
+      const z = ks[n - 1];
+      const m = Math.min(lengthOf(a), lengthOf(z));
+      while (len < m && b[a + skip + len] === b[z + skip + len]) len++;
+      // A plain array of numbers: on the JS heap, no backing store of its own for the GC to track.
+      const words = new Array<number>(n);
+      for (let i = 0; i < n; i++) words[i] = wordAt(b, ks[i] + skip + len, lengthOf(ks[i]) - len);
+      this.probeWords = words;
+    }
+    this.prefixFamily = family;
+    this.prefixLen = len;
   }
 
   /**
@@ -259,6 +331,25 @@ function checkLeafHead(b: Uint8Array, start: number, items: number): void {
   const canonical = items <= 15 ? 1 : items <= 0xffff ? 3 : 5;
   if (start !== canonical) throw new Error('malformed msgpack: the array header is not in its shortest form');
   if (b[start] !== NODE_VERSION) throw new Error('unknown node version');
+}
+
+const NO_WORDS: number[] = [];
+
+/**
+ * The `len` bytes at `p` (at most four, zero-padded) as a big-endian number. Two keys' words
+ * order them as their bytes do whenever they differ: a zero pad only ties with a zero byte.
+ */
+function wordAt(b: Uint8Array, p: number, len: number): number {
+  const b0 = len > 0 ? b[p] : 0;
+  const b1 = len > 1 ? b[p + 1] : 0;
+  const b2 = len > 2 ? b[p + 2] : 0;
+  const b3 = len > 3 ? b[p + 3] : 0;
+  return b0 * 0x1000000 + ((b1 << 16) | (b2 << 8) | b3);
+}
+
+/** 1 for a bin8 header, 2 for a fixstr, 0 for anything else (`lowerBound`'s families). */
+function familyOf(t: number): number {
+  return t === BIN8 ? 1 : t >= 0xa0 && t <= 0xbf ? 2 : 0;
 }
 
 function comparePayload(a: Uint8Array, as: number, al: number, b: Uint8Array, bs: number, bl: number): number {

@@ -74,6 +74,27 @@ describe('pipelined independent writes', () => {
     expect(String(await redis.callBuffer('FETCHBIN', String(replies[7]), 'k'))).toBe('three');
   }, 60_000);
 
+  it('interleave cached reads behind pending writes in order, the reads sharing reply buffers between the writes', async () => {
+    const daemon = await startDaemon();
+    const redis = daemon.redis();
+    const base = String(await redis.call('PUTMULTIBIN', '', '-1', 'base', 'b'));
+    // Runs of reads (synchronous: the tree is cached) between writes (each waits for its sync).
+    const commands: string[][] = [];
+    for (let i = 0; i < 40; i++) {
+      commands.push(put(base, i));
+      for (let j = 0; j < i % 5; j++) commands.push(['FETCHBIN', base, j % 2 === 0 ? 'base' : `k${i}`]);
+    }
+    const replies = await pipeline(redis, commands);
+    const roots: string[] = [];
+    replies.forEach((reply, at) => {
+      const [name, , key] = commands[at];
+      if (name === 'PUTMULTIBIN') roots.push(String(reply));
+      else expect(reply?.toString() ?? null, `reply ${at}`).toBe(key === 'base' ? 'b' : null);
+    });
+    const values = await pipeline(redis, roots.map((root, i) => ['FETCHBIN', root, `k${i}`]));
+    expect(values.map(String)).toEqual(roots.map((_, i) => `v${i}`));
+  }, 60_000);
+
   it('reply in order when some fail, and the rest still land', async () => {
     const daemon = await startDaemon();
     const redis = daemon.redis();

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { encodeBytes, encodeValue } from '../../src/codec/index.ts';
+import { mutate, normalize } from '../../src/tree/mutate.ts';
+import { EMPTY_NODE, type TreeNode } from '../../src/tree/node.ts';
+import { memoryTrees, prng } from './helpers.ts';
+
+/** What lowerBound must return: the first entry at or after `from` whose key is >= `key`. */
+function naive(node: TreeNode, key: Uint8Array, from: number): number {
+  let i = from;
+  while (i < node.length && node.compareKey(key, i) > 0) i++;
+  return i;
+}
+
+/** Keys that share long prefixes (so nodes do), in one family or mixed with others. */
+function keyMaker(rand: () => number, mixed: boolean): () => Uint8Array {
+  const digits = (n: number): string => String(Math.floor(rand() * n)).padStart(6, '0');
+  return () => {
+    const r = rand();
+    if (!mixed || r < 0.4) return encodeValue(`key:000${digits(1000)}`);
+    if (r < 0.6) return encodeBytes(Buffer.from(`key:000${digits(1000)}${rand() < 0.3 ? 'x' : ''}`));
+    if (r < 0.7) return encodeValue(Math.floor(rand() * 1000));
+    if (r < 0.8) return encodeValue(`key:000${digits(1000)}-a-string-longer-than-31-bytes`);
+    if (r < 0.9) return encodeValue(`k${digits(10)}`);
+    return encodeBytes(Buffer.alloc(Math.floor(rand() * 4), 0x6b));
+  };
+}
+
+describe('TreeNode.lowerBound', () => {
+  for (const mixed of [false, true]) {
+    it(`agrees with a linear scan on every node, for keys inside, between and outside them (${mixed ? 'mixed key types' : 'one key type'})`, async () => {
+      const rand = prng(mixed ? 7 : 3);
+      const t = memoryTrees();
+      const make = keyMaker(rand, mixed);
+      const muts = Array.from({ length: 3000 }, () => ({ key: make(), val: encodeValue(1) }));
+      const r = await mutate(t.loader, EMPTY_NODE, normalize(muts));
+      expect(r.created.length).toBeGreaterThan(10);
+      for (const node of r.created) {
+        const probes = [...Array.from({ length: 40 }, make), ...Array.from({ length: node.length }, (_, i) => node.key(i))];
+        for (const probe of probes) {
+          const from = rand() < 0.3 ? Math.floor(rand() * (node.length + 1)) : 0;
+          expect(node.lowerBound(probe, from)).toBe(naive(node, probe, from));
+        }
+      }
+    });
+  }
+});
