@@ -1,11 +1,11 @@
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { decodeValue } from '../src/codec/index.ts';
 import { newCluster, renderCluster } from '../src/net/cluster-file.ts';
 import { keyName, newKeyPair } from '../src/net/identity.ts';
-import { percentile, perSecond } from './measure.ts';
+import { percentile, perSecond, withCpu } from './measure.ts';
 import { startRedis } from './redis.ts';
 import { type Daemon, startDaemon } from './serve.ts';
 
@@ -209,9 +209,15 @@ async function remote(): Promise<string[]> {
         await new Promise((res) => setTimeout(res, 200));
       }
       const lat = num === 1 ? await drive(LATENCY_JOBS, 1, one) : undefined;
-      const thr = await drive(REMOTE_JOBS, CALLERS, one);
+      const start = performance.now();
+      // The caller daemon's share of a core, and all six processes' share of the machine:
+      // providers add throughput until one of the two is used up.
+      const [[thr, callerCpu], allCpu] = await withCpu([process.pid, ...providers.map((p) => p.pid)], () => withCpu([caller.pid], () => drive(REMOTE_JOBS, CALLERS, one)));
+      const seconds = (performance.now() - start) / 1000;
+      const callerCore = callerCpu / seconds;
+      const machine = (allCpu + callerCpu) / seconds / cpus().length;
       if (lat !== undefined) out.push(`| remote round trip, 1 caller, 1 provider | p50 ${lat.p50.toFixed(3)} ms, p99 ${lat.p99.toFixed(3)} ms | — | — |`);
-      out.push(`| remote jobs/s, ${CALLERS} callers, num ${num} (${WORKERS} workers each) | ${Math.round(thr.perSecond)} (p50 ${thr.p50.toFixed(2)} ms, p99 ${thr.p99.toFixed(2)} ms) | — | — |`);
+      out.push(`| remote jobs/s, ${CALLERS} callers, num ${num} (${WORKERS} workers each); caller daemon ${callerCore.toFixed(2)} of a core, all processes ${(machine * 100).toFixed(0)} % of the machine | ${Math.round(thr.perSecond)} (p50 ${thr.p50.toFixed(2)} ms, p99 ${thr.p99.toFixed(2)} ms) | — | — |`);
     }
   } finally {
     for (const c of all) c.disconnect();
