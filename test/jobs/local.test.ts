@@ -3,24 +3,16 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keyText, newKeyPair } from '../../src/net/identity.ts';
 import { keyName } from '../../src/net/identity.ts';
 import { type TreeServer, startTreeServer } from '../commands/tree-server.ts';
+import { type Answer, clientPool, jobdo as callJobs } from './helpers.ts';
 import { poll } from '../net/cluster-daemons.ts';
 
-type Answer = [Buffer, Buffer];
 
 describe('the local job queue', { timeout: 60_000 }, () => {
   let s: TreeServer;
   const kp = newKeyPair();
   const service = keyName(kp.publicKey);
-  const clients: Redis[] = [];
-
-  const client = async (): Promise<Redis> => {
-    const r = new Redis({ port: s.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-    await r.connect();
-    clients.push(r);
-    return r;
-  };
-  const jobdo = (r: Redis, timeout: number, ...pairs: string[]): Promise<Array<Answer | Error>> =>
-    r.callBuffer('JOBDO', service, String(timeout), ...pairs) as Promise<Array<Answer | Error>>;
+  const { clients, client } = clientPool(() => s.port);
+  const jobdo = (r: Redis, timeout: number, ...pairs: string[]): Promise<Array<Answer | Error>> => callJobs(r, service, timeout, ...pairs);
   const jobget = (r: Redis, timeout: number): Promise<[Buffer, Buffer, Buffer] | null> =>
     r.callBuffer('JOBGET', service, String(timeout)) as Promise<[Buffer, Buffer, Buffer] | null>;
   /** A worker that answers every job with `f(arg)`, until its connection is closed. */

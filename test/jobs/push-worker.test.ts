@@ -3,26 +3,18 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { decodeValue } from '../../src/codec/index.ts';
 import { keyName, newKeyPair } from '../../src/net/identity.ts';
 import { type TreeServer, startTreeServer } from '../commands/tree-server.ts';
+import { type Answer, clientPool, jobdo as callJobs } from './helpers.ts';
 import { poll } from '../net/cluster-daemons.ts';
 import { type Reply, frame, parseAll, rawClient, text } from '../resp/helpers.ts';
 
-type Answer = [Buffer, Buffer];
 type Pushed = { method: string; arg: string; ref: string };
 
 describe('SUBSCRIBE on a service: push-style workers', { timeout: 60_000 }, () => {
   let s: TreeServer;
   const kp = newKeyPair();
   const service = keyName(kp.publicKey);
-  const clients: Redis[] = [];
-
-  const client = async (): Promise<Redis> => {
-    const r = new Redis({ port: s.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });
-    await r.connect();
-    clients.push(r);
-    return r;
-  };
-  const jobdo = (r: Redis, timeout: number, ...pairs: string[]): Promise<Array<Answer | Error>> =>
-    r.callBuffer('JOBDO', service, String(timeout), ...pairs) as Promise<Array<Answer | Error>>;
+  const { clients, client } = clientPool(() => s.port);
+  const jobdo = (r: Redis, timeout: number, ...pairs: string[]): Promise<Array<Answer | Error>> => callJobs(r, service, timeout, ...pairs);
   let admin: Redis;
   // Not s.redis: INFO there would wait behind a blocked JOBDO.
   const info = async (): Promise<string> => String(await admin.call('INFO', 'jobs'));
