@@ -19,7 +19,12 @@ const STMT: ArgumentDoc = {
 const RESULT =
   'a bulk string holding a msgpack map: {"columns": [names…], "rows": [[values…]…]} for a statement that returns rows, {"changes": n} for any other (n rows inserted, updated or deleted; 0 for DDL)';
 
-const text = (a: Uint8Array): string => Buffer.from(a).toString('utf8');
+const text = (a: Uint8Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('utf8');
+
+/** The PARAMS token in any case, checked on the bytes: every statement of a call is tested twice. */
+function isParams(arg: Uint8Array): boolean {
+  return arg.length === 6 && text(arg).toUpperCase() === 'PARAMS';
+}
 
 /**
  * The statement arguments, each optionally followed by `PARAMS n v1 … vn`: n values bound (as
@@ -30,8 +35,8 @@ export function statementArgs(args: Uint8Array[]): SqlInput[] {
   const out: SqlInput[] = [];
   for (let i = 0; i < args.length; i++) {
     const sql = text(args[i]);
-    if (args[i + 1] === undefined || text(args[i + 1]).toUpperCase() !== 'PARAMS') {
-      if (sql.toUpperCase() === 'PARAMS') throw new CrissError('ERR', 'PARAMS must follow a statement');
+    if (args[i + 1] === undefined || !isParams(args[i + 1])) {
+      if (isParams(args[i])) throw new CrissError('ERR', 'PARAMS must follow a statement');
       out.push(sql);
       continue;
     }
