@@ -10,6 +10,7 @@ import { type PushSink, writeMessage } from '../pubsub/broker.ts';
 import { intArg, ttlArg } from './args.ts';
 import type { ChannelHooks } from './pubsub.ts';
 import type { ArgumentDoc, ClientSession, CommandContext, CommandSpec } from './spec.ts';
+import { latin1 } from './text.ts';
 
 export interface JobCommandDeps {
   queues: JobQueues;
@@ -71,7 +72,7 @@ function isServiceName(text: string): boolean {
 
 /** A service argument: the Name of the key pair that signs its answers (base58 of 32 bytes). */
 function serviceArg(arg: Uint8Array): string {
-  const text = Buffer.from(arg).toString('latin1');
+  const text = latin1(arg);
   if (!isServiceName(text)) throw new CrissError('BADSERVICE', `a service is named by its key pair's Name (base58 of 32 bytes), not '${text.slice(0, 64)}'`);
   return text;
 }
@@ -151,7 +152,7 @@ export function jobChannels(deps: JobCommandDeps): ChannelHooks {
   };
   return {
     subscribed: (client, channel, sink: PushSink) => {
-      const service = Buffer.from(channel).toString('latin1');
+      const service = latin1(channel);
       if (!isServiceName(service)) return;
       const st = stateOf(client);
       const name = Buffer.from(channel);
@@ -165,7 +166,7 @@ export function jobChannels(deps: JobCommandDeps): ChannelHooks {
     },
     unsubscribed: (client, channel) => {
       const st = client.state.get(PUSHED) as PushState | undefined;
-      const service = Buffer.from(channel).toString('latin1');
+      const service = latin1(channel);
       st?.workers.get(service)?.stop();
       st?.workers.delete(service);
     },
@@ -175,7 +176,7 @@ export function jobChannels(deps: JobCommandDeps): ChannelHooks {
 /** The seed JOBRESPOND signs with: 32 raw bytes, or the Name of a key pair in the keys dir. */
 function signingSeed(deps: JobCommandDeps, arg: Uint8Array): Uint8Array {
   if (arg.length === KEY_BYTES) return arg;
-  const name = Buffer.from(arg).toString('latin1');
+  const name = latin1(arg);
   const entry = deps.key?.(name);
   if (entry === undefined) throw new CrissError('NOKEY', `no key pair named ${name.slice(0, 64)} in the keys dir (or give the raw 32-byte seed)`);
   if (entry.privateKey === undefined) throw new CrissError('NOKEY', `the keys dir holds only the public key of ${name.slice(0, 64)}`);
@@ -185,7 +186,7 @@ function signingSeed(deps: JobCommandDeps, arg: Uint8Array): Uint8Array {
 /** A public key argument: 32 raw bytes or base58 text. */
 function publicKeyArg(arg: Uint8Array): Buffer {
   if (arg.length === KEY_BYTES) return Buffer.from(arg);
-  return parseKey(Buffer.from(arg).toString('latin1'), 'public_key');
+  return parseKey(latin1(arg), 'public_key');
 }
 
 /** JOBDO's `method arg …` pairs. */
@@ -235,7 +236,7 @@ export function jobCommands(deps: JobCommandDeps): CommandSpec[] {
       handler: async (ctx) => {
         const { net, remote } = deps;
         if (net === undefined || remote === undefined) throw new CrissError('NOCLUSTER', 'this daemon runs no cluster network');
-        const cluster = net.resolve(Buffer.from(ctx.args[0]).toString('latin1'));
+        const cluster = net.resolve(latin1(ctx.args[0]));
         const service = serviceArg(ctx.args[1]);
         const ttl = ttlArg(ctx.args[2]);
         if (ttl === 0) throw new CrissError('ERR', 'JOBANNOUNCE needs a TTL: milliseconds, or -1 for forever');
@@ -264,10 +265,11 @@ export function jobCommands(deps: JobCommandDeps): CommandSpec[] {
       handler: (ctx) => {
         const service = serviceArg(ctx.args[0]);
         const timeout = intArg(ctx.args[1], 'timeout', 0, MAX_JOB_TIMEOUT_MS);
-        const unblock = new AbortController();
-        const got = queues.take(service, timeout, AbortSignal.any([connectionSignal(ctx.client), unblock.signal]));
         // A job already queued is handed over in this tick: a busy worker never waits a turn.
-        if (!(got instanceof Promise)) return replyJob(ctx, got);
+        const ready = queues.take(service);
+        if (ready !== undefined) return replyJob(ctx, ready);
+        const unblock = new AbortController();
+        const got = queues.wait(service, timeout, AbortSignal.any([connectionSignal(ctx.client), unblock.signal]));
         let unblockedWithError = false;
         ctx.client.unblocker = (error) => {
           unblockedWithError = error;
@@ -286,7 +288,7 @@ export function jobCommands(deps: JobCommandDeps): CommandSpec[] {
       arguments: [{ name: 'ref', type: 'string' }, { name: 'response', type: 'string' }, { name: 'key', type: 'string' }],
       reply: 'Simple string OK. NOJOB when the call is not awaited any more (answered, timed out, its caller gone); BADKEY when the key is not the service\'s.',
       handler: (ctx) => {
-        const job = queues.taken(Buffer.from(ctx.args[0]).toString('latin1'));
+        const job = queues.taken(latin1(ctx.args[0]));
         if (job === undefined) throw new CrissError('NOJOB', 'no such job awaits an answer: answered already, timed out, or its caller has gone');
         const signer = signerOf(signingSeed(deps, ctx.args[2]));
         if (signer.name !== job.service) throw new CrissError('BADKEY', `that key's Name is ${signer.name}, not the service's`);
@@ -321,10 +323,10 @@ export function jobCommands(deps: JobCommandDeps): CommandSpec[] {
         const [name, method, arg, response, signature, publicKey, ...rest] = ctx.args;
         let nonce: Uint8Array | undefined;
         if (rest.length > 0) {
-          if (rest.length !== 2 || Buffer.from(rest[0]).toString('latin1').toUpperCase() !== 'NONCE') throw new CrissError('ERR', 'syntax error: JOBVERIFY … public_key [NONCE nonce]');
+          if (rest.length !== 2 || latin1(rest[0]).toUpperCase() !== 'NONCE') throw new CrissError('ERR', 'syntax error: JOBVERIFY … public_key [NONCE nonce]');
           nonce = rest[1];
         }
-        const service = Buffer.from(name).toString('latin1');
+        const service = latin1(name);
         ctx.reply.integer(verifyAnswer(service, method, arg, response, signature, publicKeyArg(publicKey), nonce) ? 1 : 0);
       },
     },

@@ -7,6 +7,7 @@ import { type StreamHub, type StreamMessage, newStreamRef, pubsubConsumer } from
 import type { ReplyWriter } from '../resp/reply.ts';
 import { intArg } from './args.ts';
 import type { ClientSession, CommandContext, CommandSpec } from './spec.ts';
+import { latin1 } from './text.ts';
 
 export interface StreamDeps {
   broker: Broker;
@@ -21,10 +22,6 @@ const SINCE = '0.4.0';
 const MAX_TIMEOUT = 2 ** 31 - 1;
 const OWNED = 'streams';
 const WORKER = 'stream-worker';
-
-function latin1(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1');
-}
 
 /** The streams a connection started: they end when it closes ("producer gone") or RESETs. */
 class OwnedStreams {

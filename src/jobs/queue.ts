@@ -110,7 +110,7 @@ class Service {
 
 /**
  * The local job queues, one per service: callers put calls in (`call`), workers take them out
- * (`take`, what JOBGET blocks on and a push-style worker can loop over), each job going to
+ * (`take` and `wait`, what JOBGET blocks on, or `serve` for a push-style worker), each job going to
  * exactly one worker in arrival order. A job whose caller timed out or went away is dropped
  * before any worker sees it.
  */
@@ -164,17 +164,21 @@ export class JobQueues {
   }
 
   /**
-   * The next job of `service`, waiting up to `timeoutMs` (0: no limit) for one; undefined on
-   * timeout or when `signal` aborts. A job returned is in the taker's hands until answered,
-   * failed (`job.fail`, e.g. when the worker's connection closes) or its caller gives up.
+   * The next job of `service` if one is queued. A job returned is in the taker's hands until
+   * answered, failed (`job.fail`, e.g. when the worker's connection closes) or its caller gives up.
    */
-  take(service: string, timeoutMs: number, signal?: AbortSignal): Job | Promise<Job | undefined> {
+  take(service: string): Job | undefined {
+    const s = this.services.get(service);
+    const ready = s?.next();
+    if (s !== undefined && ready !== undefined) this.markTaken(s, ready);
+    return ready;
+  }
+
+  /** The next job of `service` (see `take`), waiting up to `timeoutMs` (0: no limit); undefined on timeout or when `signal` aborts. */
+  wait(service: string, timeoutMs: number, signal?: AbortSignal): Promise<Job | undefined> {
+    const ready = this.take(service);
+    if (ready !== undefined) return Promise.resolve(ready);
     const s = this.service(service);
-    const ready = s.next();
-    if (ready !== undefined) {
-      this.markTaken(s, ready);
-      return ready;
-    }
     if (signal?.aborted) return Promise.resolve(undefined);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;

@@ -2,9 +2,16 @@ import type { PeerId, Stream } from '@libp2p/interface';
 import type { ConnectionManager } from '@libp2p/interface-internal';
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
+import type { Uint8ArrayList } from 'uint8arraylist';
 import { CrissError } from '../errors.ts';
+import { type Id, hasId } from '../store/id.ts';
 import { BLOCK, BLOCKS_PROTOCOL, IDLE_MS, LyingPeerError, MAX_FRAME, MAX_WANTS, NONE, type Want, encodeWant } from './block-wire.ts';
-import { verified } from './hash-thread.ts';
+
+/** The block held in `frame` from byte `skip` on (one buffer, copied only when it spans chunks), if its id is `id`. */
+async function verified(frame: Uint8ArrayList, skip: number, id: Id): Promise<Uint8Array | undefined> {
+  const bytes = frame.subarray(skip);
+  return (await hasId(bytes, id)) ? bytes : undefined;
+}
 
 /** A client stream idle this long is replaced rather than reused: the server may be closing it. */
 const REUSE_MS = IDLE_MS / 2;
@@ -65,8 +72,8 @@ class Lane {
   }
 
   /**
-   * Reads the answer to one want-list. Each block is checked against its id (on the hashing
-   * thread when big) while the next ones are read; none is handed out unchecked.
+   * Reads the answer to one want-list. Each block is checked against its id (a big one on the
+   * thread pool) while the next ones are read; none is handed out unchecked.
    */
   private async answers(conn: Conn, batch: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
     const checks: Array<Promise<Uint8Array | undefined>> = [];

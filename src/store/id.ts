@@ -36,6 +36,16 @@ export function idOf(block: Uint8Array): Id {
   return out;
 }
 
+/** Past this size a block is hashed on libuv's thread pool: the event loop reads on meanwhile. */
+const HASH_OFF_LOOP_BYTES = 64 * 1024;
+
+/** Whether `block`'s sha2-256 multihash is `id` (a big block hashed on the thread pool). */
+export async function hasId(block: Uint8Array, id: Id): Promise<boolean> {
+  if (!isId(id)) return false;
+  if (block.length < HASH_OFF_LOOP_BYTES) return idEquals(idOf(block), id);
+  return Buffer.from(await crypto.subtle.digest('SHA-256', block)).equals(id.subarray(ID_PREFIX_BYTES));
+}
+
 export function isId(bytes: Uint8Array): boolean {
   return bytes.length === ID_BYTES && bytes[0] === SHA2_256 && bytes[1] === DIGEST_BYTES;
 }

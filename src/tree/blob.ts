@@ -1,7 +1,7 @@
 import { EXT8, EXT_BLOB, MAX_VALUE_BYTES } from '../codec/format.ts';
 import { skipValue } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
-import { ID_BYTES, type Id, idEquals, idOf, idToText, isId } from '../store/id.ts';
+import { ID_BYTES, type Id, hasId, idOf, idToText, isId } from '../store/id.ts';
 
 /**
  * Large values live in blocks of their own (docs/format.md §4): a leaf keeps a 42-byte blob
@@ -75,15 +75,10 @@ export function separate(value: Uint8Array): { val: Uint8Array; blob: Blob | nul
   return { val: blobRef(id, value), blob: { id, bytes: value } };
 }
 
-/** Past this size a blob is hashed on libuv's thread pool: file reads then hash in parallel. */
-const HASH_OFF_THREAD = 64 * 1024;
-
 /** A blob as read from a disk or a peer: its hash, length, type and canonical form are checked. */
 export async function verifyBlob(ref: Uint8Array, bytes: Uint8Array): Promise<Uint8Array> {
   const id = refId(ref);
-  const matches = bytes.length === refLength(ref) && bytes[0] === refTag(ref) && (bytes.length < HASH_OFF_THREAD
-    ? idEquals(idOf(bytes), id)
-    : Buffer.from(await crypto.subtle.digest('SHA-256', bytes)).equals(id.subarray(2)));
+  const matches = bytes.length === refLength(ref) && bytes[0] === refTag(ref) && (await hasId(bytes, id));
   if (!matches) throw new CrissError('BADBLOCK', `blob ${idToText(id)} does not match its reference`);
   try {
     if (skipValue(bytes, 0) !== bytes.length) throw new Error('trailing bytes');
