@@ -18,4 +18,4 @@ export function canonicalize(bytes: Uint8Array): Uint8Array {
   }
   return encodeValue(decodeValue(bytes, { strict: false }));
 }
-export { linksIn } from './links.ts';
+export { holdsNoLinks, linksIn } from './links.ts';

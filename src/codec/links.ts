@@ -7,10 +7,15 @@ const HEADER = Buffer.from(LINK_HEADER);
 /** Every link inside a canonical value, however deeply nested (walks, GC and clones follow them). */
 export function linksIn(b: Uint8Array, start = 0): Uint8Array[] {
   const out: Uint8Array[] = [];
-  // Cheap pre-check: every link starts with the same header.
-  if (Buffer.from(b.buffer, b.byteOffset, b.byteLength).indexOf(HEADER) < 0) return out;
+  // Cheap pre-checks: bytes and strings (a file's chunks) hold no link, and every link starts with the same header.
+  if (start >= b.length || holdsNoLinks(b[start]) || Buffer.from(b.buffer, b.byteOffset, b.byteLength).indexOf(HEADER) < 0) return out;
   collect(b, start, out, new Head());
   return out;
+}
+
+/** Whether a value starting with `tag` is bytes or a string, which never hold a link however long. */
+export function holdsNoLinks(tag: number): boolean {
+  return (tag >= F.BIN8 && tag <= F.BIN32) || (tag >= F.STR8 && tag <= F.STR32) || (tag >= 0xa0 && tag <= 0xbf);
 }
 
 function collect(b: Uint8Array, p: number, out: Uint8Array[], h: Head): number {

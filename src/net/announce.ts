@@ -5,7 +5,7 @@ import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
 import { IdSet } from '../gc/idset.ts';
 import { type Id, idToText, parseId } from '../store/id.ts';
-import { type BlockStoreReader, type Want, reachedFrom } from './blocks.ts';
+import { type BlockStoreReader, type Reached, reachedFrom } from './blocks.ts';
 
 const FILE = 'announcements.json';
 /** The multicodec of raw bytes: a provider record names a root by its plain multihash. */
@@ -84,15 +84,16 @@ export class Announcements {
 
 /**
  * Adds to `into` every block `root` reaches here, links included (what announcing it serves).
- * Blocks missing locally are skipped: a partial tree serves what it has.
+ * Blocks missing locally are skipped: a partial tree serves what it has. A file's chunks are
+ * not read: their references say they link to nothing.
  */
 export async function addReachable(store: BlockStoreReader, root: Id, into: IdSet): Promise<void> {
-  let frontier: Want[] = [{ kind: 'node', id: root }];
+  let frontier: Reached[] = [{ kind: 'node', id: root }];
   // Each block enters the frontier once (the set), so the walk ends.
   while (frontier.length > 0) {
-    const next: Want[] = [];
+    const next: Reached[] = [];
     for (const w of frontier) {
-      if (!into.add(w.id)) continue;
+      if (!into.add(w.id) || w.flat === true) continue;
       const bytes = w.kind === 'node' ? await store.getBlock(w.id) : await store.getBlob(w.id);
       if (bytes !== undefined) next.push(...reachedFrom(w.kind, bytes, w.id));
     }

@@ -2,15 +2,20 @@ import type { PeerId, Stream } from '@libp2p/interface';
 import type { ConnectionManager } from '@libp2p/interface-internal';
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
-import type { Uint8ArrayList } from 'uint8arraylist';
+import { Uint8ArrayList } from 'uint8arraylist';
 import { CrissError } from '../errors.ts';
-import { type Id, hasId } from '../store/id.ts';
+import { type Id, hasId, piecesHaveId } from '../store/id.ts';
 import { BLOCK, BLOCKS_PROTOCOL, IDLE_MS, LyingPeerError, MAX_FRAME, MAX_WANTS, NONE, type Want, encodeWant } from './block-wire.ts';
 
-/** The block held in `frame` from byte `skip` on (one buffer, copied only when it spans chunks), if its id is `id`. */
-async function verified(frame: Uint8ArrayList, skip: number, id: Id): Promise<Uint8Array | undefined> {
-  const bytes = frame.subarray(skip);
-  return (await hasId(bytes, id)) ? bytes : undefined;
+/** Blocks up to this size are hashed on the event loop (~2.5 ms at most), bigger ones on the thread pool. */
+const HASH_IN_PLACE_BYTES = 4 * 1024 * 1024;
+
+/** The block held in `frame` from byte `skip` on, as the pieces it arrived in, if its id is `id`. */
+async function verified(frame: Uint8ArrayList, skip: number, id: Id): Promise<Uint8ArrayList | undefined> {
+  const block = frame.sublist(skip);
+  if (block.byteLength <= HASH_IN_PLACE_BYTES) return piecesHaveId(block, id) ? block : undefined;
+  const bytes = block.subarray();
+  return (await hasId(bytes, id)) ? new Uint8ArrayList(bytes) : undefined;
 }
 
 /** A client stream idle this long is replaced rather than reused: the server may be closing it. */
@@ -54,7 +59,7 @@ class Lane {
   }
 
   /** Sends one want-list once fewer than MAX_AHEAD are unanswered, then reads its answer after the earlier ones'. */
-  want(batch: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
+  want(batch: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8ArrayList | undefined>> {
     const room = this.reads.length >= MAX_AHEAD ? this.reads[this.reads.length - MAX_AHEAD] : undefined;
     const before = this.reads.at(-1);
     const sent = this.written.then(() => room).then(async () => {
@@ -75,8 +80,8 @@ class Lane {
    * Reads the answer to one want-list. Each block is checked against its id (a big one on the
    * thread pool) while the next ones are read; none is handed out unchecked.
    */
-  private async answers(conn: Conn, batch: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
-    const checks: Array<Promise<Uint8Array | undefined>> = [];
+  private async answers(conn: Conn, batch: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8ArrayList | undefined>> {
+    const checks: Array<Promise<Uint8ArrayList | undefined>> = [];
     for (const w of batch) {
       const frame = await conn.lp.read({ signal });
       if (frame.byteLength === 1 && frame.get(0) === NONE) {
@@ -86,8 +91,8 @@ class Lane {
       const check = (frame.byteLength > 0 && frame.get(0) === BLOCK ? verified(frame, 1, w.id) : Promise.resolve(undefined)).then((block) => {
         if (block === undefined) throw new LyingPeerError(this.client.peer.toString(), w.id);
         this.client.counters.fetched++;
-        this.client.counters.fetchedBytes += block.length;
-        onBlock?.(block.length);
+        this.client.counters.fetchedBytes += block.byteLength;
+        onBlock?.(block.byteLength);
         return block;
       });
       // Awaited together below; a stream failing first must not leave a bad block's rejection unhandled.
@@ -144,14 +149,15 @@ export class BlockClient {
   }
 
   /**
-   * The blocks in order; undefined for one the peer does not serve. Throws LyingPeerError on a
+   * The blocks in order, each as the pieces it arrived in (a big blob is written to disk as they
+   * lie, never gathered into one buffer); undefined for one the peer does not serve. Throws LyingPeerError on a
    * bad block. `onBlock` hears each verified block's size as it arrives.
    */
-  async fetch(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8Array | undefined>> {
+  async fetch(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8ArrayList | undefined>> {
     if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
     this.counters.fetching++;
     try {
-      const lists: Array<Promise<Array<Uint8Array | undefined>>> = [];
+      const lists: Array<Promise<Array<Uint8ArrayList | undefined>>> = [];
       for (let i = 0; i < wants.length; i += MAX_WANTS) lists.push(this.lanes[this.turn++ % LANES].want(wants.slice(i, i + MAX_WANTS), signal, onBlock));
       // All are awaited: one failing first must not leave the others' rejections unhandled.
       const settled = await Promise.allSettled(lists);

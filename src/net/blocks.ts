@@ -3,10 +3,10 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal';
 import { lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
 import { Uint8ArrayList } from 'uint8arraylist';
-import { linksIn } from '../codec/index.ts';
+import { holdsNoLinks, linksIn } from '../codec/index.ts';
 import type { BlockKind } from '../store/blockstore.ts';
 import type { Id } from '../store/id.ts';
-import { isRefAt, refId } from '../tree/blob.ts';
+import { isRefAt, refId, refMayLink } from '../tree/blob.ts';
 import { TreeNode } from '../tree/node.ts';
 import { BlockClient } from './block-client.ts';
 import { BLOCKS_PROTOCOL, ENTRY_BYTES, IDLE_MS, MAX_WANTS, type Want, decodeWant, frameOf } from './block-wire.ts';
@@ -18,14 +18,23 @@ export { BLOCKS_PROTOCOL, LyingPeerError, type Want } from './block-wire.ts';
 const WRITE_RUN = 4 * 1024 * 1024;
 const MAX_REQUESTS_PER_STREAM = 1_000_000;
 
-/** What a block links to: a node's children, blob references and linked trees; a blob's links. */
-export function reachedFrom(kind: BlockKind, bytes: Uint8Array, id: Id): Want[] {
-  const out: Want[] = [];
+/** A block a walk reaches; `flat` for a blob whose reference says it is bytes or a string, which links to nothing. */
+export interface Reached extends Want {
+  flat?: boolean;
+}
+
+/**
+ * What a block links to: a node's children, blob references and linked trees; a blob's links
+ * (a blob in pieces is gathered only if it may hold one: a file's chunk never does).
+ */
+export function reachedFrom(kind: BlockKind, bytes: Uint8Array | Uint8ArrayList, id: Id): Reached[] {
+  const out: Reached[] = [];
   if (kind === 'blob') {
-    for (const l of linksIn(bytes)) out.push({ kind: 'node', id: l });
+    if (bytes instanceof Uint8ArrayList && (bytes.byteLength === 0 || holdsNoLinks(bytes.get(0)))) return out;
+    for (const l of linksIn(bytes.subarray())) out.push({ kind: 'node', id: l });
     return out;
   }
-  const node = TreeNode.parse(Buffer.from(id), bytes);
+  const node = TreeNode.parse(Buffer.from(id), bytes.subarray());
   for (let i = 0; i < node.length; i++) {
     if (node.level > 0) {
       out.push({ kind: 'node', id: node.child(i) });
@@ -33,7 +42,7 @@ export function reachedFrom(kind: BlockKind, bytes: Uint8Array, id: Id): Want[] 
     }
     const v = node.val(i);
     if (isRefAt(v, 0)) {
-      out.push({ kind: 'blob', id: refId(v) });
+      out.push({ kind: 'blob', id: refId(v), flat: !refMayLink(v) });
     } else {
       for (const l of linksIn(v)) out.push({ kind: 'node', id: l });
     }

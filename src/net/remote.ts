@@ -1,11 +1,11 @@
 import type { PeerId } from '@libp2p/interface';
 import type { Logger } from 'pino';
+import { Uint8ArrayList } from 'uint8arraylist';
 import { CrissError } from '../errors.ts';
-import type { BlockStore } from '../store/blockstore.ts';
+import type { BlockKind, BlockStore } from '../store/blockstore.ts';
 import { type Id, idEquals, idKey, idToText } from '../store/id.ts';
 import type { BlockSource } from '../tree/index.ts';
 import { TreeNode } from '../tree/node.ts';
-import type { BlockKind } from '../store/blockstore.ts';
 import { type BlockClient, type Want, reachedFrom } from './blocks.ts';
 import type { Network } from './network.ts';
 
@@ -104,8 +104,9 @@ export class Providers {
     return this.clients;
   }
 
-  async fetch(wants: Want[]): Promise<Array<Uint8Array | undefined>> {
-    const out: Array<Uint8Array | undefined> = new Array(wants.length).fill(undefined);
+  /** Each block as the pieces it arrived in (see BlockClient.fetch). */
+  async fetch(wants: Want[]): Promise<Array<Uint8ArrayList | undefined>> {
+    const out: Array<Uint8ArrayList | undefined> = new Array(wants.length).fill(undefined);
     let pending = wants.map((_, i) => i);
     const tried = new Map<number, Set<BlockClient>>();
     // Each round either answers wants or drops a provider, so rounds are bounded by both.
@@ -179,7 +180,7 @@ export class RemoteSource implements BlockSource {
     if (missing.length > 0) {
       const got = await this.providers.fetch(missing.map((i) => wants[i]));
       missing.forEach((i, k) => {
-        const b = got[k];
+        const b = got[k]?.subarray();
         out[i] = b;
         if (b !== undefined) this.cache.set(wants[i].kind, wants[i].id, b);
       });
@@ -221,16 +222,20 @@ export class RemoteSource implements BlockSource {
 
   /**
    * For a clone: each block from the local store if it is there, else from the cache or the
-   * providers; `fetched` says which must be stored. Fetched blocks skip the cache: the clone
-   * stores them itself, and a cache full of a clone's blobs only holds memory.
+   * providers (as the pieces it arrived in); `fetched` says which must be stored. Fetched
+   * blocks skip the cache: the clone stores them itself, and a cache full of a clone's blobs
+   * only holds memory.
    */
-  async gather(wants: Want[]): Promise<Array<{ bytes: Uint8Array | undefined; fetched: boolean }>> {
+  async gather(wants: Want[]): Promise<Array<{ block: Uint8ArrayList | undefined; fetched: boolean }>> {
     const local = await this.localBlocks(wants);
-    const out = local.map((bytes, i) => (bytes !== undefined ? { bytes, fetched: false } : { bytes: this.cache.get(wants[i].kind, wants[i].id), fetched: true }));
-    const missing = wants.map((_, i) => i).filter((i) => out[i].bytes === undefined);
+    const out = local.map((bytes, i) => {
+      const b = bytes ?? this.cache.get(wants[i].kind, wants[i].id);
+      return { block: b === undefined ? undefined : new Uint8ArrayList(b), fetched: bytes === undefined };
+    });
+    const missing = wants.map((_, i) => i).filter((i) => out[i].block === undefined);
     if (missing.length > 0) {
       const got = await this.providers.fetch(missing.map((i) => wants[i]));
-      missing.forEach((i, k) => (out[i].bytes = got[k]));
+      missing.forEach((i, k) => (out[i].block = got[k]));
     }
     return out;
   }
@@ -258,7 +263,7 @@ export interface CloneOptions {
 /** A round of a clone: its wants, and their blocks on the way. */
 interface Round {
   wants: Want[];
-  got: Promise<Array<{ bytes: Uint8Array | undefined; fetched: boolean }>>;
+  got: Promise<Array<{ block: Uint8ArrayList | undefined; fetched: boolean }>>;
 }
 
 /**
@@ -295,16 +300,22 @@ export async function clone(store: BlockStore, source: RemoteSource, root: Id, u
       next = frontier.length > 0 ? start() : undefined;
       const got = await round.got;
       const blocks: Array<{ id: Id; bytes: Uint8Array }> = [];
-      const blobs: Array<{ id: Id; bytes: Uint8Array }> = [];
+      const blobs: Array<{ id: Id; bytes: Uint8Array[] }> = [];
       round.wants.forEach((w, i) => {
-        const { bytes, fetched } = got[i];
-        if (bytes === undefined) throw new CrissError('MISSINGBLOCK', `no provider has block ${idToText(w.id)} of ${idToText(root)}`);
+        const { block, fetched } = got[i];
+        if (block === undefined) throw new CrissError('MISSINGBLOCK', `no provider has block ${idToText(w.id)} of ${idToText(root)}`);
+        // A node is small, and parsed whole; a blob stays in pieces down to the segment file.
+        const bytes = w.kind === 'node' ? block.subarray() : block;
         if (fetched) {
           // Hashes were checked on arrival; nodes must also pass the strict parser before they are stored.
-          if (w.kind === 'node') TreeNode.parse(Buffer.from(w.id), bytes);
-          (w.kind === 'node' ? blocks : blobs).push({ id: w.id, bytes });
+          if (bytes instanceof Uint8Array) {
+            TreeNode.parse(Buffer.from(w.id), bytes);
+            blocks.push({ id: w.id, bytes });
+          } else {
+            blobs.push({ id: w.id, bytes: [...bytes] });
+          }
           report.fetched++;
-          report.bytes += bytes.length;
+          report.bytes += bytes.byteLength;
         }
         report.blocks++;
         for (const r of reachedFrom(w.kind, bytes, w.id)) {

@@ -29,7 +29,7 @@ export interface WriteSet {
   /** Tree nodes: small, kept in LevelDB, each maybe as a delta against the node it replaces. */
   blocks?: NewNode[];
   /** Big blocks: their bytes (appended at commit) or where `appendBlob` already put them. */
-  blobs?: Array<{ id: Id; bytes: Uint8Array } | { id: Id; at: Location }>;
+  blobs?: Array<{ id: Id; bytes: Uint8Array | readonly Uint8Array[] } | { id: Id; at: Location }>;
   /** Pin `root` until `until` (epoch ms, FOREVER for no expiry); an existing later pin stays. */
   pins?: Array<{ root: Id; until: number }>;
   vars?: Array<{ name: Uint8Array; value: Uint8Array | null }>;

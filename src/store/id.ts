@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { hash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { base58 } from '@scure/base';
 import { EXT8, EXT_LINK } from '../codec/format.ts';
 import { CrissError } from '../errors.ts';
@@ -44,6 +44,18 @@ export async function hasId(block: Uint8Array, id: Id): Promise<boolean> {
   if (!isId(id)) return false;
   if (block.length < HASH_OFF_LOOP_BYTES) return idEquals(idOf(block), id);
   return Buffer.from(await crypto.subtle.digest('SHA-256', block)).equals(id.subarray(ID_PREFIX_BYTES));
+}
+
+/**
+ * Whether a block that arrived in pieces hashes to `id`, hashed where the pieces lie: handing it
+ * to the thread pool would first copy it whole, twice (into one buffer, then WebCrypto's own
+ * copy), which costs more than hashing it here.
+ */
+export function piecesHaveId(pieces: Iterable<Uint8Array>, id: Id): boolean {
+  if (!isId(id)) return false;
+  const h = createHash('sha256');
+  for (const piece of pieces) h.update(piece);
+  return h.digest().equals(id.subarray(ID_PREFIX_BYTES));
 }
 
 export function isId(bytes: Uint8Array): boolean {

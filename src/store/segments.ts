@@ -91,26 +91,32 @@ export class SegmentFiles {
    * Appends a block; resolves with its location once written (not yet synced: `sync` before
    * the index points at it). With `hold`, the segment stays out of compaction until `release`.
    */
-  append(id: Id, bytes: Uint8Array, hold = false): Promise<Location> {
+  append(id: Id, bytes: Uint8Array | readonly Uint8Array[], hold = false): Promise<Location> {
     const run = this.tail.then(() => this.appendNow(id, bytes, hold));
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async appendNow(id: Id, bytes: Uint8Array, hold: boolean): Promise<Location> {
+  /** A block that arrived in pieces (from the network) is written as they lie, never gathered into one buffer. */
+  private async appendNow(id: Id, bytes: Uint8Array | readonly Uint8Array[], hold: boolean): Promise<Location> {
+    const pieces = bytes instanceof Uint8Array ? [bytes] : bytes;
+    let length = 0;
+    for (const p of pieces) length += p.length;
     let seg = this.active;
-    if (seg === null || seg.size + RECORD_HEAD + bytes.length > SEGMENT_BYTES) seg = await this.roll();
+    if (seg === null || seg.size + RECORD_HEAD + length > SEGMENT_BYTES) seg = await this.roll();
     const head = Buffer.allocUnsafe(RECORD_HEAD);
-    head.writeUInt32BE(bytes.length, 0);
+    head.writeUInt32BE(length, 0);
     head.set(id, 4);
     const at = seg.size;
-    seg.size += RECORD_HEAD + bytes.length;
-    await seg.fh.writev([head, bytes], at);
-    seg.unsynced += RECORD_HEAD + bytes.length;
-    this.bytesAppended += bytes.length;
+    seg.size += RECORD_HEAD + length;
+    // libuv writes the whole list (in runs of IOV_MAX buffers, resuming after short writes) or fails.
+    const { bytesWritten } = await seg.fh.writev([head, ...pieces], at);
+    if (bytesWritten !== RECORD_HEAD + length) throw new CrissError('ERR', `short write to segment ${seg.number}`);
+    seg.unsynced += RECORD_HEAD + length;
+    this.bytesAppended += length;
     if (hold) seg.holds++;
     if (seg.unsynced >= BACKGROUND_SYNC_BYTES && seg.syncing === null) void this.syncSegment(seg).catch(() => undefined);
-    return { segment: seg.number, offset: at + RECORD_HEAD, length: bytes.length };
+    return { segment: seg.number, offset: at + RECORD_HEAD, length };
   }
 
   private async roll(): Promise<Segment> {

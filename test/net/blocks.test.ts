@@ -47,7 +47,7 @@ describe('the block exchange', { timeout: 60_000 }, () => {
       [{ kind: 'node', id: idOf(other) }, { kind: 'node', id: idOf(empty) }, { kind: 'node', id: idOf(Buffer.from('absent')) }],
       AbortSignal.timeout(10_000),
     );
-    expect(got.map((b) => (b === undefined ? undefined : Buffer.from(b).toString('hex')))).toEqual([undefined, empty.toString('hex'), undefined]);
+    expect(got.map((b) => (b === undefined ? undefined : Buffer.from(b.subarray()).toString('hex')))).toEqual([undefined, empty.toString('hex'), undefined]);
     expect(server.libp2p.services.blocks.served).toBe(1);
   });
 
@@ -61,7 +61,7 @@ describe('the block exchange', { timeout: 60_000 }, () => {
     const { server, client } = await pair(blocks, new Set(blocks.keys()), false, undefined, 1024 * 1024);
     const wants = [...blocks.values()].map((b) => ({ kind: 'node' as const, id: idOf(b) }));
     const got = await client.libp2p.services.blocks.client(server.peerId).fetch(wants, AbortSignal.timeout(30_000));
-    expect(got.map((b) => b?.length)).toEqual(wants.map(() => 1024 * 1024));
+    expect(got.map((b) => b?.byteLength)).toEqual(wants.map(() => 1024 * 1024));
     expect(server.libp2p.services.blocks.throttled).toBeGreaterThan(0);
   });
 
@@ -75,7 +75,7 @@ describe('the block exchange', { timeout: 60_000 }, () => {
     expect(await eventually(async () => sb.serving === 1)).toBe(true);
     expect(cb.fetching).toBe(1);
     release();
-    expect((await fetching).map((b) => b && Buffer.from(b).toString())).toEqual([block.toString()]);
+    expect((await fetching).map((b) => b && Buffer.from(b.subarray()).toString())).toEqual([block.toString()]);
     expect(await eventually(async () => sb.serving === 0)).toBe(true);
     expect(cb.fetching).toBe(0);
     expect([sb.served, sb.servedBytes, cb.fetched, cb.fetchedBytes]).toEqual([1, block.length, 1, block.length]);
@@ -89,8 +89,8 @@ describe('the block exchange', { timeout: 60_000 }, () => {
     expect(c.closed).toBe(true);
   });
 
-  it('checks big blocks too (hashed off the main thread): a bad one is refused, good ones arrive whole', async () => {
-    const big = Buffer.alloc(1024 * 1024, 7);
+  it('checks blocks in many pieces (hashed in place) and past 4 MiB (on the thread pool): bad ones are refused, good ones arrive whole', async () => {
+    const big = Buffer.alloc(5 * 1024 * 1024, 7);
     const other = Buffer.alloc(200 * 1024, 9);
     const blocks = new Map([[idKey(idOf(big)), big], [idKey(idOf(other)), other]]);
     const honest = await pair(blocks, new Set(blocks.keys()));
@@ -98,11 +98,14 @@ describe('the block exchange', { timeout: 60_000 }, () => {
       [{ kind: 'node', id: idOf(big) }, { kind: 'node', id: idOf(other) }],
       AbortSignal.timeout(10_000),
     );
-    expect(got.map((b) => b !== undefined && Buffer.from(b).equals(b.length === big.length ? big : other))).toEqual([true, true]);
+    expect(got.map((b) => b !== undefined && Buffer.from(b.subarray()).equals(b.byteLength === big.length ? big : other))).toEqual([true, true]);
     const liar = await pair(blocks, new Set(blocks.keys()), true);
     const c = liar.client.libp2p.services.blocks.client(liar.server.peerId);
-    await expect(c.fetch([{ kind: 'node', id: idOf(other) }, { kind: 'node', id: idOf(big) }], AbortSignal.timeout(10_000))).rejects.toBeInstanceOf(LyingPeerError);
+    await expect(c.fetch([{ kind: 'node', id: idOf(other) }], AbortSignal.timeout(10_000))).rejects.toBeInstanceOf(LyingPeerError);
     expect(c.closed).toBe(true);
+    const again = liar.client.libp2p.services.blocks.client(liar.server.peerId);
+    await expect(again.fetch([{ kind: 'node', id: idOf(big) }], AbortSignal.timeout(10_000))).rejects.toBeInstanceOf(LyingPeerError);
+    expect(again.closed).toBe(true);
   });
 
   it('resets a stream that sends a malformed want-list', async () => {

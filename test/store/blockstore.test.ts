@@ -87,6 +87,22 @@ describe('BlockStore on LevelDB', () => {
     expect(Buffer.from((await t.getBlock(idOf(view))) as Uint8Array).toString()).toBe('window');
   });
 
+  it('stores a blob given in pieces (as it arrives from a peer) as the one block they make, with its neighbours intact', async () => {
+    const s = await openStore();
+    const whole = Buffer.alloc(3000 * 1024);
+    for (let i = 0; i < whole.length; i++) whole[i] = (i * 7 + (i >> 10)) & 0xff;
+    // Over IOV_MAX (1024) pieces: libuv writes them in runs.
+    const pieces = Array.from({ length: 1500 }, (_, i) => whole.subarray(i * 2048, (i + 1) * 2048));
+    const before = Buffer.from('a blob before'.repeat(100));
+    const after = Buffer.from('a blob after'.repeat(100));
+    await s.commit({ blobs: [{ id: idOf(before), bytes: before }, { id: idOf(whole), bytes: pieces }, { id: idOf(after), bytes: after }] });
+    await closeStore(s);
+    const t = await openStore();
+    expect(Buffer.from((await t.getBlob(idOf(whole))) as Uint8Array).equals(whole)).toBe(true);
+    expect(hex(await t.getBlob(idOf(before)))).toBe(before.toString('hex'));
+    expect(hex(await t.getBlob(idOf(after)))).toBe(after.toString('hex'));
+  });
+
   it('500 concurrent commits all resolve, share far fewer syncs, and all land', async () => {
     const s = await openStore();
     const blocks = Array.from({ length: 500 }, (_, i) => block(`block ${i}`));
