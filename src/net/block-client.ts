@@ -7,7 +7,11 @@ import { CrissError } from '../errors.ts';
 import { type Id, hasId, piecesHaveId } from '../store/id.ts';
 import { BLOCK, BLOCKS_PROTOCOL, IDLE_MS, LyingPeerError, MAX_FRAME, MAX_WANTS, NONE, type Want, encodeWant } from './block-wire.ts';
 
-/** Blocks up to this size are hashed on the event loop (~2.5 ms at most), bigger ones on the thread pool. */
+/**
+ * Blocks up to this size (a file's chunks) are hashed on the event loop, where their pieces lie
+ * (~3 ms at most): the thread pool would need them gathered into one buffer, then copied again
+ * by WebCrypto, which costs the event loop more than the hashing itself.
+ */
 const HASH_IN_PLACE_BYTES = 4 * 1024 * 1024;
 
 /** The block held in `frame` from byte `skip` on, as the pieces it arrived in, if its id is `id`. */

@@ -36,8 +36,11 @@ export function idOf(block: Uint8Array): Id {
   return out;
 }
 
-/** Past this size a block is hashed on libuv's thread pool: the event loop reads on meanwhile. */
-const HASH_OFF_LOOP_BYTES = 64 * 1024;
+/**
+ * Past this size a block is hashed on libuv's thread pool: the event loop reads on meanwhile
+ * (a `cat` checks every chunk it reads while the next ones are read and sent).
+ */
+export const HASH_OFF_LOOP_BYTES = 64 * 1024;
 
 /** Whether `block`'s sha2-256 multihash is `id` (a big block hashed on the thread pool). */
 export async function hasId(block: Uint8Array, id: Id): Promise<boolean> {
@@ -46,11 +49,7 @@ export async function hasId(block: Uint8Array, id: Id): Promise<boolean> {
   return Buffer.from(await crypto.subtle.digest('SHA-256', block)).equals(id.subarray(ID_PREFIX_BYTES));
 }
 
-/**
- * Whether a block that arrived in pieces hashes to `id`, hashed where the pieces lie: handing it
- * to the thread pool would first copy it whole, twice (into one buffer, then WebCrypto's own
- * copy), which costs more than hashing it here.
- */
+/** Whether a block that arrived in pieces hashes to `id`, hashed where the pieces lie. */
 export function piecesHaveId(pieces: Iterable<Uint8Array>, id: Id): boolean {
   if (!isId(id)) return false;
   const h = createHash('sha256');

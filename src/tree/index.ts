@@ -10,6 +10,7 @@ import { type Mutation, mutate, normalize } from './mutate.ts';
 import { EMPTY_NODE, type Entry, TreeNode } from './node.ts';
 import { MISSING, get, getMany, getSync, rangeSync } from './read.ts';
 import { type RangeOptions, range } from './range.ts';
+import { RecentBlobs } from './recent-blobs.ts';
 
 export { EMPTY_NODE, TreeNode, type Entry } from './node.ts';
 export type { DiffEntry } from './diff.ts';
@@ -17,6 +18,9 @@ export type { Mutation } from './mutate.ts';
 export type { Bound, RangeOptions } from './range.ts';
 export { MISSING } from './read.ts';
 export { INLINE_MAX, isRef } from './blob.ts';
+
+/** Verified blobs kept for reads that ask for the same one at once (a `cat`'s window edges). */
+const RECENT_BLOB_BYTES = 8 * 1024 * 1024;
 
 /** Where trees read blocks: nodes through the BlockReader, big values as blobs. */
 export interface BlockSource extends BlockReader {
@@ -48,6 +52,7 @@ export class Trees {
   readonly source: BlockSource;
   readonly sink: BlockSink;
   readonly loader: NodeLoader;
+  private readonly recentBlobs = new RecentBlobs(RECENT_BLOB_BYTES);
 
   /** The empty tree needs no block on disk: every node knows it (see NodeLoader). */
   constructor(source: BlockSource, sink: BlockSink, opts: { cacheBytes?: number } = {}) {
@@ -106,8 +111,13 @@ export class Trees {
     return isRef(val) ? this.blob(val) : val;
   }
 
-  /** The verified blob a reference names. */
-  async blob(ref: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+  /** The verified blob a reference names (a read with a signal of its own is never shared). */
+  blob(ref: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+    if (signal !== undefined) return this.readBlob(ref, signal);
+    return this.recentBlobs.get(idKey(refId(ref)), () => this.readBlob(ref));
+  }
+
+  private async readBlob(ref: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
     const bytes = await this.source.getBlob(refId(ref), signal === undefined ? undefined : { signal });
     if (bytes === undefined) throw new MissingBlockError(refId(ref));
     return verifyBlob(ref, bytes);

@@ -3,7 +3,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CrissError } from '../../src/errors.ts';
 import { Link, encodeValue } from '../../src/codec/index.ts';
-import { ID_BYTES, LINK_BYTES, LINK_HEADER, LINK_HEADER_BYTES, idEquals, idKey, idOf, idToText, isId, parseId } from '../../src/store/id.ts';
+import {
+  HASH_OFF_LOOP_BYTES, ID_BYTES, LINK_BYTES, LINK_HEADER, LINK_HEADER_BYTES, hasId, idEquals, idKey, idOf, idToText, isId, parseId, piecesHaveId,
+} from '../../src/store/id.ts';
 
 const ALPHABET = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 
@@ -140,6 +142,33 @@ describe('ids', () => {
     expect(idKey(new Uint8Array(a))).toBe(idKey(a));
     expect(idEquals(a, new Uint8Array(a))).toBe(true);
     expect(idEquals(a, b)).toBe(false);
+  });
+});
+
+describe('checking a block against its id', () => {
+  it('hasId tells the right block from one changed in its last byte, hashed in place and on the thread pool', async () => {
+    for (const size of [0, 1000, HASH_OFF_LOOP_BYTES - 1, HASH_OFF_LOOP_BYTES, 5 * 1024 * 1024]) {
+      const block = Buffer.alloc(size, 5);
+      const id = idOf(block);
+      expect(await hasId(block, id)).toBe(true);
+      if (size === 0) continue;
+      const changed = Buffer.from(block);
+      changed[size - 1] ^= 1;
+      expect(await hasId(changed, id)).toBe(false);
+    }
+    expect(await hasId(Buffer.from('x'), Buffer.alloc(ID_BYTES))).toBe(false);
+  });
+
+  it('piecesHaveId hashes pieces as one block, whatever the cuts', () => {
+    const block = Buffer.from(Array.from({ length: 10_000 }, (_, i) => (i * 31) & 0xff));
+    const id = idOf(block);
+    for (const cuts of [[], [1], [0, 0, 5000], [1, 2, 3, 9999]]) {
+      const at = [0, ...cuts, block.length];
+      const pieces = at.slice(1).map((end, i) => block.subarray(at[i], end));
+      expect(piecesHaveId(pieces, id)).toBe(true);
+      expect(piecesHaveId(pieces.slice(0, -1), id)).toBe(false);
+    }
+    expect(piecesHaveId([block], Buffer.alloc(ID_BYTES))).toBe(false);
   });
 });
 
