@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { newCluster, renderCluster, renderKeyPair } from '../net/cluster-file.ts';
 import { keyText, newKeyPair, newSecret } from '../net/identity.ts';
 import { bytes, clientCommand, examples, ID_HELP, integer, list, parseCount, parseTtl, withDaemon, write } from './common.ts';
 import { persistWithProgress } from './clone-progress.ts';
@@ -8,7 +7,13 @@ import { substituteId } from './substitute.ts';
 
 export const CLUSTER_HELP = 'a cluster Name, *clusters/file.yaml#Name, or ^defaultcluster (the default overlay)';
 
-/** Generated locally, like the daemon's CLUSTER and KEYPAIR: making keys needs no running daemon. */
+/**
+ * Generated locally, like the daemon's CLUSTER and KEYPAIR: making keys needs no running daemon.
+ * The cluster file module is loaded on demand: it brings the YAML and multiaddr libraries, which
+ * every other command would otherwise load at start (a third of the CLI's start-up).
+ */
+const clusterFiles = (): Promise<typeof import('../net/cluster-file.ts')> => import('../net/cluster-file.ts');
+
 function cluster(): Command {
   const cmd = new Command('cluster')
     .summary('print a new cluster definition (YAML)')
@@ -17,7 +22,10 @@ function cluster(): Command {
         'Save it in the clusters dir of every member (the daemon picks it up without a restart); members that must not push get it without PrivateKey. ' +
         'Add Bootstrap: (multiaddrs of members) and Port: as needed.',
     )
-    .action(() => write(renderCluster(newCluster())));
+    .action(async () => {
+      const { newCluster, renderCluster } = await clusterFiles();
+      write(renderCluster(newCluster()));
+    });
   return examples(cmd, ['crisscross cluster > clusters/my_cluster.yaml']);
 }
 
@@ -25,7 +33,7 @@ function keypair(): Command {
   const cmd = new Command('keypair')
     .summary('print a new Ed25519 key pair (YAML)')
     .description('Print a new Ed25519 key pair from the CSPRNG: Name (its pointer name), PublicKey and PrivateKey, base58.')
-    .action(() => write(renderKeyPair(newKeyPair())));
+    .action(async () => write((await clusterFiles()).renderKeyPair(newKeyPair())));
   return examples(cmd, ['crisscross keypair > keys/me.yaml']);
 }
 
