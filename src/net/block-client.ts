@@ -153,9 +153,9 @@ export class BlockClient {
   }
 
   /**
-   * The blocks in order, each as the pieces it arrived in (a big blob is written to disk as they
-   * lie, never gathered into one buffer); undefined for one the peer does not serve. Throws LyingPeerError on a
-   * bad block. `onBlock` hears each verified block's size as it arrives.
+   * The blocks in order, each as the pieces it arrived in (a clone writes a blob to disk as they
+   * lie, never gathered into one buffer); undefined for one the peer does not serve. Throws
+   * LyingPeerError on a bad block. `onBlock` hears each verified block's size as it arrives.
    */
   async fetch(wants: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8ArrayList | undefined>> {
     if (this.closed) throw new CrissError('CLOSED', `peer ${this.peer.toString()} was dropped`);
