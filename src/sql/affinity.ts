@@ -32,9 +32,12 @@ function asReal(d: number): number | Float {
   return Number.isInteger(d) ? new Float(d) : d;
 }
 
-/** A real that is exactly an in-range integer becomes that integer (NUMERIC and INTEGER). */
+/**
+ * A real that is exactly an in-range integer becomes that integer (NUMERIC and INTEGER). As in
+ * SQLite (sqlite3VdbeIntegerAffinity), -2^63 is out of range: it stays a real.
+ */
 function integralOrReal(d: number): SqlValue {
-  if (Number.isInteger(d) && d >= -9223372036854775808 && d < 9223372036854775808) {
+  if (Number.isInteger(d) && d > -9223372036854775808 && d < 9223372036854775808) {
     return Number.isSafeInteger(d) ? d : BigInt(d);
   }
   return asReal(d);

@@ -95,12 +95,20 @@ function real(d: number): number | Float {
   return Number.isInteger(d) ? new Float(d) : d;
 }
 
+/**
+ * wa-sqlite's own conversion yields a number, without a BigInt on the way, for every integer
+ * from -2^53 to 2^53 - 1; -2^53 is no safe integer, and a number that is none is a float to the
+ * codec (docs/format.md §2).
+ */
+function integer(n: number | bigint): number | bigint {
+  return typeof n === 'number' && !Number.isSafeInteger(n) ? BigInt(n) : n;
+}
+
 /** An argument SQLite handed to a callback (`sqlite3_value*`). */
 export function readValue(api: Api, p: number): SqlValue {
   switch (api.value_type(p)) {
     case INTEGER:
-      // wa-sqlite's own conversion yields a number when safe, without a BigInt on the way.
-      return api.value(p) as number | bigint;
+      return integer(api.value(p) as number | bigint);
     case FLOAT:
       return real(api.value_double(p));
     case TEXT:
@@ -116,7 +124,7 @@ export function readValue(api: Api, p: number): SqlValue {
 export function readColumn(api: Api, stmt: number, i: number): SqlValue {
   switch (api.column_type(stmt, i)) {
     case INTEGER:
-      return api.column(stmt, i) as number | bigint;
+      return integer(api.column(stmt, i) as number | bigint);
     case FLOAT:
       return real(api.column_double(stmt, i));
     case TEXT:
