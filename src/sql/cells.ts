@@ -1,5 +1,6 @@
 import { Float } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
+import { textAt } from './text.ts';
 
 /** A SQL value as the engine carries it: the codec's value model restricted to SQLite's types. */
 export type SqlValue = null | number | bigint | Float | string | Uint8Array;
@@ -52,7 +53,6 @@ const TWO32 = 0x1_0000_0000;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-const utf8 = new TextDecoder();
 const encoder = new TextEncoder();
 
 function real(d: number): number | Float {
@@ -118,19 +118,8 @@ export class Cells {
     return b.length;
   }
 
-  /** Short ASCII text is decoded here: TextDecoder's call costs more than the loop. */
   private text(p: number, n: number): string {
-    const heap = this.m.HEAPU8;
-    if (n <= 32) {
-      let s = '';
-      for (let i = 0; i < n; i++) {
-        const c = heap[p + i];
-        if (c >= 0x80) return utf8.decode(heap.subarray(p, p + n));
-        s += String.fromCharCode(c);
-      }
-      return s;
-    }
-    return utf8.decode(heap.subarray(p, p + n));
+    return textAt(this.m.HEAPU8, p, p + n);
   }
 
   step(stmt: number): number {

@@ -1,4 +1,5 @@
 import { Float, Tuple, type Value, encodeValue } from '../codec/index.ts';
+import { CrissError } from '../errors.ts';
 import type { RangeOptions } from '../tree/index.ts';
 import { applyAffinity } from './affinity.ts';
 import { type RowCodec, TOP, normalize } from './rowcodec.ts';
@@ -12,9 +13,9 @@ const LT = 16;
 const GE = 32;
 
 /**
- * An access path chosen by xBestIndex and carried to xFilter in idxStr: the row tree itself
- * (path 0) or index `path - 1`, with `eq` leading columns fixed and optional range bounds on the
- * next one. path -1 is a full scan. Constraints are never marked `omit`: SQLite re-checks every
+ * An access path chosen by xBestIndex and carried to xFilter in idxStr (planText): the row
+ * tree itself (path 0) or index `path - 1`, with `eq` leading columns fixed and optional range
+ * bounds on the next one. path -1 is a full scan. Constraints are never marked `omit`: SQLite re-checks every
  * row, so a bound only has to be loose, never exact (the codec orders 1 before 1.0, and bytes
  * before text, where SQLite does neither).
  */
@@ -76,7 +77,7 @@ export function bestIndex(codec: RowCodec, rowCount: number, info: IndexInfo): v
   }
   best.use.forEach((c, i) => (info.aConstraintUsage[c] = { argvIndex: i + 1, omit: false }));
   info.idxNum = best.plan.path + 1;
-  info.idxStr = JSON.stringify(best.plan);
+  info.idxStr = planText(best.plan);
   info.estimatedCost = best.cost;
   info.estimatedRows = Math.ceil(best.rows);
 }
@@ -84,12 +85,26 @@ export function bestIndex(codec: RowCodec, rowCount: number, info: IndexInfo): v
 const SCAN: Plan = { path: -1, eq: 0, lo: false, hi: false, cols: -1 };
 const plans = new Map<string, Plan>();
 
+/**
+ * The plan as idxStr: `p<path>e<eq>`, then `l` and `h` for a lower and an upper bound, then
+ * `c<colUsed in hex>` (`c-1`: every column), as EXPLAIN QUERY PLAN shows it. Short, since
+ * wa-sqlite decodes it from UTF-8 for every xFilter, and text of up to 16 bytes decodes
+ * without a TextDecoder call.
+ */
+function planText(p: Plan): string {
+  return `p${p.path}e${p.eq}${p.lo ? 'l' : ''}${p.hi ? 'h' : ''}c${p.cols < 0 ? '-1' : p.cols.toString(16)}`;
+}
+
+const PLAN_TEXT = /^p(-?\d+)e(\d+)(l?)(h?)c(-1|[0-9a-f]+)$/;
+
 /** xFilter runs once per outer row of a join: parse each distinct plan once. */
 export function parsePlan(idxStr: string | null): Plan {
   if (idxStr === null) return SCAN;
   let p = plans.get(idxStr);
   if (p === undefined) {
-    p = JSON.parse(idxStr) as Plan;
+    const m = PLAN_TEXT.exec(idxStr);
+    if (m === null) throw new CrissError('ERR', `unknown virtual-table plan ${idxStr}`);
+    p = { path: Number(m[1]), eq: Number(m[2]), lo: m[3] === 'l', hi: m[4] === 'h', cols: m[5] === '-1' ? -1 : parseInt(m[5], 16) };
     if (plans.size > 10_000) plans.clear();
     plans.set(idxStr, p);
   }
@@ -155,6 +170,13 @@ export type Access =
 /** Turns a plan and the constraint values SQLite passed into a point lookup or a tree range. */
 export function access(codec: RowCodec, plan: Plan, args: SqlValue[]): Access {
   if (plan.path < 0) return { kind: 'range', bounds: () => ({}) };
+  // A primary-key lookup, most statements of a batch: one value, no arrays on the way.
+  if (plan.path === 0 && plan.eq === 1 && codec.bareKey) {
+    const v = applyAffinity(args[0], codec.affinity[codec.keyCols[0]]);
+    if (v === null) return { kind: 'none' };
+    const n = normalize(v);
+    if (!twoForms(n)) return { kind: 'point', key: encodeValue(n) };
+  }
   const cols = pathColumns(codec, plan.path);
   const vals = args.map((v, i) => applyAffinity(v, codec.affinity[cols[Math.min(i, plan.eq)]]));
   if (vals.some((v) => v === null)) return { kind: 'none' };

@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { compareAt, skipValue } from '../codec/index.ts';
-import { smallIntAt } from '../codec/compare.ts';
+import { smallIntAt, tupleLeadAt } from '../codec/compare.ts';
 import { ByteWriter, writeExt, writeInt } from '../codec/encode.ts';
 import { BIN8, EXT_LINK, RANK_LINK, RANK_NUMBER } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
@@ -133,7 +133,13 @@ export class TreeNode {
 
   /** Compares `key` with entry i's key. */
   compareKey(key: Uint8Array, i: number): number {
-    return compareAt(key, 0, this.bytes, this.keyStart[i], 0);
+    const p = this.keyStart[i];
+    const k = tupleLeadAt(key, 0);
+    if (!Number.isNaN(k)) {
+      const m = tupleLeadAt(this.bytes, p);
+      if (m !== k && !Number.isNaN(m)) return k < m ? -1 : 1;
+    }
+    return compareAt(key, 0, this.bytes, p, 0);
   }
 
   /** Index of the first entry at or after `from` whose key is >= `key`, or `length` if none. */
@@ -157,6 +163,18 @@ export class TreeNode {
       return lo;
     }
     if (family === 0) {
+      // Tuples led by a small integer (SQL index keys): compare the leading items first.
+      const k = tupleLeadAt(key, 0);
+      if (!Number.isNaN(k)) {
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          const p = this.keyStart[mid];
+          const m = tupleLeadAt(b, p);
+          if (m === k || Number.isNaN(m) ? compareAt(key, 0, b, p, 0) > 0 : k > m) lo = mid + 1;
+          else hi = mid;
+        }
+        return lo;
+      }
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
         if (compareAt(key, 0, b, this.keyStart[mid], 0) > 0) lo = mid + 1;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeBytes, encodeValue } from '../../src/codec/index.ts';
+import { Float, Tuple, compareEncoded, encodeBytes, encodeValue } from '../../src/codec/index.ts';
 import { mutate, normalize } from '../../src/tree/mutate.ts';
 import { EMPTY_NODE, type TreeNode } from '../../src/tree/node.ts';
 import { memoryTrees, prng } from './helpers.ts';
@@ -43,4 +43,31 @@ describe('TreeNode.lowerBound', () => {
       }
     });
   }
+
+  it('agrees with the codec order on tuple keys led by small integers and by other values (SQL index keys)', async () => {
+    const rand = prng(11);
+    const t = memoryTrees();
+    const lead = (): unknown => {
+      const r = rand();
+      if (r < 0.6) return Math.floor(rand() * 400) - 200;
+      if (r < 0.7) return 2 ** 40 + Math.floor(rand() * 3);
+      if (r < 0.8) return new Float(Math.floor(rand() * 400) - 200);
+      if (r < 0.9) return `s${Math.floor(rand() * 50)}`;
+      return (2n ** 63n) - BigInt(Math.floor(rand() * 3));
+    };
+    const make = (): Uint8Array => encodeValue(new Tuple(rand() < 0.05 ? [] : [lead() as number, Math.floor(rand() * 100_000)]));
+    const muts = Array.from({ length: 3000 }, () => ({ key: make(), val: encodeValue(null) }));
+    const r = await mutate(t.loader, EMPTY_NODE, normalize(muts));
+    expect(r.created.length).toBeGreaterThan(10);
+    for (const node of r.created) {
+      const probes = [...Array.from({ length: 40 }, make), ...Array.from({ length: node.length }, (_, i) => node.key(i))];
+      for (const probe of probes) {
+        let i = 0;
+        while (i < node.length && compareEncoded(probe, node.key(i)) > 0) i++;
+        expect(node.lowerBound(probe)).toBe(i);
+        const j = Math.floor(rand() * node.length);
+        expect(Math.sign(node.compareKey(probe, j))).toBe(Math.sign(compareEncoded(probe, node.key(j))));
+      }
+    }
+  });
 });
