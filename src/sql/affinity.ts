@@ -43,7 +43,23 @@ function integralOrReal(d: number): SqlValue {
   return asReal(d);
 }
 
+/** A decimal integer of at most 15 digits (every PARAMS value of a key lookup), else NaN: no pattern, no BigInt. */
+function shortInteger(s: string): number {
+  const n = s.length;
+  if (n === 0 || n > 16) return NaN;
+  let i = s.charCodeAt(0) === 0x2d || s.charCodeAt(0) === 0x2b ? 1 : 0;
+  if (i === n || n - i > 15) return NaN;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return NaN;
+  }
+  // + 0 turns "-0" into the integer 0, as SQLite reads it.
+  return Number(s) + 0;
+}
+
 function numericText(s: string): SqlValue | undefined {
+  const short = shortInteger(s);
+  if (!Number.isNaN(short)) return short;
   if (!NUMBER_TEXT.test(s)) return undefined;
   if (INTEGER_TEXT.test(s)) {
     const n = BigInt(s.trim());
