@@ -211,7 +211,8 @@ export class TreeModule {
       const c = this.cursors.get(pCursor) as Cursor;
       const t = this.current().table(c.table);
       const plan = parsePlan(idxStr);
-      const args = Array.from(values, (p) => this.cells.value(p));
+      const args = new Array<SqlValue>(values.length);
+      for (let i = 0; i < values.length; i++) args[i] = this.cells.value(values[i]);
       void c.source?.return(undefined);
       c.rows = [];
       c.i = 0;
