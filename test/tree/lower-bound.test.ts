@@ -70,4 +70,28 @@ describe('TreeNode.lowerBound', () => {
       }
     }
   });
+
+  for (const kind of ['integer keys', 'tuples led by integers'] as const) {
+    it(`agrees with the codec order on nodes whose keys are all ${kind} (searched through a dense array)`, async () => {
+      const rand = prng(kind === 'integer keys' ? 5 : 13);
+      const t = memoryTrees();
+      const int = (): number => Math.floor(rand() * 2 ** 33) - 2 ** 32;
+      const make = (): Uint8Array => encodeValue(kind === 'integer keys' ? int() : new Tuple([Math.floor(rand() * 300) - 150, int()]));
+      const muts = Array.from({ length: 3000 }, () => ({ key: make(), val: encodeValue(null) }));
+      const r = await mutate(t.loader, EMPTY_NODE, normalize(muts));
+      expect(r.created.length).toBeGreaterThan(10);
+      // A search key of the other kind (and one a 32-bit integer cannot hold) takes the general path.
+      const other = (): Uint8Array => (rand() < 0.5 ? encodeValue(kind === 'integer keys' ? new Tuple([int()]) : int()) : encodeValue(2 ** 40 + int()));
+      for (const node of r.created) {
+        const probes = [...Array.from({ length: 40 }, make), ...Array.from({ length: 10 }, other), ...Array.from({ length: node.length }, (_, i) => node.key(i))];
+        for (const probe of probes) {
+          let i = 0;
+          while (i < node.length && compareEncoded(probe, node.key(i)) > 0) i++;
+          expect(node.lowerBound(probe)).toBe(i);
+          const j = Math.floor(rand() * node.length);
+          expect(Math.sign(node.compareKey(probe, j))).toBe(Math.sign(compareEncoded(probe, node.key(j))));
+        }
+      }
+    });
+  }
 });
