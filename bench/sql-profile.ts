@@ -3,6 +3,7 @@ import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { POINT_SQL, RANGE_SQL, benchTable } from './sql-table.ts';
 import { type SqlInput, SqlEngine } from '../src/sql/index.ts';
 import { openStore } from '../src/store/index.ts';
 import { Trees } from '../src/tree/index.ts';
@@ -29,15 +30,11 @@ const store = await openStore(dir, { logger: pino({ level: 'silent' }) });
 try {
   const trees = new Trees(store, store);
   const engine = new SqlEngine(trees, pino({ level: 'silent' }));
-  const built = await engine.run(await trees.root(trees.emptyRoot), [
-    'CREATE TABLE t(id INTEGER PRIMARY KEY, g INTEGER, v REAL, name TEXT, b_id INTEGER)', 'CREATE INDEX t_g ON t(g)',
-    `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ${rows - 1})
-     INSERT INTO t SELECT i, (i * 7919) % ${rows}, (i % 1000) / 8.0, 'name ' || i, i % 1000 FROM n`,
-  ], { write: true, ttl: 0 });
+  const built = await engine.run(await trees.root(trees.emptyRoot), benchTable(rows), { write: true, ttl: 0 });
   const root = await trees.root(built.root);
   const stmt = (x: number): SqlInput => mode === 'point'
-    ? { sql: 'SELECT name, v FROM t WHERE id = ?', params: [x] }
-    : { sql: 'SELECT count(*), sum(v) FROM t WHERE g BETWEEN ? AND ?', params: [x, x + 9] };
+    ? { sql: POINT_SQL, params: [x] }
+    : { sql: RANGE_SQL, params: [x, x + 9] };
   const call = (i: number): Promise<unknown> => engine.run(root, Array.from({ length: per }, (_, j) => stmt(((i * per + j) * 7919) % rows)), { write: false, ttl: 0 });
   for (let i = 0; i < 2000 / per; i++) await call(i);
   const inspector = new Session();

@@ -1,8 +1,6 @@
-import { DatabaseSync } from 'node:sqlite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Float } from '../../src/codec/index.ts';
-import { type TreeServer, startTreeServer } from '../commands/tree-server.ts';
-import { sql, sqlRead } from './helpers.ts';
+import { againstSqlite, sqlRead } from './helpers.ts';
 
 /**
  * Integers a JavaScript number cannot hold (beyond ±2^53, up to the int64 limits), against
@@ -10,9 +8,6 @@ import { sql, sqlRead } from './helpers.ts';
  * real constants by every operator and BETWEEN, as literals and as PARAMS. A bound read through
  * a number rounds to a neighbour and loses the row at the edge.
  */
-let s: TreeServer;
-let root: string;
-const native = new DatabaseSync(':memory:');
 const BIG = [
   '9007199254740991', '9007199254740992', '9007199254740993', '9007199254740994', '9007199254740995',
   '-9007199254740991', '-9007199254740992', '-9007199254740993', '-9007199254740994',
@@ -32,15 +27,7 @@ const SETUP = [
 const COLUMNS = ['k', 'i', 'j', 'x'];
 const OPS = ['=', '<', '<=', '>', '>='];
 
-beforeAll(async () => {
-  s = await startTreeServer();
-  root = (await sql(s.redis, '', ...SETUP)).root;
-  for (const stmt of SETUP) native.exec(stmt);
-});
-afterAll(async () => {
-  native.close();
-  await s?.close();
-});
+const { redis, root, native } = againstSqlite(SETUP);
 
 /** Our values: an integer is a number or a bigint, a real a number or (integral) a Float. */
 function norm(v: unknown): string {
@@ -66,7 +53,7 @@ function want(q: string, params: string[] = []): string[] {
 
 async function got(q: string, params: string[] = []): Promise<string[]> {
   const args = params.length === 0 ? [q] : [q, 'PARAMS', String(params.length), ...params];
-  const [r] = await sqlRead(s.redis, root, ...args);
+  const [r] = await sqlRead(redis(), root(), ...args);
   return (r.get('rows') as unknown[][]).map((row) => row.map(norm).join(','));
 }
 

@@ -11,6 +11,17 @@ function naive(node: TreeNode, key: Uint8Array, from: number): number {
   return i;
 }
 
+/** lowerBound and compareKey against the codec's own order (compareEncoded), not the node's. */
+function agreesWithCodec(node: TreeNode, probes: Uint8Array[], rand: () => number): void {
+  for (const probe of probes) {
+    let i = 0;
+    while (i < node.length && compareEncoded(probe, node.key(i)) > 0) i++;
+    expect(node.lowerBound(probe)).toBe(i);
+    const j = Math.floor(rand() * node.length);
+    expect(Math.sign(node.compareKey(probe, j))).toBe(Math.sign(compareEncoded(probe, node.key(j))));
+  }
+}
+
 /** Keys that share long prefixes (so nodes do), in one family or mixed with others. */
 function keyMaker(rand: () => number, mixed: boolean): () => Uint8Array {
   const digits = (n: number): string => String(Math.floor(rand() * n)).padStart(6, '0');
@@ -59,16 +70,7 @@ describe('TreeNode.lowerBound', () => {
     const muts = Array.from({ length: 3000 }, () => ({ key: make(), val: encodeValue(null) }));
     const r = await mutate(t.loader, EMPTY_NODE, normalize(muts));
     expect(r.created.length).toBeGreaterThan(10);
-    for (const node of r.created) {
-      const probes = [...Array.from({ length: 40 }, make), ...Array.from({ length: node.length }, (_, i) => node.key(i))];
-      for (const probe of probes) {
-        let i = 0;
-        while (i < node.length && compareEncoded(probe, node.key(i)) > 0) i++;
-        expect(node.lowerBound(probe)).toBe(i);
-        const j = Math.floor(rand() * node.length);
-        expect(Math.sign(node.compareKey(probe, j))).toBe(Math.sign(compareEncoded(probe, node.key(j))));
-      }
-    }
+    for (const node of r.created) agreesWithCodec(node, [...Array.from({ length: 40 }, make), ...Array.from({ length: node.length }, (_, i) => node.key(i))], rand);
   });
 
   for (const kind of ['integer keys', 'tuples led by integers'] as const) {
@@ -83,14 +85,7 @@ describe('TreeNode.lowerBound', () => {
       // A search key of the other kind (and one a 32-bit integer cannot hold) takes the general path.
       const other = (): Uint8Array => (rand() < 0.5 ? encodeValue(kind === 'integer keys' ? new Tuple([int()]) : int()) : encodeValue(2 ** 40 + int()));
       for (const node of r.created) {
-        const probes = [...Array.from({ length: 40 }, make), ...Array.from({ length: 10 }, other), ...Array.from({ length: node.length }, (_, i) => node.key(i))];
-        for (const probe of probes) {
-          let i = 0;
-          while (i < node.length && compareEncoded(probe, node.key(i)) > 0) i++;
-          expect(node.lowerBound(probe)).toBe(i);
-          const j = Math.floor(rand() * node.length);
-          expect(Math.sign(node.compareKey(probe, j))).toBe(Math.sign(compareEncoded(probe, node.key(j))));
-        }
+        agreesWithCodec(node, [...Array.from({ length: 40 }, make), ...Array.from({ length: 10 }, other), ...Array.from({ length: node.length }, (_, i) => node.key(i))], rand);
       }
     });
   }
