@@ -15,9 +15,9 @@ const GE = 32;
 /**
  * An access path chosen by xBestIndex and carried to xFilter in idxStr (planText): the row
  * tree itself (path 0) or index `path - 1`, with `eq` leading columns fixed and optional range
- * bounds on the next one. path -1 is a full scan. Constraints are never marked `omit`: SQLite re-checks every
- * row, so a bound only has to be loose, never exact (the codec orders 1 before 1.0, and bytes
- * before text, where SQLite does neither).
+ * bounds on the next one. path -1 is a full scan. Constraints are never marked `omit`: SQLite
+ * re-checks every row, so a bound only has to be loose, never exact (the codec orders 1 before
+ * 1.0, and bytes before text, where SQLite does neither).
  */
 export interface Plan {
   path: number;
