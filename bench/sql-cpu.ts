@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { startDaemon } from './serve.ts';
+import { POINT_SQL, RANGE_SQL, benchTable } from './sql-table.ts';
 
 /**
  * The daemon's CPU per batched SQL read: starts `crisscross serve`, builds bench/sql.ts's table
@@ -27,12 +28,10 @@ const dir = mkdtempSync(join(tmpdir(), 'crisscross-sqlcpu-'));
 const d = await startDaemon(dir);
 const redis = new Redis({ port: d.port, host: '127.0.0.1' });
 try {
-  const fill = `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ${rows - 1})
-    INSERT INTO t SELECT i, (i * 7919) % ${rows}, (i % 1000) / 8.0, 'name ' || i, i % 1000 FROM n`;
-  const built = (await redis.callBuffer('SQL', '', '-1', 'CREATE TABLE t(id INTEGER PRIMARY KEY, g INTEGER, v REAL, name TEXT, b_id INTEGER)', 'CREATE INDEX t_g ON t(g)', fill)) as Buffer[];
+  const built = (await redis.callBuffer('SQL', '', '-1', ...benchTable(rows))) as Buffer[];
   const root = built[0].toString();
-  const point = (x: number): string[] => ['SELECT name, v FROM t WHERE id = ?', 'PARAMS', '1', String(x)];
-  const range = (x: number): string[] => ['SELECT count(*), sum(v) FROM t WHERE g BETWEEN ? AND ?', 'PARAMS', '2', String(x), String(x + 9)];
+  const point = (x: number): string[] => [POINT_SQL, 'PARAMS', '1', String(x)];
+  const range = (x: number): string[] => [RANGE_SQL, 'PARAMS', '2', String(x), String(x + 9)];
   for (const [name, args, n] of [['point', point, lookups], ['range', range, lookups / 4]] as const) {
     const call = (from: number): Promise<unknown> => redis.callBuffer('SQLREAD', root, ...Array.from({ length: 100 }, (_, j) => args(((from + j) * 7919 * 13) % rows)).flat());
     for (let i = 0; i < 2000; i += 100) await call(i + 1_000_000);

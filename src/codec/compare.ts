@@ -66,6 +66,26 @@ export function smallIntAt(b: Uint8Array, p: number): number {
   }
 }
 
+/**
+ * The first item of the tuple encoded at `b[p]` when the tuple is in a one-byte-length ext form
+ * with a fixarray payload and that item is an integer of at most 32 bits (SQL index keys and
+ * composite row keys), else NaN. Two such tuples whose first items differ order as those items
+ * (§3), so a search compares them without walking the tuples.
+ */
+export function tupleLeadAt(b: Uint8Array, p: number): number {
+  const t = b[p];
+  let s: number;
+  if (t === F.EXT8) {
+    if (b[p + 2] !== F.EXT_TUPLE) return NaN;
+    s = p + 3;
+  } else if (t >= F.FIXEXT1 && t <= F.FIXEXT16) {
+    if (b[p + 1] !== F.EXT_TUPLE) return NaN;
+    s = p + 2;
+  } else return NaN;
+  const l = b[s];
+  return l > 0x90 && l <= 0x9f ? smallIntAt(b, s + 1) : NaN;
+}
+
 export function compareEncoded(a: Uint8Array, b: Uint8Array): number {
   return compareAt(a, 0, b, 0, 0);
 }

@@ -1,5 +1,6 @@
+import { Buffer } from 'node:buffer';
 import { CrissError } from '../errors.ts';
-import { type SqlEngine, type SqlInput, encodeResult } from '../sql/index.ts';
+import { type SqlEngine, type SqlInput, encodeResult, textAt } from '../sql/index.ts';
 import { idToText } from '../store/id.ts';
 import { type TreeDeps, rootOf, ttlArg } from './args.ts';
 import type { ArgumentDoc, CommandSpec } from './spec.ts';
@@ -19,12 +20,21 @@ const STMT: ArgumentDoc = {
 const RESULT =
   'a bulk string holding a msgpack map: {"columns": [names…], "rows": [[values…]…]} for a statement that returns rows, {"changes": n} for any other (n rows inserted, updated or deleted; 0 for DDL)';
 
-const text = (a: Uint8Array): string => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('utf8');
+/** Front-ends decode into Buffers: no view made per argument (a batch has hundreds). */
+const text = (a: Uint8Array): string => (Buffer.isBuffer(a) ? a : Buffer.from(a.buffer, a.byteOffset, a.byteLength)).toString('utf8');
+
+const PARAMS = [0x50, 0x41, 0x52, 0x41, 0x4d, 0x53];
 
 /** The PARAMS token in any case, checked on the bytes: every statement of a call is tested twice. */
 function isParams(arg: Uint8Array): boolean {
-  return arg.length === 6 && text(arg).toUpperCase() === 'PARAMS';
+  if (arg.length !== 6) return false;
+  // ASCII letters differ from their lower case by bit 5 alone.
+  for (let i = 0; i < 6; i++) if ((arg[i] & 0xdf) !== PARAMS[i]) return false;
+  return true;
 }
+
+/** A parameter value: mostly short numbers, decoded without a Buffer call. */
+const paramText = (a: Uint8Array): string => (a.length <= 32 ? textAt(a, 0, a.length) : text(a));
 
 /**
  * The statement arguments, each optionally followed by `PARAMS n v1 … vn`: n values bound (as
@@ -42,7 +52,7 @@ export function statementArgs(args: Uint8Array[]): SqlInput[] {
     }
     const n = args[i + 2] === undefined ? NaN : Number(text(args[i + 2]));
     if (!Number.isSafeInteger(n) || n < 0 || i + 3 + n > args.length) throw new CrissError('ERR', 'PARAMS needs a count n and then n values');
-    out.push({ sql, params: args.slice(i + 3, i + 3 + n).map(text) });
+    out.push({ sql, params: args.slice(i + 3, i + 3 + n).map(paramText) });
     i += 2 + n;
   }
   return out;

@@ -32,15 +32,34 @@ function asReal(d: number): number | Float {
   return Number.isInteger(d) ? new Float(d) : d;
 }
 
-/** A real that is exactly an in-range integer becomes that integer (NUMERIC and INTEGER). */
+/**
+ * A real that is exactly an in-range integer becomes that integer (NUMERIC and INTEGER). As in
+ * SQLite (sqlite3VdbeIntegerAffinity), -2^63 is out of range: it stays a real.
+ */
 function integralOrReal(d: number): SqlValue {
-  if (Number.isInteger(d) && d >= -9223372036854775808 && d < 9223372036854775808) {
+  if (Number.isInteger(d) && d > -9223372036854775808 && d < 9223372036854775808) {
     return Number.isSafeInteger(d) ? d : BigInt(d);
   }
   return asReal(d);
 }
 
+/** A decimal integer of at most 15 digits (every PARAMS value of a key lookup), else NaN: no pattern, no BigInt. */
+function shortInteger(s: string): number {
+  const n = s.length;
+  if (n === 0 || n > 16) return NaN;
+  let i = s.charCodeAt(0) === 0x2d || s.charCodeAt(0) === 0x2b ? 1 : 0;
+  if (i === n || n - i > 15) return NaN;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return NaN;
+  }
+  // + 0 turns "-0" into the integer 0, as SQLite reads it.
+  return Number(s) + 0;
+}
+
 function numericText(s: string): SqlValue | undefined {
+  const short = shortInteger(s);
+  if (!Number.isNaN(short)) return short;
   if (!NUMBER_TEXT.test(s)) return undefined;
   if (INTEGER_TEXT.test(s)) {
     const n = BigInt(s.trim());

@@ -6,6 +6,7 @@ import { type TableDef, createIndexSql, createTableSql, fingerprint, introspect,
 import { OverlayTree } from './overlay.ts';
 import { RowCodec, normalize } from './rowcodec.ts';
 import type { Session } from './session.ts';
+import type { Cells } from './cells.ts';
 import { type Api, type SqlValue, queryAll } from './sqlite.ts';
 import type { Statement } from './statement.ts';
 import { TableState } from './table.ts';
@@ -18,6 +19,7 @@ import type { TreeModule } from './vtab.ts';
  */
 export interface Connections {
   api: Api;
+  cells: Cells;
   main: number;
   schema: number;
   module: TreeModule;

@@ -8,10 +8,10 @@ import { codecFor } from './rowcodec.ts';
 import { type Connections, declareTable, runDdl, undeclareTable } from './ddl.ts';
 import { ScanCache } from './scancache.ts';
 import { Session } from './session.ts';
-import { type Build, SQLITE_INTERRUPT, SQLITE_ROW, type SqlValue, bindAll, exclusive, isSqliteError, queryAll, isWasmAbort, readColumn, resetSqliteApi, sqliteApi, step } from './sqlite.ts';
+import { type Build, SQLITE_DONE, SQLITE_INTERRUPT, SQLITE_ROW, type SqlValue, cellsOf, exclusive, isSqliteError, queryAll, isWasmAbort, resetSqliteApi, sqliteApi, sqliteError, step } from './sqlite.ts';
 import { type Statement, parseStatements, snippet } from './statement.ts';
 import { TableState } from './table.ts';
-import { TreeModule } from './vtab.ts';
+import { type Blocked, TreeModule } from './vtab.ts';
 
 export type SqlResult = { columns: string[]; rows: SqlValue[][] } | { changes: number };
 
@@ -105,7 +105,7 @@ export class SqlEngine {
     api.progress_handler(main, PROGRESS_STEPS, () => (performance.now() > this.deadline ? 1 : 0), null);
     for (const db of [main, schema]) api.limit(db, LIMIT_LENGTH, MAX_LENGTH);
     const conn: Connections = {
-      api, main, schema, module, loaded: new Map(), statements: { read: new Map(), write: new Map() }, names: new Map(),
+      api, cells: cellsOf(api), main, schema, module, loaded: new Map(), statements: { read: new Map(), write: new Map() }, names: new Map(),
       internal: async <T>(f: () => Promise<T>): Promise<T> => {
         this.internalDepth++;
         try {
@@ -182,12 +182,14 @@ export class SqlEngine {
         if (opts.write) await conn('async');
         const statements = sqls.flatMap(bound);
         const results: SqlResult[] = [];
+        const ready = (build: Build): Connections | undefined => declared.get(build);
         for (let i = 0; i < statements.length; i++) {
           const [st, params] = statements[i];
           try {
             ddl ||= st.kind === 'ddl';
             this.statementsRun++;
-            results.push(await this.statement(conn, session, st, params));
+            const r = this.statement(conn, ready, session, st, params);
+            results.push(r instanceof Promise ? await r : r);
           } catch (e) {
             throw this.named(e, i, st);
           }
@@ -214,40 +216,104 @@ export class SqlEngine {
    * A read-only statement runs on the synchronous build while its blocks are cached: a read that
    * would wait fails it, the engine reads those blocks and runs it again (read-only, so from
    * scratch is safe), and after SYNC_TRIES, or when the read can never be synchronous, the
-   * Asyncify build runs it. Writes and DDL always run on the Asyncify build.
+   * Asyncify build runs it. Writes and DDL always run on the Asyncify build. A statement already
+   * prepared on a declared synchronous connection runs without awaiting anything.
    */
-  private async statement(conn: (build: Build) => Promise<Connections>, session: Session, st: Statement, params: SqlValue[] | null): Promise<SqlResult> {
-    const slow = this.slow.get(st.sql);
-    if (session.writable || slow !== undefined) {
-      if (slow !== undefined) {
-        if (slow <= 1) this.slow.delete(st.sql);
-        else this.slow.set(st.sql, slow - 1);
-      }
-      this.asyncRuns++;
-      return this.exec(await conn('async'), session, st, params);
-    }
-    const fast = await conn('sync');
+  private statement(conn: (build: Build) => Promise<Connections>, ready: (build: Build) => Connections | undefined, session: Session, st: Statement, params: SqlValue[] | null): SqlResult | Promise<SqlResult> {
+    if (session.writable || this.slow.has(st.sql)) return this.onAsync(conn, session, st, params);
+    const fast = ready('sync');
+    if (fast === undefined) return this.read(conn, session, st, params, null);
     fast.module.takeBlocked();
-    for (let tries = 1; ; tries++) {
-      try {
-        const result = await this.exec(fast, session, st, params);
-        this.syncRuns++;
-        return result;
-      } catch (e) {
-        const blocked = fast.module.takeBlocked();
-        if (blocked === null) throw e;
-        session.error = null;
-        if (!(await blocked.warm)) {
-          if (this.slow.size >= SLOW_TEXTS) this.slow.clear();
-          this.slow.set(st.sql, SLOW_RUNS);
-          break;
-        }
-        if (tries >= SYNC_TRIES) break;
-        this.syncRetries++;
-      }
+    try {
+      const result = this.readSync(fast, session, st, params);
+      if (result === null) return this.read(conn, session, st, params, null);
+      this.syncRuns++;
+      return result;
+    } catch (e) {
+      const blocked = fast.module.takeBlocked();
+      if (blocked === null) throw e;
+      return this.read(conn, session, st, params, blocked);
+    }
+  }
+
+  private async onAsync(conn: (build: Build) => Promise<Connections>, session: Session, st: Statement, params: SqlValue[] | null): Promise<SqlResult> {
+    const slow = this.slow.get(st.sql);
+    if (slow !== undefined) {
+      if (slow <= 1) this.slow.delete(st.sql);
+      else this.slow.set(st.sql, slow - 1);
     }
     this.asyncRuns++;
     return this.exec(await conn('async'), session, st, params);
+  }
+
+  /** Runs on the synchronous build, each after warming what the last one lacked (`first`: the run that already failed so). */
+  private async read(conn: (build: Build) => Promise<Connections>, session: Session, st: Statement, params: SqlValue[] | null, first: Blocked | null): Promise<SqlResult> {
+    const fast = await conn('sync');
+    let blocked = first;
+    for (let tries = 1; ; tries++) {
+      if (blocked === null) {
+        fast.module.takeBlocked();
+        try {
+          const result = await this.exec(fast, session, st, params);
+          this.syncRuns++;
+          return result;
+        } catch (e) {
+          blocked = fast.module.takeBlocked();
+          if (blocked === null) throw e;
+        }
+      }
+      session.error = null;
+      if (!(await blocked.warm)) {
+        if (this.slow.size >= SLOW_TEXTS) this.slow.clear();
+        this.slow.set(st.sql, SLOW_RUNS);
+        break;
+      }
+      if (tries >= SYNC_TRIES) break;
+      this.syncRetries++;
+      blocked = null;
+    }
+    this.asyncRuns++;
+    return this.exec(await conn('async'), session, st, params);
+  }
+
+  /**
+   * `exec` of a query prepared before on the synchronous build, without a promise on the way
+   * (a batch of lookups is mostly such statements); null when it is not prepared there yet.
+   */
+  private readSync(c: Connections, session: Session, st: Statement, params: SqlValue[] | null): SqlResult | null {
+    if (st.kind !== 'query') return null;
+    const cache = c.statements.read;
+    const stmt = cache.get(st.sql);
+    if (stmt === undefined) return null;
+    cache.delete(st.sql);
+    cache.set(st.sql, stmt);
+    session.insert = st.insert;
+    session.defaults = [];
+    session.error = null;
+    this.denied = null;
+    this.deadline = performance.now() + this.timeoutMs;
+    const cells = c.cells;
+    try {
+      cells.bind(stmt, params);
+      const n = cells.columnCount(stmt);
+      const rows: SqlValue[][] = [];
+      for (;;) {
+        const rc = cells.step(stmt);
+        if (rc === SQLITE_DONE) break;
+        if (rc !== SQLITE_ROW) throw sqliteError(c.api, c.main, stmt, rc);
+        const row = new Array<SqlValue>(n);
+        for (let i = 0; i < n; i++) row[i] = cells.column(stmt, i);
+        rows.push(row);
+      }
+      return n > 0 ? { columns: columnNames(c, stmt), rows } : { changes: c.api.changes(c.main) };
+    } catch (e) {
+      if (isSqliteError(e) && e.code === SQLITE_INTERRUPT) throw new CrissError('SQL', `interrupted after ${this.timeoutMs} ms`);
+      throw e;
+    } finally {
+      cells.reset(stmt);
+      this.deadline = Infinity;
+      session.insert = null;
+    }
   }
 
   /** Opens every table of the database; the definitions by lower-case name. */
@@ -306,12 +372,12 @@ export class SqlEngine {
       }
       try {
         // A cached statement keeps the bindings of its last use: a call without PARAMS gets NULLs, as from a fresh one.
-        bindAll(api, stmt, params);
-        const n = api.column_count(stmt);
+        c.cells.bind(stmt, params);
+        const n = c.cells.columnCount(stmt);
         const rows: SqlValue[][] = [];
         while ((await step(api, stmt)) === SQLITE_ROW) {
           const row = new Array<SqlValue>(n);
-          for (let i = 0; i < n; i++) row[i] = readColumn(api, stmt, i);
+          for (let i = 0; i < n; i++) row[i] = c.cells.column(stmt, i);
           rows.push(row);
         }
         return n > 0 ? { columns: columnNames(c, stmt), rows } : { changes: api.changes(main) };

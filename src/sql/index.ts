@@ -1,2 +1,3 @@
 export { SqlEngine, type SqlEngineOptions, type SqlInput, type SqlResult } from './engine.ts';
 export { encodeResult } from './result.ts';
+export { textAt } from './text.ts';

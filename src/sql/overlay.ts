@@ -75,14 +75,20 @@ export class OverlayTree {
     return opts.reverse === true ? local.reverse() : local;
   }
 
+  /** The base tree's entries from the scan cache, which never holds a tree over maxTree entries: no id lookup for those. */
+  private cachedWhole(): Entry[] | undefined {
+    if (this.whole === undefined && this.base.count <= this.scans.maxTree) this.whole = this.scans.get(this.base.id);
+    return this.whole;
+  }
+
   /**
    * The entries whose tuple key starts with `width` items encoding to `prefix`, without
    * awaiting, when the whole tree is cached and unchanged in this call.
    */
   prefixSync(width: number, prefix: Uint8Array): Entry[] | undefined {
     if (this.pending.size > 0) return undefined;
-    this.whole ??= this.scans.get(this.base.id);
-    return this.whole === undefined ? undefined : prefixRun(this.whole, width, prefix);
+    const whole = this.cachedWhole();
+    return whole === undefined ? undefined : prefixRun(whole, width, prefix);
   }
 
   /**
@@ -92,8 +98,7 @@ export class OverlayTree {
    */
   rangeSync(opts: RangeOptions): Entry[] | undefined {
     if (opts.reverse === true) return undefined;
-    this.whole ??= this.scans.get(this.base.id);
-    const all = this.whole;
+    const all = this.cachedWhole();
     const bounded = opts.min !== undefined || opts.max !== undefined;
     const base = all !== undefined ? all.slice(lowerIndex(all, opts.min), upperIndex(all, opts.max)) : bounded ? this.trees.rangeSync(this.base, opts, SYNC_RANGE) : undefined;
     if (base === undefined) return undefined;

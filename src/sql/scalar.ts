@@ -3,6 +3,7 @@ import { Float, decodeValue, skipValue } from '../codec/index.ts';
 import { EXT_BIGINT, RANK_BYTES, RANK_NIL, RANK_NUMBER, RANK_STRING } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
 import type { SqlValue } from './sqlite.ts';
+import { textAt } from './text.ts';
 
 /**
  * Row values read straight from the bytes of parsed tree nodes (or of keys and values the
@@ -12,7 +13,6 @@ import type { SqlValue } from './sqlite.ts';
  * through them.
  */
 const head = new Head();
-const text = new TextDecoder();
 let end = 0;
 
 /** Where the value last read by `scalarAt` or `skipAt` ends. */
@@ -53,7 +53,7 @@ export function scalarAt(b: Uint8Array, p: number): SqlValue {
     case RANK_BYTES:
       return Buffer.from(b.subarray(head.start, e));
     default:
-      return text.decode(b.subarray(head.start, e));
+      return textAt(b, head.start, e);
   }
 }
 

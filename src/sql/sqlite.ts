@@ -1,8 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { readFile } from 'node:fs/promises';
 import * as SQLite from 'wa-sqlite';
-import { Float } from '../codec/index.ts';
-import { CrissError } from '../errors.ts';
+import { Cells, type SqlValue, type SqliteModule } from './cells.ts';
 
 /**
  * SQLite 3.44 compiled to WebAssembly (npm `wa-sqlite` 1.0.0, the last build that still exports
@@ -15,8 +14,7 @@ import { CrissError } from '../errors.ts';
  */
 export type Api = SQLiteAPI;
 
-/** A SQL value as the engine carries it: the codec's value model restricted to SQLite's types. */
-export type SqlValue = null | number | bigint | Float | string | Uint8Array;
+export type { SqlValue } from './cells.ts';
 
 export const SQLITE_OK = 0;
 export const SQLITE_ERROR = 1;
@@ -25,16 +23,11 @@ export const SQLITE_CONSTRAINT = 19;
 export const SQLITE_ROW = 100;
 export const SQLITE_DONE = 101;
 
-const INTEGER = 1;
-const FLOAT = 2;
-const TEXT = 3;
-const BLOB = 4;
-
 export type Build = 'async' | 'sync';
 
 const instances = new Map<Build, Promise<Api>>();
-/** The synchronous build's own sqlite3_step, by its API: wa-sqlite's wrapper is async for both builds. */
-const rawSteps = new WeakMap<Api, (stmt: number) => number>();
+const cells = new WeakMap<Api, Cells>();
+const syncApis = new WeakSet<Api>();
 let queue: Promise<unknown> = Promise.resolve();
 
 /**
@@ -69,9 +62,10 @@ export function sqliteApi(build: Build): Promise<Api> {
       const file = build === 'async' ? 'wa-sqlite-async' : 'wa-sqlite';
       const wasmBinary = await readFile(new URL(import.meta.resolve(`wa-sqlite/dist/${file}.wasm`)));
       const factory = await (build === 'async' ? asyncGlue() : syncGlue());
-      const module = (await factory({ wasmBinary, locateFile: (f: string) => f })) as { _sqlite3_step: (stmt: number) => number };
+      const module = (await factory({ wasmBinary, locateFile: (f: string) => f })) as SqliteModule;
       const api = SQLite.Factory(module);
-      if (build === 'sync') rawSteps.set(api, (stmt) => module._sqlite3_step(stmt));
+      cells.set(api, new Cells(module));
+      if (build === 'sync') syncApis.add(api);
       return api;
     })();
     instances.set(build, api);
@@ -91,91 +85,28 @@ export function exclusive<T>(fn: () => Promise<T>): Promise<T> {
   return run;
 }
 
-function real(d: number): number | Float {
-  return Number.isInteger(d) ? new Float(d) : d;
-}
-
-/** An argument SQLite handed to a callback (`sqlite3_value*`). */
-export function readValue(api: Api, p: number): SqlValue {
-  switch (api.value_type(p)) {
-    case INTEGER:
-      // wa-sqlite's own conversion yields a number when safe, without a BigInt on the way.
-      return api.value(p) as number | bigint;
-    case FLOAT:
-      return real(api.value_double(p));
-    case TEXT:
-      return api.value_text(p);
-    case BLOB:
-      return api.value_blob(p).slice();
-    default:
-      return null;
-  }
-}
-
-/** A column of the current row of a statement. */
-export function readColumn(api: Api, stmt: number, i: number): SqlValue {
-  switch (api.column_type(stmt, i)) {
-    case INTEGER:
-      return api.column(stmt, i) as number | bigint;
-    case FLOAT:
-      return real(api.column_double(stmt, i));
-    case TEXT:
-      return api.column_text(stmt, i);
-    case BLOB:
-      return api.column_blob(stmt, i).slice();
-    default:
-      return null;
-  }
-}
-
-/** Sets a virtual-table column (or function) result; wa-sqlite's own `result` turns 2.0 into 2. */
-export function resultValue(api: Api, ctx: number, v: SqlValue): void {
-  if (v === null) api.result_null(ctx);
-  else if (typeof v === 'number') {
-    if (!Number.isInteger(v)) api.result_double(ctx, v);
-    else if ((v | 0) === v) api.result_int(ctx, v);
-    else api.result_int64(ctx, BigInt(v));
-  } else if (typeof v === 'bigint') api.result_int64(ctx, v);
-  else if (v instanceof Float) api.result_double(ctx, v.value);
-  else if (typeof v === 'string') api.result_text(ctx, v);
-  else api.result_blob(ctx, v);
+/** Values in and out of the instance behind `api`. */
+export function cellsOf(api: Api): Cells {
+  return cells.get(api) as Cells;
 }
 
 /**
- * Binds a statement's `?` parameters; the count must match, since SQLite would bind NULL to the
- * rest. `null` (no PARAMS) binds NULL to every parameter the statement has.
- */
-export function bindAll(api: Api, stmt: number, given: SqlValue[] | null): void {
-  const want = api.bind_parameter_count(stmt);
-  if (given === null && want === 0) return;
-  const params = given ?? Array.from({ length: want }, () => null);
-  if (want !== params.length) throw new CrissError('SQL', `the statement has ${want} parameter${want === 1 ? '' : 's'}, PARAMS gave ${params.length}`);
-  params.forEach((v, i) => {
-    const at = i + 1;
-    if (v === null) api.bind_null(stmt, at);
-    else if (typeof v === 'number') {
-      if (!Number.isInteger(v)) api.bind_double(stmt, at, v);
-      else if ((v | 0) === v) api.bind_int(stmt, at, v);
-      else api.bind_int64(stmt, at, BigInt(v));
-    } else if (typeof v === 'bigint') api.bind_int64(stmt, at, v);
-    else if (v instanceof Float) api.bind_double(stmt, at, v.value);
-    else if (typeof v === 'string') api.bind_text(stmt, at, v);
-    else api.bind_blob(stmt, at, v);
-  });
-}
-
-/**
- * Steps a statement: SQLITE_ROW or SQLITE_DONE, else throws SQLite's error. On the synchronous
- * build without the wrapper's promise and generic call (two per point lookup); reset then
- * reports the step's error with its message, as the wrapper would.
+ * Steps a statement: SQLITE_ROW or SQLITE_DONE, else throws SQLite's error. The synchronous
+ * build steps through the export (wa-sqlite's wrapper is an async function and a generic call
+ * there too); reset then reports the step's error with its message, as the wrapper would.
  */
 export async function step(api: Api, stmt: number): Promise<number> {
-  const raw = rawSteps.get(api);
-  if (raw === undefined) return api.step(stmt);
-  const rc = raw(stmt);
+  if (!syncApis.has(api)) return api.step(stmt);
+  const rc = cellsOf(api).step(stmt);
   if (rc === SQLITE_ROW || rc === SQLITE_DONE) return rc;
   await api.reset(stmt);
   throw new SQLite.SQLiteError('sqlite3_step', rc);
+}
+
+/** The error a failed step of `stmt` reports, after resetting it (as wa-sqlite's wrapper would). */
+export function sqliteError(api: Api, db: number, stmt: number, rc: number): Error {
+  cellsOf(api).reset(stmt);
+  return new SQLite.SQLiteError(cellsOf(api).errmsg(db), rc);
 }
 
 /** WebAssembly.RuntimeError (the lib settings here do not declare WebAssembly's types). */
@@ -198,7 +129,7 @@ export async function queryAll(api: Api, db: number, sql: string): Promise<SqlVa
       try {
         while ((await api.step(stmt)) === SQLITE_ROW) {
           const n = api.column_count(stmt);
-          rows.push(Array.from({ length: n }, (_, i) => readColumn(api, stmt, i)));
+          rows.push(Array.from({ length: n }, (_, i) => cellsOf(api).column(stmt, i)));
         }
       } finally {
         await api.finalize(stmt);

@@ -5,7 +5,8 @@ import { type TableDef, vtabSchemaSql } from './catalog.ts';
 import { SYNC_RANGE } from './overlay.ts';
 import { bestIndex, parsePlan, access } from './plan.ts';
 import type { Session } from './session.ts';
-import { type Api, SQLITE_CONSTRAINT, SQLITE_ERROR, SQLITE_OK, type SqlValue, readValue, resultValue } from './sqlite.ts';
+import type { Cells } from './cells.ts';
+import { type Api, SQLITE_CONSTRAINT, SQLITE_ERROR, SQLITE_OK, type SqlValue, cellsOf } from './sqlite.ts';
 import type { TableState } from './table.ts';
 
 /** Decoded rows of cached entries: a small table scanned once per outer row decodes once. */
@@ -57,6 +58,7 @@ async function drain(src: AsyncGenerator<Entry>, limit: number): Promise<boolean
  */
 export class TreeModule {
   private readonly api: Api;
+  private readonly cells: Cells;
   session: Session | null = null;
   /** Schemas to declare, read by xCreate when the engine creates a table's virtual table. */
   readonly declared = new Map<string, TableDef>();
@@ -76,6 +78,7 @@ export class TreeModule {
 
   constructor(api: Api, suspends: boolean) {
     this.api = api;
+    this.cells = cellsOf(api);
     this.suspends = suspends;
   }
 
@@ -208,7 +211,8 @@ export class TreeModule {
       const c = this.cursors.get(pCursor) as Cursor;
       const t = this.current().table(c.table);
       const plan = parsePlan(idxStr);
-      const args = Array.from(values, (p) => readValue(this.api, p));
+      const args = new Array<SqlValue>(values.length);
+      for (let i = 0; i < values.length; i++) args[i] = this.cells.value(values[i]);
       void c.source?.return(undefined);
       c.rows = [];
       c.i = 0;
@@ -287,7 +291,7 @@ export class TreeModule {
 
   xColumn(pCursor: number, ctx: number, iCol: number): number {
     const c = this.cursors.get(pCursor) as Cursor;
-    resultValue(this.api, ctx, c.rows[c.i].row[iCol]);
+    this.cells.result(ctx, c.rows[c.i].row[iCol]);
     return SQLITE_OK;
   }
 
@@ -304,7 +308,7 @@ export class TreeModule {
     try {
       const s = this.current();
       const t = this.tableOf(pVTab);
-      const vals = Array.from(values, (p) => readValue(this.api, p));
+      const vals = Array.from(values, (p) => this.cells.value(p));
       if (vals.length === 1) {
         const key = s.keyOfHandle(Number(vals[0]));
         return this.wait(() => t.delete(key), async () => false);

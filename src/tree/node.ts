@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { compareAt, skipValue } from '../codec/index.ts';
-import { smallIntAt } from '../codec/compare.ts';
+import { smallIntAt, tupleLeadAt } from '../codec/compare.ts';
 import { ByteWriter, writeExt, writeInt } from '../codec/encode.ts';
 import { BIN8, EXT_LINK, RANK_LINK, RANK_NUMBER } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
@@ -103,6 +103,10 @@ export class TreeNode {
   private prefixFamily = -1;
   private prefixLen = 0;
   private probeWords: number[] = NO_WORDS;
+  /** `leads`' measure: undefined until taken, null when the keys are not all of one lead kind. */
+  private leadArray: number[] | null | undefined;
+  /** 1: every key is an integer of at most 32 bits; 2: every key a tuple led by one (tupleLeadAt). */
+  private leadKind = 0;
   /**
    * Children found before, held weakly: a warm read walks parent to child without a cache
    * lookup, while the node cache alone still decides what stays in memory.
@@ -131,8 +135,38 @@ export class TreeNode {
     return this.length === 0 ? null : this.key(this.length - 1);
   }
 
+  /**
+   * Every key's integer (kind 1) or tuple's leading integer (kind 2), dense, when all keys are
+   * of one kind (SQL row trees keyed by INTEGER PRIMARY KEY, SQL indexes led by an integer
+   * column), measured once: a search probe then reads a number, not a key. Ordered as the keys
+   * are, ties (kind 2) aside.
+   */
+  private leads(): number[] | null {
+    if (this.leadArray === undefined) {
+      const n = this.length;
+      const b = this.bytes;
+      const ks = this.keyStart;
+      let kind = n === 0 ? 0 : !Number.isNaN(smallIntAt(b, ks[0])) ? 1 : !Number.isNaN(tupleLeadAt(b, ks[0])) ? 2 : 0;
+      const out = new Array<number>(n);
+      for (let i = 0; i < n && kind !== 0; i++) {
+        const v = kind === 1 ? smallIntAt(b, ks[i]) : tupleLeadAt(b, ks[i]);
+        if (Number.isNaN(v)) kind = 0;
+        out[i] = v;
+      }
+      this.leadKind = kind;
+      this.leadArray = kind === 0 ? null : out;
+    }
+    return this.leadArray;
+  }
+
   /** Compares `key` with entry i's key. */
   compareKey(key: Uint8Array, i: number): number {
+    const k = tupleLeadAt(key, 0);
+    if (!Number.isNaN(k)) {
+      const leads = this.leads();
+      const m = leads !== null && this.leadKind === 2 ? leads[i] : tupleLeadAt(this.bytes, this.keyStart[i]);
+      if (m !== k && !Number.isNaN(m)) return k < m ? -1 : 1;
+    }
     return compareAt(key, 0, this.bytes, this.keyStart[i], 0);
   }
 
@@ -147,6 +181,15 @@ export class TreeNode {
     let hi = this.length;
     const n = family === 0 ? smallIntAt(key, 0) : NaN;
     if (!Number.isNaN(n)) {
+      const leads = this.leads();
+      if (leads !== null && this.leadKind === 1) {
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (n > leads[mid]) lo = mid + 1;
+          else hi = mid;
+        }
+        return lo;
+      }
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
         const p = this.keyStart[mid];
@@ -157,6 +200,28 @@ export class TreeNode {
       return lo;
     }
     if (family === 0) {
+      // Tuples led by a small integer (SQL index keys): compare the leading items first.
+      const k = tupleLeadAt(key, 0);
+      if (!Number.isNaN(k)) {
+        const leads = this.leads();
+        if (leads !== null && this.leadKind === 2) {
+          while (lo < hi) {
+            const mid = (lo + hi) >>> 1;
+            const m = leads[mid];
+            if (m === k ? compareAt(key, 0, b, this.keyStart[mid], 0) > 0 : k > m) lo = mid + 1;
+            else hi = mid;
+          }
+          return lo;
+        }
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          const p = this.keyStart[mid];
+          const m = tupleLeadAt(b, p);
+          if (m === k || Number.isNaN(m) ? compareAt(key, 0, b, p, 0) > 0 : k > m) lo = mid + 1;
+          else hi = mid;
+        }
+        return lo;
+      }
       while (lo < hi) {
         const mid = (lo + hi) >>> 1;
         if (compareAt(key, 0, b, this.keyStart[mid], 0) > 0) lo = mid + 1;

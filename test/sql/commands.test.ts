@@ -142,6 +142,15 @@ describe('SQL and SQLREAD', () => {
     expect(await failure(s.redis.call('SQLREAD', a.root, 'SELECT ?', 'PARAMS', '2', 'x'))).toMatch(/^ERR PARAMS needs a count n and then n values$/);
     expect(await failure(s.redis.call('SQLREAD', a.root, 'PARAMS', '0'))).toMatch(/^ERR PARAMS must follow a statement$/);
     expect(await rows(s.redis, a.root, 'SELECT count(*) FROM t')).toEqual([[2]]);
+    // The token in any case; text beyond ASCII (a leading U+FEFF included) and NUL arrive whole.
+    const odd = ['\uFEFFx', 'ünïcødé ✓', 'a\u0000b', ' 7 ', '-0', '+5', '0123'];
+    const [r] = await sqlRead(s.redis, a.root, `SELECT ${odd.map(() => '?, length(?)').join(', ')}`, 'pArAmS', String(odd.length * 2), ...odd.flatMap((v) => [v, v]));
+    expect(r.get('rows')).toEqual([odd.flatMap((v) => [v, v.split('\u0000')[0].length])]);
+    expect(await sqlRead(s.redis, a.root, 'SELECT b FROM t WHERE a = ?', 'params', '1', '+5', 'SELECT b FROM t WHERE a = ?', 'PARAMS', '1', ' 5')).toEqual([
+      new Map<string, unknown>([['columns', ['b']], ['rows', [['five']]]]),
+      new Map<string, unknown>([['columns', ['b']], ['rows', [['five']]]]),
+    ]);
+    expect(await failure(s.redis.call('SQLREAD', a.root, 'SELECT 1', 'PARAMZ'))).toMatch(/^SQL statement 2 \(PARAMZ\)/);
   });
 
   it('reports its work in INFO sql', async () => {

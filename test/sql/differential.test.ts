@@ -1,17 +1,12 @@
-import { DatabaseSync } from 'node:sqlite';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Float } from '../../src/codec/index.ts';
-import { type TreeServer, startTreeServer } from '../commands/tree-server.ts';
-import { rows, sql } from './helpers.ts';
+import { againstSqlite, rows } from './helpers.ts';
 
 /**
  * Constraint push-down against SQLite itself: the same mixed-type rows (integers, integral and
  * fractional reals, text, blobs, NULL) and the same filters, on our trees and on a native table.
  * Loose tree bounds must never lose a row SQLite's comparison semantics would keep.
  */
-let s: TreeServer;
-let root: string;
-const native = new DatabaseSync(':memory:');
 const SETUP = [
   'CREATE TABLE m(k PRIMARY KEY, i INTEGER, r REAL, t TEXT, n NUMERIC, x)',
   'CREATE INDEX m_r ON m(r)',
@@ -27,15 +22,7 @@ const CONSTANTS = ['NULL', '1', '2', '2.0', '2.5', '5', "'5'", "'a'", "'b'", "''
 const COLUMNS = ['k', 'i', 'r', 't', 'n', 'x'];
 const OPS = ['=', '<', '<=', '>', '>='];
 
-beforeAll(async () => {
-  s = await startTreeServer();
-  root = (await sql(s.redis, '', ...SETUP)).root;
-  for (const stmt of SETUP) native.exec(stmt);
-});
-afterAll(async () => {
-  native.close();
-  await s?.close();
-});
+const { redis, root, native } = againstSqlite(SETUP);
 
 /**
  * node:sqlite gives a plain number for an integral real, ours a Float: numbers compare by value,
@@ -57,7 +44,7 @@ describe('push-down agrees with SQLite', () => {
     const failures: string[] = [];
     for (const q of queries) {
       const want = (native.prepare(q).all() as Array<Record<string, unknown>>).map((r) => Object.values(r).map(norm).join(','));
-      const got = (await rows(s.redis, root, q)).map((r) => r.map(norm).join(','));
+      const got = (await rows(redis(), root(), q)).map((r) => r.map(norm).join(','));
       if (JSON.stringify(got) !== JSON.stringify(want)) failures.push(`${q}\n  want ${JSON.stringify(want)}\n  got  ${JSON.stringify(got)}`);
     }
     expect(failures).toEqual([]);
@@ -66,6 +53,6 @@ describe('push-down agrees with SQLite', () => {
   it('stores values with SQLite\'s affinity', async () => {
     const q = 'SELECT k, typeof(k), i, typeof(i), r, typeof(r), t, typeof(t), n, typeof(n), x, typeof(x) FROM m ORDER BY k';
     const want = (native.prepare(q).all() as Array<Record<string, unknown>>).map((r) => Object.values(r).map(norm).join(','));
-    expect((await rows(s.redis, root, q)).map((r) => r.map(norm).join(','))).toEqual(want);
+    expect((await rows(redis(), root(), q)).map((r) => r.map(norm).join(','))).toEqual(want);
   });
 });

@@ -1,5 +1,8 @@
+import { DatabaseSync } from 'node:sqlite';
 import type { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import { decodeValue } from '../../src/codec/index.ts';
+import { type TreeServer, startTreeServer } from '../commands/tree-server.ts';
 
 export type Result = Map<string, unknown>;
 
@@ -28,4 +31,24 @@ export async function failure(p: Promise<unknown>): Promise<string> {
     return (e as Error).message;
   }
   throw new Error('expected the call to fail');
+}
+
+/**
+ * For a suite that checks our answers against SQLite's: an in-process daemon and an in-memory
+ * node:sqlite database, both given `setup` before the suite and closed after it.
+ */
+export function againstSqlite(setup: string[]): { redis: () => Redis; root: () => string; native: DatabaseSync } {
+  const native = new DatabaseSync(':memory:');
+  let s: TreeServer | undefined;
+  let root = '';
+  beforeAll(async () => {
+    s = await startTreeServer();
+    root = (await sql(s.redis, '', ...setup)).root;
+    for (const stmt of setup) native.exec(stmt);
+  });
+  afterAll(async () => {
+    native.close();
+    await s?.close();
+  });
+  return { redis: () => (s as TreeServer).redis, root: () => root, native };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { encodeBytes, encodeValue } from '../../src/codec/index.ts';
+import { Float, Tuple, compareEncoded, encodeBytes, encodeValue } from '../../src/codec/index.ts';
 import { mutate, normalize } from '../../src/tree/mutate.ts';
 import { EMPTY_NODE, type TreeNode } from '../../src/tree/node.ts';
 import { memoryTrees, prng } from './helpers.ts';
@@ -9,6 +9,17 @@ function naive(node: TreeNode, key: Uint8Array, from: number): number {
   let i = from;
   while (i < node.length && node.compareKey(key, i) > 0) i++;
   return i;
+}
+
+/** lowerBound and compareKey against the codec's own order (compareEncoded), not the node's. */
+function agreesWithCodec(node: TreeNode, probes: Uint8Array[], rand: () => number): void {
+  for (const probe of probes) {
+    let i = 0;
+    while (i < node.length && compareEncoded(probe, node.key(i)) > 0) i++;
+    expect(node.lowerBound(probe)).toBe(i);
+    const j = Math.floor(rand() * node.length);
+    expect(Math.sign(node.compareKey(probe, j))).toBe(Math.sign(compareEncoded(probe, node.key(j))));
+  }
 }
 
 /** Keys that share long prefixes (so nodes do), in one family or mixed with others. */
@@ -40,6 +51,41 @@ describe('TreeNode.lowerBound', () => {
           const from = rand() < 0.3 ? Math.floor(rand() * (node.length + 1)) : 0;
           expect(node.lowerBound(probe, from)).toBe(naive(node, probe, from));
         }
+      }
+    });
+  }
+
+  it('agrees with the codec order on tuple keys led by small integers and by other values (SQL index keys)', async () => {
+    const rand = prng(11);
+    const t = memoryTrees();
+    const lead = (): unknown => {
+      const r = rand();
+      if (r < 0.6) return Math.floor(rand() * 400) - 200;
+      if (r < 0.7) return 2 ** 40 + Math.floor(rand() * 3);
+      if (r < 0.8) return new Float(Math.floor(rand() * 400) - 200);
+      if (r < 0.9) return `s${Math.floor(rand() * 50)}`;
+      return (2n ** 63n) - BigInt(Math.floor(rand() * 3));
+    };
+    const make = (): Uint8Array => encodeValue(new Tuple(rand() < 0.05 ? [] : [lead() as number, Math.floor(rand() * 100_000)]));
+    const muts = Array.from({ length: 3000 }, () => ({ key: make(), val: encodeValue(null) }));
+    const r = await mutate(t.loader, EMPTY_NODE, normalize(muts));
+    expect(r.created.length).toBeGreaterThan(10);
+    for (const node of r.created) agreesWithCodec(node, [...Array.from({ length: 40 }, make), ...Array.from({ length: node.length }, (_, i) => node.key(i))], rand);
+  });
+
+  for (const kind of ['integer keys', 'tuples led by integers'] as const) {
+    it(`agrees with the codec order on nodes whose keys are all ${kind} (searched through a dense array)`, async () => {
+      const rand = prng(kind === 'integer keys' ? 5 : 13);
+      const t = memoryTrees();
+      const int = (): number => Math.floor(rand() * 2 ** 33) - 2 ** 32;
+      const make = (): Uint8Array => encodeValue(kind === 'integer keys' ? int() : new Tuple([Math.floor(rand() * 300) - 150, int()]));
+      const muts = Array.from({ length: 3000 }, () => ({ key: make(), val: encodeValue(null) }));
+      const r = await mutate(t.loader, EMPTY_NODE, normalize(muts));
+      expect(r.created.length).toBeGreaterThan(10);
+      // A search key of the other kind (and one a 32-bit integer cannot hold) takes the general path.
+      const other = (): Uint8Array => (rand() < 0.5 ? encodeValue(kind === 'integer keys' ? new Tuple([int()]) : int()) : encodeValue(2 ** 40 + int()));
+      for (const node of r.created) {
+        agreesWithCodec(node, [...Array.from({ length: 40 }, make), ...Array.from({ length: 10 }, other), ...Array.from({ length: node.length }, (_, i) => node.key(i))], rand);
       }
     });
   }
