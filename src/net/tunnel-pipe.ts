@@ -1,11 +1,20 @@
 import type { Socket } from 'node:net';
 import type { Stream } from '@libp2p/interface';
+import { Uint8ArrayList } from 'uint8arraylist';
 
 /**
  * Bytes a socket may hold unsent before the stream is paused. write() reports false past 16 KiB,
  * less than one stream message: pausing there would stop and restart the sender on every message.
  */
 const SOCKET_BUFFER = 256 * 1024;
+
+/**
+ * Most socket bytes gathered into one stream write. The reads of one event-loop turn (libuv
+ * reads up to 32 × 64 KiB while more is waiting) go out as one write, so a bulk transfer makes
+ * Yamux frames as large as the send window instead of one frame, two Noise messages and one
+ * window update back per 64 KiB read.
+ */
+const MAX_BATCH = 1024 * 1024;
 
 /**
  * The stream's next 'drain' (or a rejection when it closes first). Not `stream.onDrain()`: in
@@ -92,16 +101,22 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
       // Closing already: nothing more will arrive.
     }
   };
+  // Stream messages of one event-loop turn (one per Yamux frame) leave in one writev.
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    socket.uncork();
+  };
   stream.addEventListener('message', (evt) => {
     const data = evt.data;
     counters.received += data.byteLength;
-    if (data instanceof Uint8Array) socket.write(data);
-    else {
-      // One writev for the message's parts (Yamux frames) instead of a write each.
+    if (!corked && !socket.destroyed) {
+      corked = true;
       socket.cork();
-      for (const part of data) socket.write(part);
-      socket.uncork();
+      setImmediate(uncork);
     }
+    if (data instanceof Uint8Array) socket.write(data);
+    else for (const part of data) socket.write(part);
     if (socket.writableLength < SOCKET_BUFFER || socket.destroyed) return;
     if (resuming) pauseAfterResume = true;
     else {
@@ -124,11 +139,19 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
   });
   if (stream.readableEnded && stream.readBufferLength === 0) endSocket();
 
-  socket.on('data', (chunk: Buffer) => {
-    counters.sent += chunk.length;
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let flushing: NodeJS.Immediate | undefined;
+  const flush = (): void => {
+    clearImmediate(flushing);
+    flushing = undefined;
+    if (batchBytes === 0) return;
+    const data = batch.length === 1 ? batch[0] : new Uint8ArrayList(...batch);
+    batch = [];
+    batchBytes = 0;
     let ok: boolean;
     try {
-      ok = stream.send(chunk);
+      ok = stream.send(data);
     } catch {
       socket.destroy();
       return;
@@ -136,13 +159,22 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
     if (ok) return;
     socket.pause();
     drained(stream).then(() => socket.resume(), () => socket.destroy());
+  };
+  socket.on('data', (chunk: Buffer) => {
+    counters.sent += chunk.length;
+    batch.push(chunk);
+    batchBytes += chunk.length;
+    if (batchBytes >= MAX_BATCH) flush();
+    else flushing ??= setImmediate(flush);
   });
   socket.on('end', () => {
+    flush();
     if (stream.writeStatus === 'writable') stream.close().catch((err: unknown) => stream.abort(err as Error));
   });
   socket.on('error', () => undefined);
   socket.on('close', (hadError) => {
     socketClosed = true;
+    clearImmediate(flushing);
     // A socket gone before both ends finished cleanly: the stream must not wait for it.
     if (hadError || stream.writeStatus === 'writable' || !socket.readableEnded) stream.abort(new Error('socket closed'));
     finish();
