@@ -11,10 +11,11 @@ const SOCKET_BUFFER = 256 * 1024;
 /**
  * Most socket bytes gathered into one stream write. The reads of one event-loop turn (libuv
  * reads up to 32 × 64 KiB while more is waiting) go out as one write, so a bulk transfer makes
- * Yamux frames as large as the send window instead of one frame, two Noise messages and one
- * window update back per 64 KiB read.
+ * Yamux frames of up to this instead of one frame, two Noise messages and one window update
+ * back per 64 KiB read. Yamux's initial stream window: a larger batch would mostly wait in the
+ * stream's buffer, and it bounds what one connection holds there.
  */
-const MAX_BATCH = 1024 * 1024;
+const MAX_BATCH = 256 * 1024;
 
 /**
  * The stream's next 'drain' (or a rejection when it closes first). Not `stream.onDrain()`: in

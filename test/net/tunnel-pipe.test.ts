@@ -111,7 +111,8 @@ describe('the tunnel pipe', { timeout: 120_000 }, () => {
     started(socket, stream);
     // The stream's window is full and b reads nothing: the pipe must stop reading its socket.
     await until(() => socket.isPaused() && stream.writeBufferLength > 0);
-    expect(stream.writeBufferLength).toBeLessThanOrEqual(1024 * 1024 + 64 * 1024);
+    // One batch (at most 256 KiB and the 64 KiB read that passed it) beyond the window.
+    expect(stream.writeBufferLength).toBeLessThan(320 * 1024);
     expect(client.writableLength).toBeGreaterThan(32 * 1024 * 1024);
     far.resume();
     await seen.ended;
