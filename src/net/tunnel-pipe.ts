@@ -102,22 +102,18 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
       // Closing already: nothing more will arrive.
     }
   };
-  // Stream messages of one event-loop turn (one per Yamux frame) leave in one writev.
-  let corked = false;
-  const uncork = (): void => {
-    corked = false;
-    socket.uncork();
-  };
   stream.addEventListener('message', (evt) => {
     const data = evt.data;
     counters.received += data.byteLength;
-    if (!corked && !socket.destroyed) {
-      corked = true;
-      socket.cork();
-      setImmediate(uncork);
-    }
+    // Written at once, not corked until the end of the turn: held data counts in writableLength
+    // and would pause the stream, and its window updates, for every large frame.
     if (data instanceof Uint8Array) socket.write(data);
-    else for (const part of data) socket.write(part);
+    else {
+      // One writev for the message's parts (Yamux frames) instead of a write each.
+      socket.cork();
+      for (const part of data) socket.write(part);
+      socket.uncork();
+    }
     if (socket.writableLength < SOCKET_BUFFER || socket.destroyed) return;
     if (resuming) pauseAfterResume = true;
     else {
