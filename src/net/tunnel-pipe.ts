@@ -18,6 +18,13 @@ const SOCKET_BUFFER = 256 * 1024;
 const MAX_BATCH = 256 * 1024;
 
 /**
+ * The size of Node's socket reads. A shorter read emptied the kernel's buffer (libuv reads on
+ * only after a full one), so nothing more comes this turn and the batch goes out at once: a
+ * request or a keystroke waits for no end of turn.
+ */
+const READ_SIZE = 64 * 1024;
+
+/**
  * The stream's next 'drain' (or a rejection when it closes first). Not `stream.onDrain()`: in
  * @libp2p/utils 7.4 its promise is made once and never replaced, so after the first drain it
  * resolves at once and a sender relying on it buffers without limit.
@@ -161,7 +168,7 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
     counters.sent += chunk.length;
     batch.push(chunk);
     batchBytes += chunk.length;
-    if (batchBytes >= MAX_BATCH) flush();
+    if (batchBytes >= MAX_BATCH || chunk.length < READ_SIZE) flush();
     else flushing ??= setImmediate(flush);
   });
   socket.on('end', () => {

@@ -89,6 +89,26 @@ describe('the tunnel pipe', { timeout: 120_000 }, () => {
     far.abort(new Error('done'));
   });
 
+  it('sends a read shorter than 64 KiB at once, not at the end of the turn', async () => {
+    const { client, socket, stream, far } = await setup();
+    const seen = collect(far);
+    started(socket, stream);
+    // The stream's write queue empties ('idle') inside the pipe's own 'data' handler, which runs
+    // before this later listener: the bytes were handed to the stream with their read.
+    let idle = false;
+    stream.addEventListener('idle', () => {
+      idle = true;
+    });
+    const sentWithRead = new Promise<boolean>((resolve) => socket.once('data', () => resolve(idle)));
+    client.write('hello');
+    expect(await sentWithRead).toBe(true);
+    client.end();
+    await seen.ended;
+    expect(seen.bytes().toString()).toBe('hello');
+    client.destroy();
+    far.abort(new Error('done'));
+  });
+
   it('carries many small stream messages to the socket in order, then the end of data', async () => {
     const { client, socket, stream, far } = await setup();
     const body = patternBytes(256 * 1024 + 17);
