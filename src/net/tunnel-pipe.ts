@@ -1,11 +1,28 @@
 import type { Socket } from 'node:net';
 import type { Stream } from '@libp2p/interface';
+import { Uint8ArrayList } from 'uint8arraylist';
 
 /**
  * Bytes a socket may hold unsent before the stream is paused. write() reports false past 16 KiB,
  * less than one stream message: pausing there would stop and restart the sender on every message.
  */
 const SOCKET_BUFFER = 256 * 1024;
+
+/**
+ * Most socket bytes gathered into one stream write. The reads of one event-loop turn (libuv
+ * reads up to 32 × 64 KiB while more is waiting) go out as one write, so a bulk transfer makes
+ * Yamux frames of up to this instead of one frame, two Noise messages and one window update
+ * back per 64 KiB read. Yamux's initial stream window: a larger batch would mostly wait in the
+ * stream's buffer, and it bounds what one connection holds there.
+ */
+const MAX_BATCH = 256 * 1024;
+
+/**
+ * The size of Node's socket reads. A shorter read emptied the kernel's buffer (libuv reads on
+ * only after a full one), so nothing more comes this turn and the batch goes out at once: a
+ * request or a keystroke waits for no end of turn.
+ */
+const READ_SIZE = 64 * 1024;
 
 /**
  * The stream's next 'drain' (or a rejection when it closes first). Not `stream.onDrain()`: in
@@ -95,6 +112,8 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
   stream.addEventListener('message', (evt) => {
     const data = evt.data;
     counters.received += data.byteLength;
+    // Written at once, not corked until the end of the turn: held data counts in writableLength
+    // and would pause the stream, and its window updates, for every large frame.
     if (data instanceof Uint8Array) socket.write(data);
     else {
       // One writev for the message's parts (Yamux frames) instead of a write each.
@@ -124,11 +143,19 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
   });
   if (stream.readableEnded && stream.readBufferLength === 0) endSocket();
 
-  socket.on('data', (chunk: Buffer) => {
-    counters.sent += chunk.length;
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let flushing: NodeJS.Immediate | undefined;
+  const flush = (): void => {
+    clearImmediate(flushing);
+    flushing = undefined;
+    if (batchBytes === 0) return;
+    const data = batch.length === 1 ? batch[0] : new Uint8ArrayList(...batch);
+    batch = [];
+    batchBytes = 0;
     let ok: boolean;
     try {
-      ok = stream.send(chunk);
+      ok = stream.send(data);
     } catch {
       socket.destroy();
       return;
@@ -136,13 +163,22 @@ export function pipe(socket: Socket, stream: Stream, counters: PipeCounters, idl
     if (ok) return;
     socket.pause();
     drained(stream).then(() => socket.resume(), () => socket.destroy());
+  };
+  socket.on('data', (chunk: Buffer) => {
+    counters.sent += chunk.length;
+    batch.push(chunk);
+    batchBytes += chunk.length;
+    if (batchBytes >= MAX_BATCH || chunk.length < READ_SIZE) flush();
+    else flushing ??= setImmediate(flush);
   });
   socket.on('end', () => {
+    flush();
     if (stream.writeStatus === 'writable') stream.close().catch((err: unknown) => stream.abort(err as Error));
   });
   socket.on('error', () => undefined);
   socket.on('close', (hadError) => {
     socketClosed = true;
+    clearImmediate(flushing);
     // A socket gone before both ends finished cleanly: the stream must not wait for it.
     if (hadError || stream.writeStatus === 'writable' || !socket.readableEnded) stream.abort(new Error('socket closed'));
     finish();
