@@ -60,6 +60,16 @@ function columnNames(c: Connections, stmt: number): string[] {
   return names;
 }
 
+/** The statement prepared for `sql`, moved to the back of its cache (the least recently used goes first). */
+function cached(cache: Map<string, number>, sql: string): number | undefined {
+  const hit = cache.get(sql);
+  if (hit !== undefined) {
+    cache.delete(sql);
+    cache.set(sql, hit);
+  }
+  return hit;
+}
+
 /**
  * SQL over trees: a database is a tree of tables (docs/format.md §14); SQLite plans and runs
  * each statement over virtual tables backed by the trees; writes collect in the session and
@@ -282,16 +292,9 @@ export class SqlEngine {
    */
   private readSync(c: Connections, session: Session, st: Statement, params: SqlValue[] | null): SqlResult | null {
     if (st.kind !== 'query') return null;
-    const cache = c.statements.read;
-    const stmt = cache.get(st.sql);
+    const stmt = cached(c.statements.read, st.sql);
     if (stmt === undefined) return null;
-    cache.delete(st.sql);
-    cache.set(st.sql, stmt);
-    session.insert = st.insert;
-    session.defaults = [];
-    session.error = null;
-    this.denied = null;
-    this.deadline = performance.now() + this.timeoutMs;
+    this.begin(session, st, []);
     const cells = c.cells;
     try {
       cells.bind(stmt, params);
@@ -307,13 +310,30 @@ export class SqlEngine {
       }
       return n > 0 ? { columns: columnNames(c, stmt), rows } : { changes: c.api.changes(c.main) };
     } catch (e) {
-      if (isSqliteError(e) && e.code === SQLITE_INTERRUPT) throw new CrissError('SQL', `interrupted after ${this.timeoutMs} ms`);
-      throw e;
+      throw this.interrupted(e);
     } finally {
       cells.reset(stmt);
-      this.deadline = Infinity;
-      session.insert = null;
+      this.end(session);
     }
+  }
+
+  /** What a run sets before its first step: the virtual tables and the authorizer read it. */
+  private begin(session: Session, st: Extract<Statement, { kind: 'query' }>, defaults: SqlValue[]): void {
+    session.insert = st.insert;
+    session.defaults = defaults;
+    session.error = null;
+    this.denied = null;
+    this.deadline = performance.now() + this.timeoutMs;
+  }
+
+  private end(session: Session): void {
+    this.deadline = Infinity;
+    session.insert = null;
+  }
+
+  /** SQLite's interrupt (the progress handler past the deadline) as our error; any other error as it is. */
+  private interrupted(e: unknown): unknown {
+    return isSqliteError(e) && e.code === SQLITE_INTERRUPT ? new CrissError('SQL', `interrupted after ${this.timeoutMs} ms`) : e;
   }
 
   /** Opens every table of the database; the definitions by lower-case name. */
@@ -358,12 +378,8 @@ export class SqlEngine {
       c.names.clear();
       return { changes: 0 };
     }
-    session.insert = st.insert;
-    session.defaults = st.insert === null ? [] : await this.defaults(c, session, st);
-    session.error = null;
-    this.denied = null;
+    this.begin(session, st, st.insert === null ? [] : await this.defaults(c, session, st));
     const { api, main } = c;
-    this.deadline = performance.now() + this.timeoutMs;
     try {
       const stmt = await this.prepare(c, st.sql, session.writable);
       if (stmt === null) {
@@ -386,11 +402,9 @@ export class SqlEngine {
         await api.reset(stmt).catch(() => undefined);
       }
     } catch (e) {
-      if (isSqliteError(e) && e.code === SQLITE_INTERRUPT) throw new CrissError('SQL', `interrupted after ${this.timeoutMs} ms`);
-      throw e;
+      throw this.interrupted(e);
     } finally {
-      this.deadline = Infinity;
-      session.insert = null;
+      this.end(session);
     }
   }
 
@@ -401,12 +415,8 @@ export class SqlEngine {
    */
   private async prepare(c: Connections, sql: string, writable: boolean): Promise<number | null> {
     const cache = writable ? c.statements.write : c.statements.read;
-    const hit = cache.get(sql);
-    if (hit !== undefined) {
-      cache.delete(sql);
-      cache.set(sql, hit);
-      return hit;
-    }
+    const hit = cached(cache, sql);
+    if (hit !== undefined) return hit;
     const str = c.api.str_new(c.main, sql);
     try {
       const prepared = await c.api.prepare_v2(c.main, c.api.str_value(str));
