@@ -46,71 +46,99 @@ function headLength(b: Uint8Array): number {
   return t === 0xdc ? 3 : t === 0xdd ? 5 : 1;
 }
 
-type Op = { copy: true; at: number; len: number } | { copy: false; from: number; len: number };
-
-/** Length of the common run of `a[ai…]` and `b[bi…]`, at most `max`: binary search with native compares. */
-function forward(a: Buffer, ai: number, b: Buffer, bi: number, max: number): number {
-  let lo = 0;
-  let hi = max;
-  while (hi - lo > 16) {
-    const mid = (lo + hi) >>> 1;
-    if (a.compare(b, bi + lo, bi + mid, ai + lo, ai + mid) === 0) lo = mid;
-    else hi = mid;
-  }
-  while (lo < max && a[ai + lo] === b[bi + lo]) lo++;
-  return lo;
+/**
+ * Length of the common run of `a[ai…]` and `b[bi…]`, at most `max`. A plain loop: most runs
+ * in a node with several edits are short, and each native `Buffer.compare` call costs more in
+ * argument checks than a loop spends on a few hundred bytes.
+ */
+function forward(a: Uint8Array, ai: number, b: Uint8Array, bi: number, max: number): number {
+  let i = 0;
+  while (i < max && a[ai + i] === b[bi + i]) i++;
+  return i;
 }
 
 /** Length of the common run ending just before `a[ae]` and `b[be]`, at most `max`. */
-function backward(a: Buffer, ae: number, b: Buffer, be: number, max: number): number {
-  let lo = 0;
-  let hi = max;
-  while (hi - lo > 16) {
-    const mid = (lo + hi) >>> 1;
-    if (a.compare(b, be - mid, be - lo, ae - mid, ae - lo) === 0) lo = mid;
-    else hi = mid;
-  }
-  while (lo < max && a[ae - 1 - lo] === b[be - 1 - lo]) lo++;
-  return lo;
+function backward(a: Uint8Array, ae: number, b: Uint8Array, be: number, max: number): number {
+  let i = 0;
+  while (i < max && a[ae - 1 - i] === b[be - 1 - i]) i++;
+  return i;
 }
 
 /**
- * Ops turning keyframe bytes [ks, ke) into node bytes [ns, ne): common prefix and suffix, then
- * the changed middle split around an anchor found by search, recursively. Nodes are sorted
- * entries, so what two versions share comes in the same order and divide and conquer finds it;
- * a wrong anchor (repeated bytes) only costs size, since every copy is of equal bytes.
+ * The ops turning keyframe bytes into node bytes, as triples in `ops` (kind, keyframe or node
+ * position, length), and the record's size so far. Ops come out in node order, so the size only
+ * grows: once it passes `limit` the record cannot be kept, and the search stops there.
  */
-function diff(n: Buffer, ns: number, ne: number, k: Buffer, ks: number, ke: number, depth: number, out: Op[]): void {
-  if (out.length > MAX_OPS) {
-    // Past this many edits the record will not be small: say so with one literal and stop searching.
-    out.push({ copy: false, from: ns, len: ne - ns });
-    return;
+class Diff {
+  readonly ops: number[] = [];
+  size: number;
+  private readonly n: Uint8Array;
+  private readonly k: Buffer;
+  private readonly kh: number;
+  private readonly limit: number;
+
+  constructor(n: Uint8Array, k: Buffer, kh: number, size: number, limit: number) {
+    this.n = n;
+    this.k = k;
+    this.kh = kh;
+    this.size = size;
+    this.limit = limit;
   }
-  const pre = forward(n, ns, k, ks, Math.min(ne - ns, ke - ks));
-  const suf = backward(n, ne, k, ke, Math.min(ne - ns, ke - ks) - pre);
-  if (pre > 0) out.push({ copy: true, at: ks, len: pre });
-  const nm = ns + pre;
-  const nme = ne - suf;
-  const km = ks + pre;
-  const kme = ke - suf;
-  if (nm < nme) {
-    let split = false;
-    if (depth < MAX_DEPTH && nme - nm >= 4 * ANCHOR && kme - km >= ANCHOR) {
-      const probe = nm + ((nme - nm - ANCHOR) >>> 1);
-      const found = k.subarray(km, kme).indexOf(n.subarray(probe, probe + ANCHOR));
-      if (found >= 0) {
-        const kp = km + found;
-        const back = backward(n, probe, k, kp, Math.min(probe - nm, kp - km));
-        const ahead = forward(n, probe, k, kp, Math.min(nme - probe, kme - kp));
-        diff(n, nm, probe - back, k, km, kp - back, depth + 1, out);
-        out.push({ copy: true, at: kp - back, len: back + ahead });
-        diff(n, probe + ahead, nme, k, kp + ahead, kme, depth + 1, out);
-        split = true;
-      }
+
+  get over(): boolean {
+    return this.size > this.limit;
+  }
+
+  private copy(at: number, len: number): void {
+    this.ops.push(COPY, at, len);
+    this.size += 1 + varintLength(at - this.kh) + varintLength(len);
+  }
+
+  private literal(from: number, len: number): void {
+    this.ops.push(LITERAL, from, len);
+    this.size += 1 + varintLength(len) + len;
+  }
+
+  /**
+   * Ops for keyframe bytes [ks, ke) into node bytes [ns, ne): common prefix and suffix, then
+   * the changed middle split around an anchor found by search, recursively. Nodes are sorted
+   * entries, so what two versions share comes in the same order and divide and conquer finds
+   * it; a wrong anchor (repeated bytes) only costs size, since every copy is of equal bytes.
+   */
+  run(ns: number, ne: number, ks: number, ke: number, depth: number): void {
+    if (this.over) return;
+    const { n, k } = this;
+    if (this.ops.length > 3 * MAX_OPS) {
+      // Past this many edits the record will not be small: say so with one literal and stop searching.
+      this.literal(ns, ne - ns);
+      return;
     }
-    if (!split) out.push({ copy: false, from: nm, len: nme - nm });
+    const pre = forward(n, ns, k, ks, Math.min(ne - ns, ke - ks));
+    const suf = backward(n, ne, k, ke, Math.min(ne - ns, ke - ks) - pre);
+    if (pre > 0) this.copy(ks, pre);
+    const nm = ns + pre;
+    const nme = ne - suf;
+    const km = ks + pre;
+    const kme = ke - suf;
+    if (nm < nme) {
+      let split = false;
+      if (depth < MAX_DEPTH && nme - nm >= 4 * ANCHOR && kme - km >= ANCHOR) {
+        const probe = nm + ((nme - nm - ANCHOR) >>> 1);
+        // The first match from km on: one past kme - ANCHOR means none inside the region.
+        const kp = k.indexOf(n.subarray(probe, probe + ANCHOR), km);
+        if (kp >= 0 && kp + ANCHOR <= kme) {
+          const back = backward(n, probe, k, kp, Math.min(probe - nm, kp - km));
+          const ahead = forward(n, probe, k, kp, Math.min(nme - probe, kme - kp));
+          this.run(nm, probe - back, km, kp - back, depth + 1);
+          this.copy(kp - back, back + ahead);
+          this.run(probe + ahead, nme, kp + ahead, kme, depth + 1);
+          split = true;
+        }
+      }
+      if (!split) this.literal(nm, nme - nm);
+    }
+    if (suf > 0) this.copy(ke - suf, suf);
   }
-  if (suf > 0) out.push({ copy: true, at: ke - suf, len: suf });
 }
 
 function varintLength(v: number): number {
@@ -142,27 +170,28 @@ export function encodeDelta(keyframeId: Id, keyframe: Uint8Array, node: Uint8Arr
   const k = asBuffer(keyframe);
   const h = headLength(n);
   const kh = headLength(k);
-  const ops: Op[] = [];
-  diff(n, h, n.length, k, kh, k.length, 0, ops);
-  let size = 2 + ID_BYTES + h;
-  for (const op of ops) size += 1 + (op.copy ? varintLength(op.at - kh) : 0) + varintLength(op.len) + (op.copy ? 0 : op.len);
-  if (size * 2 > node.length) return undefined;
+  const d = new Diff(n, k, kh, 2 + ID_BYTES + h, node.length >>> 1);
+  d.run(h, n.length, kh, k.length, 0);
+  if (d.over) return undefined;
+  const { ops, size } = d;
   const out = Buffer.allocUnsafe(size);
   out[0] = DELTA_TAG;
   out.set(keyframeId, 1);
   out[1 + ID_BYTES] = h;
   out.set(n.subarray(0, h), 2 + ID_BYTES);
   let p = 2 + ID_BYTES + h;
-  for (const op of ops) {
-    if (op.copy) {
+  for (let i = 0; i < ops.length; i += 3) {
+    const at = ops[i + 1];
+    const len = ops[i + 2];
+    if (ops[i] === COPY) {
       out[p++] = COPY;
-      p = writeVarint(out, p, op.at - kh);
-      p = writeVarint(out, p, op.len);
+      p = writeVarint(out, p, at - kh);
+      p = writeVarint(out, p, len);
     } else {
       out[p++] = LITERAL;
-      p = writeVarint(out, p, op.len);
-      n.copy(out, p, op.from, op.from + op.len);
-      p += op.len;
+      p = writeVarint(out, p, len);
+      n.copy(out, p, at, at + len);
+      p += len;
     }
   }
   return out;
