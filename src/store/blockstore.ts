@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ClassicLevel } from 'classic-level';
+import { type ChainedBatch, ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
 import type { Id } from './id.ts';
@@ -258,9 +258,17 @@ export class BlockStore {
       // Promoted bases go first in the batch: a node stored against one is never without it.
       const nodes = [...encoded.promoted, ...written];
       const records = [...encoded.promoted.map((p) => p.bytes), ...encoded.records];
-      const ops = await this.batchOf(group, nodes, records);
-      await this.segments.sync();
-      await this.db.batch(ops, { sync: true });
+      // A chained batch: each put is one call into LevelDB's batch, where an array of ops costs
+      // property reads per op on this thread (~30 % more for a group's ~100 nodes).
+      const batch = this.db.batch();
+      try {
+        await this.fill(batch, group, nodes, records);
+        await this.segments.sync();
+        await batch.write({ sync: true });
+      } finally {
+        // Idempotent: frees the batch when filling or syncing failed before it was written.
+        await batch.close();
+      }
       this.nodes.landed(nodes, records);
       this.stats.syncs++;
       this.stats.commits += group.length;
@@ -273,12 +281,11 @@ export class BlockStore {
   }
 
   /** One batch for a whole group of writers; `records` are the group's nodes' records, in order. */
-  private async batchOf(group: Pending[], nodes: NewNode[], records: Array<Uint8Array | undefined>): Promise<Batch> {
-    const ops: Batch = [];
+  private async fill(batch: ChainedBatch<ClassicLevel<Buffer, Buffer>, Buffer, Buffer>, group: Pending[], nodes: NewNode[], records: Array<Uint8Array | undefined>): Promise<void> {
     nodes.forEach((b, i) => {
       const r = records[i];
       if (r === undefined) return;
-      ops.push({ type: 'put', key: nodeKey(b.id), value: r as Buffer });
+      batch.put(nodeKey(b.id), r as Buffer);
       this.stats.blocksWritten++;
       this.stats.bytesWritten += b.bytes.length;
       this.stats.recordBytesWritten += r.length;
@@ -287,19 +294,18 @@ export class BlockStore {
       if (set === null) continue;
       for (const b of set.blobs ?? []) {
         const at = 'at' in b ? b.at : await this.segments.append(b.id, b.bytes);
-        ops.push({ type: 'put', key: key(LOCATION, b.id), value: encodeLocation(at) });
+        batch.put(key(LOCATION, b.id), encodeLocation(at));
         this.stats.blobsWritten++;
         this.stats.blobBytesWritten += at.length;
       }
       for (const v of set.vars ?? []) {
-        if (v.value === null) ops.push({ type: 'del', key: key(VAR, v.name) });
-        else ops.push({ type: 'put', key: key(VAR, v.name), value: Buffer.from(v.value) });
+        if (v.value === null) batch.del(key(VAR, v.name));
+        else batch.put(key(VAR, v.name), Buffer.from(v.value));
       }
       // A pin is a record keyed by root and expiry, written blind: the latest expiry wins by
       // key order, so concurrent pins need no read-modify-write and none can shorten another.
-      for (const p of set.pins ?? []) ops.push({ type: 'put', key: pinKey(p.root, p.until), value: EMPTY });
+      for (const p of set.pins ?? []) batch.put(pinKey(p.root, p.until), EMPTY);
     }
-    return ops;
   }
 
   /** Deletes blocks and pin records (collector only, inside `exclusive`). */

@@ -130,20 +130,21 @@ export class NodeRecords {
     }
     if (candidates.length === 0) return { records, promoted: [] };
     const unknown = candidates.filter((c) => c.keyframe === undefined);
-    // Is each node already there (then it is left alone), and how are bases not seen yet stored.
-    const [exists, bases] = await Promise.all([
-      this.db.hasMany(candidates.map((c) => nodeKey(c.node.id))),
-      unknown.length === 0 ? [] : this.db.getMany(unknown.map((c) => nodeKey(c.base.id))),
-    ]);
+    // One read (each LevelDB call takes its mutex on this thread): is each node already there
+    // (then it is left alone; new nodes are almost never there, so little is copied), and how
+    // are the bases not seen yet stored.
+    const keys = candidates.map((c) => nodeKey(c.node.id));
+    for (const c of unknown) keys.push(nodeKey(c.base.id));
+    const found = await this.db.getMany(keys);
     unknown.forEach((c, i) => {
-      const r = bases[i];
+      const r = found[candidates.length + i];
       // Undefined stays: the store lacks the base (the empty tree, a block only a peer holds).
       if (r !== undefined) c.keyframe = isDelta(r) ? Buffer.from(keyframeOf(r)) : null;
     });
     const keyframeBytes = await this.keyframesFor(candidates.map((c) => c.keyframe));
     const promoted = new Map<string, NewNode>();
     candidates.forEach((c, i) => {
-      records[c.at] = exists[i] ? undefined : this.recordOf(c, keyframeBytes, promoted);
+      records[c.at] = found[i] !== undefined ? undefined : this.recordOf(c, keyframeBytes, promoted);
     });
     return { records, promoted: [...promoted.values()] };
   }
@@ -172,12 +173,13 @@ export class NodeRecords {
     nodes.forEach((n, i) => {
       const r = records[i];
       if (r === undefined) return;
+      const k = idKey(n.id);
       if (isDelta(r)) {
-        this.known.set(idKey(n.id), Buffer.from(keyframeOf(r)));
+        this.known.set(k, Buffer.from(keyframeOf(r)));
         this.stats.deltas++;
       } else {
-        this.known.set(idKey(n.id), null);
-        this.cacheKeyframe(n.id, n.bytes);
+        this.known.set(k, null);
+        if (n.bytes.length <= MAX_CACHED_KEYFRAME) this.keyframes.set(k, n.bytes);
       }
     });
   }
