@@ -17,10 +17,10 @@ import { ID_BYTES, type Id } from './id.ts';
  * so the first byte tells the two kinds of record apart. Varints are unsigned LEB128.
  */
 export const DELTA_TAG = 0x00;
-const COPY = 0x01;
-const LITERAL = 0x02;
+export const COPY = 0x01;
+export const LITERAL = 0x02;
 /** Below this, a node's record is the node: a delta could save only a few bytes. */
-const MIN_NODE = 256;
+export const MIN_NODE = 256;
 /** Bytes an anchor must match to split a changed region; shorter common runs become literals. */
 const ANCHOR = 24;
 /** Changed regions are split around anchors this many times deep (up to 2^depth edits). */
@@ -36,12 +36,12 @@ export function keyframeOf(record: Uint8Array): Id {
   return record.subarray(1, 1 + ID_BYTES);
 }
 
-function asBuffer(b: Uint8Array): Buffer {
+export function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length);
 }
 
 /** Bytes of a msgpack array head, from its first byte. */
-function headLength(b: Uint8Array): number {
+export function headLength(b: Uint8Array): number {
   const t = b[0];
   return t === 0xdc ? 3 : t === 0xdd ? 5 : 1;
 }
@@ -87,11 +87,11 @@ function backward(a: Buffer, ae: number, b: Buffer, be: number, max: number): nu
 }
 
 /**
- * The ops turning keyframe bytes into node bytes, as triples in `ops` (kind, keyframe or node
- * position, length), and the record's size so far. Ops come out in node order, so the size only
- * grows: once it passes `limit` the record cannot be kept, and the search stops there.
+ * The ops turning keyframe bytes into node bytes, as quads in `ops` (see `writeRecord`), and
+ * the record's size so far. Ops come out in node order, so the size only grows: once it passes
+ * `limit` the record cannot be kept, and the search stops there.
  */
-class Diff {
+export class Diff {
   readonly ops: number[] = [];
   size: number;
   private readonly n: Buffer;
@@ -112,12 +112,12 @@ class Diff {
   }
 
   private copy(at: number, len: number): void {
-    this.ops.push(COPY, at, len);
+    this.ops.push(COPY, at - this.kh, len, 0);
     this.size += 1 + varintLength(at - this.kh) + varintLength(len);
   }
 
   private literal(from: number, len: number): void {
-    this.ops.push(LITERAL, from, len);
+    this.ops.push(LITERAL, from, len, 0);
     this.size += 1 + varintLength(len) + len;
   }
 
@@ -130,7 +130,7 @@ class Diff {
   run(ns: number, ne: number, ks: number, ke: number, depth: number): void {
     if (this.over) return;
     const { n, k } = this;
-    if (this.ops.length > 3 * MAX_OPS) {
+    if (this.ops.length > 4 * MAX_OPS) {
       // Past this many edits the record will not be small: say so with one literal and stop searching.
       this.literal(ns, ne - ns);
       return;
@@ -163,7 +163,7 @@ class Diff {
   }
 }
 
-function varintLength(v: number): number {
+export function varintLength(v: number): number {
   let n = 1;
   while (v >= 0x80) {
     v = Math.floor(v / 128);
@@ -195,24 +195,30 @@ export function encodeDelta(keyframeId: Id, keyframe: Uint8Array, node: Uint8Arr
   const d = new Diff(n, k, kh, 2 + ID_BYTES + h, node.length >>> 1);
   d.run(h, n.length, kh, k.length, 0);
   if (d.over) return undefined;
-  const { ops, size } = d;
+  return writeRecord(keyframeId, n, h, d.ops, d.size, [n]);
+}
+
+/**
+ * The record from ops as quads: COPY, keyframe body offset, length, 0; or LITERAL, offset in
+ * `sources[src]`, length, src. `size` is the record's length, counted as the ops were made.
+ */
+export function writeRecord(keyframeId: Id, n: Buffer, h: number, ops: readonly number[], size: number, sources: readonly Buffer[]): Buffer {
   const out = Buffer.allocUnsafe(size);
   out[0] = DELTA_TAG;
   out.set(keyframeId, 1);
   out[1 + ID_BYTES] = h;
   out.set(n.subarray(0, h), 2 + ID_BYTES);
   let p = 2 + ID_BYTES + h;
-  for (let i = 0; i < ops.length; i += 3) {
+  for (let i = 0; i < ops.length; i += 4) {
     const at = ops[i + 1];
     const len = ops[i + 2];
+    out[p++] = ops[i];
     if (ops[i] === COPY) {
-      out[p++] = COPY;
-      p = writeVarint(out, p, at - kh);
+      p = writeVarint(out, p, at);
       p = writeVarint(out, p, len);
     } else {
-      out[p++] = LITERAL;
       p = writeVarint(out, p, len);
-      n.copy(out, p, at, at + len);
+      sources[ops[i + 3]].copy(out, p, at, at + len);
       p += len;
     }
   }
@@ -220,7 +226,7 @@ export function encodeDelta(keyframeId: Id, keyframe: Uint8Array, node: Uint8Arr
 }
 
 /** A varint at `p`: [value, next position], or undefined past the end or beyond 2^35. */
-function readVarint(b: Uint8Array, p: number): [number, number] | undefined {
+export function readVarint(b: Uint8Array, p: number): [number, number] | undefined {
   let v = 0;
   let scale = 1;
   for (let i = 0; i < 5; i++) {

@@ -1,6 +1,7 @@
 import type { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { applyDelta, encodeDelta, isDelta, keyframeOf } from './delta.ts';
+import { encodeDeltaVia } from './delta-chain.ts';
 import { type Id, idEquals, idKey, idToText } from './id.ts';
 
 export const BLOCK = 0x62; // 'b'
@@ -25,6 +26,8 @@ interface Candidate {
   node: NewNode;
   base: { id: Id; bytes: Uint8Array };
   keyframe: Id | null | undefined;
+  /** The base's own delta record against `keyframe`, when cached: the node's delta is made from it. */
+  via?: Uint8Array | undefined;
 }
 
 export interface StoredNode {
@@ -76,6 +79,8 @@ export class NodeRecords {
   /** For nodes this run wrote or read: their keyframe, or null when stored whole. */
   private readonly known = new Generations<Id | null>(KNOWN_RECORDS);
   private readonly keyframes = new Generations<Uint8Array>(CACHED_KEYFRAMES);
+  /** Delta records of nodes this run wrote or read, the likely bases of the next writes. */
+  private readonly deltas = new Generations<Uint8Array>(CACHED_KEYFRAMES);
   /** How often recent writes replaced each delta-stored base (see `recordOf`). */
   private readonly baseUses = new Generations<number>(CACHED_KEYFRAMES);
   readonly stats = { deltas: 0 };
@@ -141,7 +146,13 @@ export class NodeRecords {
       // Undefined stays: the store lacks the base (the empty tree, a block only a peer holds).
       if (r !== undefined) c.keyframe = isDelta(r) ? Buffer.from(keyframeOf(r)) : null;
     });
-    const keyframeBytes = await this.keyframesFor(candidates.map((c) => c.keyframe));
+    for (const c of candidates) {
+      if (c.keyframe === null || c.keyframe === undefined) continue;
+      const rb = this.deltas.get(idKey(c.base.id));
+      if (rb !== undefined && idEquals(keyframeOf(rb), c.keyframe)) c.via = rb;
+    }
+    // Keyframe bytes only for the deltas made by searching the keyframe.
+    const keyframeBytes = await this.keyframesFor(candidates.map((c) => (c.via === undefined ? c.keyframe : undefined)));
     const promoted = new Map<string, NewNode>();
     candidates.forEach((c, i) => {
       records[c.at] = found[i] !== undefined ? undefined : this.recordOf(c, keyframeBytes, promoted);
@@ -154,8 +165,7 @@ export class NodeRecords {
     const { node, base, keyframe } = c;
     if (keyframe === undefined) return node.bytes;
     if (keyframe === null) return encodeDelta(base.id, base.bytes, node.bytes) ?? node.bytes;
-    const kfBytes = keyframeBytes.get(idKey(keyframe));
-    const delta = kfBytes === undefined || idEquals(keyframe, node.id) ? undefined : encodeDelta(keyframe, kfBytes, node.bytes);
+    const delta = this.againstKeyframe(c, keyframe, keyframeBytes);
     // A base written on again and again (every write on one tree) pays for storing it whole
     // at once; a base used once (random ingest) does not.
     const bk = idKey(base.id);
@@ -168,6 +178,14 @@ export class NodeRecords {
     return own;
   }
 
+  /** The node's delta against its base's keyframe: from the base's record when cached, else by searching the keyframe. */
+  private againstKeyframe(c: Candidate, keyframe: Id, keyframeBytes: Map<string, Uint8Array>): Uint8Array | undefined {
+    if (idEquals(keyframe, c.node.id)) return undefined;
+    if (c.via !== undefined) return encodeDeltaVia(c.via, c.base.bytes, c.node.bytes);
+    const kfBytes = keyframeBytes.get(idKey(keyframe));
+    return kfBytes === undefined ? undefined : encodeDelta(keyframe, kfBytes, c.node.bytes);
+  }
+
   /** Records what the landed batch wrote, so later writes know their bases without reading. */
   landed(nodes: NewNode[], records: Array<Uint8Array | undefined>): void {
     nodes.forEach((n, i) => {
@@ -176,6 +194,7 @@ export class NodeRecords {
       const k = idKey(n.id);
       if (isDelta(r)) {
         this.known.set(k, Buffer.from(keyframeOf(r)));
+        this.deltas.set(k, r);
         this.stats.deltas++;
       } else {
         this.known.set(k, null);
@@ -227,7 +246,11 @@ export class NodeRecords {
       this.logger.error({ block: idToText(id), keyframe: idToText(keyframeOf(rec)) }, 'a stored delta cannot be rebuilt: its keyframe is missing or does not fit');
       return undefined;
     }
-    if (remember) this.known.set(idKey(id), Buffer.from(keyframeOf(rec)));
+    if (remember) {
+      const k = idKey(id);
+      this.known.set(k, Buffer.from(keyframeOf(rec)));
+      this.deltas.set(k, rec);
+    }
     return bytes;
   }
 }

@@ -1,0 +1,99 @@
+import { COPY, Diff, LITERAL, MIN_NODE, asBuffer, headLength, keyframeOf, readVarint, varintLength, writeRecord } from './delta.ts';
+import { ID_BYTES } from './id.ts';
+
+/**
+ * A node's delta against its base's keyframe (docs/format.md §8.1), made from the base's own
+ * record instead of a search of the keyframe. A base several edits from its keyframe (random
+ * writes keep editing the same leaves) makes that search find an anchor per edit; the node
+ * differs from its base by a few edits, found by two long common runs, and the base's record
+ * says where each run of the base comes from in the keyframe. Same format, same readers: only
+ * how the ops are found differs. Undefined when the record would take more than half the node,
+ * or does not stand for `base` (then the caller searches the keyframe as before).
+ */
+export function encodeDeltaVia(baseRecord: Uint8Array, base: Uint8Array, node: Uint8Array): Buffer | undefined {
+  if (node.length < MIN_NODE) return undefined;
+  const n = asBuffer(node);
+  const b = asBuffer(base);
+  const r = asBuffer(baseRecord);
+  const h = headLength(n);
+  const bh = headLength(b);
+  const segs = segments(r);
+  if (segs === undefined || segs.body !== b.length - bh) return undefined;
+  const { at: segAt, kind, pos: segPos, len: segLen } = segs;
+  const d = new Diff(n, b, bh, 0, Number.POSITIVE_INFINITY);
+  d.run(h, n.length, bh, b.length, 0);
+  const ops: number[] = [];
+  let size = 2 + ID_BYTES + h;
+  const limit = node.length >>> 1;
+  let s = 0;
+  for (let i = 0; i < d.ops.length && size <= limit; i += 4) {
+    let pos = d.ops[i + 1];
+    let len = d.ops[i + 2];
+    if (d.ops[i] === LITERAL) {
+      ops.push(LITERAL, pos, len, 0);
+      size += 1 + varintLength(len) + len;
+      continue;
+    }
+    // Copies of the base come in base order, so the segment holding `pos` is found moving on.
+    while (s > 0 && segAt[s] > pos) s--;
+    while (len > 0) {
+      while (segAt[s] + segLen[s] <= pos) s++;
+      const into = pos - segAt[s];
+      const take = Math.min(len, segLen[s] - into);
+      if (kind[s] === COPY) {
+        const kat = segPos[s] + into;
+        const last = ops.length - 4;
+        if (last >= 0 && ops[last] === COPY && ops[last + 1] + ops[last + 2] === kat) {
+          // Contiguous in the keyframe too: one copy.
+          size += varintLength(ops[last + 2] + take) - varintLength(ops[last + 2]);
+          ops[last + 2] += take;
+        } else {
+          ops.push(COPY, kat, take, 0);
+          size += 1 + varintLength(kat) + varintLength(take);
+        }
+      } else {
+        ops.push(LITERAL, segPos[s] + into, take, 1);
+        size += 1 + varintLength(take) + take;
+      }
+      pos += take;
+      len -= take;
+    }
+  }
+  if (size > limit) return undefined;
+  return writeRecord(keyframeOf(r), n, h, ops, size, [n, r]);
+}
+
+/** The ops of a delta record as runs of the body it rebuilds: where each starts, and its source. */
+function segments(r: Buffer): { at: number[]; kind: number[]; pos: number[]; len: number[]; body: number } | undefined {
+  const at: number[] = [];
+  const kind: number[] = [];
+  const pos: number[] = [];
+  const len: number[] = [];
+  let body = 0;
+  const hr = r[1 + ID_BYTES];
+  if (hr === undefined) return undefined;
+  for (let p = 2 + ID_BYTES + hr; p < r.length; ) {
+    const op = r[p++];
+    if (op === COPY) {
+      const a = readVarint(r, p);
+      const l = a === undefined ? undefined : readVarint(r, a[1]);
+      if (a === undefined || l === undefined) return undefined;
+      at.push(body);
+      kind.push(COPY);
+      pos.push(a[0]);
+      len.push(l[0]);
+      body += l[0];
+      p = l[1];
+    } else if (op === LITERAL) {
+      const l = readVarint(r, p);
+      if (l === undefined || l[1] + l[0] > r.length) return undefined;
+      at.push(body);
+      kind.push(LITERAL);
+      pos.push(l[1]);
+      len.push(l[0]);
+      body += l[0];
+      p = l[1] + l[0];
+    } else return undefined;
+  }
+  return { at, kind, pos, len, body };
+}
