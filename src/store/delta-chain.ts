@@ -5,12 +5,12 @@ import { ID_BYTES } from './id.ts';
  * A node's delta against its base's keyframe (docs/format.md §8.1), made from the base's own
  * record instead of a search of the keyframe. A base several edits from its keyframe (random
  * writes keep editing the same leaves) makes that search find an anchor per edit; the node
- * differs from its base by a few edits, found by two long common runs, and the base's record
+ * differs from its base by a few edits (the runs the merge copied, or two long common runs), and the base's record
  * says where each run of the base comes from in the keyframe. Same format, same readers: only
  * how the ops are found differs. Undefined when the record would take more than half the node,
  * or does not stand for `base` (then the caller searches the keyframe as before).
  */
-export function encodeDeltaVia(baseRecord: Uint8Array, base: Uint8Array, node: Uint8Array): Buffer | undefined {
+export function encodeDeltaVia(baseRecord: Uint8Array, base: Uint8Array, node: Uint8Array, copied?: readonly number[]): Buffer | undefined {
   if (node.length < MIN_NODE) return undefined;
   const n = asBuffer(node);
   const b = asBuffer(base);
@@ -21,7 +21,7 @@ export function encodeDeltaVia(baseRecord: Uint8Array, base: Uint8Array, node: U
   if (segs === undefined || segs.body !== b.length - bh) return undefined;
   const { at: segAt, kind, pos: segPos, len: segLen } = segs;
   const d = new Diff(n, b, bh, 0, Number.POSITIVE_INFINITY);
-  d.run(h, n.length, bh, b.length, 0);
+  if (copied === undefined || !d.fromRuns(h, copied)) d.run(h, n.length, bh, b.length, 0);
   const ops: number[] = [];
   let size = 2 + ID_BYTES + h;
   const limit = node.length >>> 1;

@@ -112,13 +112,57 @@ export class Diff {
   }
 
   private copy(at: number, len: number): void {
-    this.ops.push(COPY, at - this.kh, len, 0);
+    const ops = this.ops;
+    const l = ops.length - 4;
+    if (l >= 0 && ops[l] === COPY && ops[l + 1] + ops[l + 2] === at - this.kh) {
+      // Contiguous with the last copy: one op.
+      this.size += varintLength(ops[l + 2] + len) - varintLength(ops[l + 2]);
+      ops[l + 2] += len;
+      return;
+    }
+    ops.push(COPY, at - this.kh, len, 0);
     this.size += 1 + varintLength(at - this.kh) + varintLength(len);
   }
 
   private literal(from: number, len: number): void {
     this.ops.push(LITERAL, from, len, 0);
     this.size += 1 + varintLength(len) + len;
+  }
+
+  /**
+   * Ops from the runs the merge copied from the keyframe (the node's base; `copied` as in
+   * NewNode), each checked by one native compare; the gaps between them are searched only at
+   * their ends (an edited value often keeps a prefix or padding). False, with no ops, when a
+   * run does not hold: then `run` searches the whole node.
+   */
+  fromRuns(h: number, copied: readonly number[]): boolean {
+    const { n, k, kh } = this;
+    const size = this.size;
+    let pos = h;
+    let kpos = kh;
+    for (let i = 0; i <= copied.length; i += 3) {
+      const last = i === copied.length;
+      let at = last ? n.length : copied[i];
+      let from = last ? k.length : copied[i + 1];
+      let len = last ? 0 : copied[i + 2];
+      if (at < pos || from < kpos || at + len > n.length || from + len > k.length || n.compare(k, from, from + len, at, at + len) !== 0) {
+        this.ops.length = 0;
+        this.size = size;
+        return false;
+      }
+      const pre = forward(n, pos, k, kpos, Math.min(at - pos, from - kpos));
+      const suf = backward(n, at, k, from, Math.min(at - pos, from - kpos) - pre);
+      if (pre > 0) this.copy(kpos, pre);
+      if (at - suf > pos + pre) this.literal(pos + pre, at - suf - pos - pre);
+      at -= suf;
+      from -= suf;
+      len += suf;
+      if (len > 0) this.copy(from, len);
+      pos = at + len;
+      kpos = from + len;
+      if (this.over) return true;
+    }
+    return true;
   }
 
   /**
@@ -186,14 +230,14 @@ function writeVarint(out: Buffer, p: number, v: number): number {
  * it would take more than half the node's bytes: then the node is stored whole and becomes the
  * keyframe of the nodes that later replace it, so a chain is never longer than one edit.
  */
-export function encodeDelta(keyframeId: Id, keyframe: Uint8Array, node: Uint8Array): Buffer | undefined {
+export function encodeDelta(keyframeId: Id, keyframe: Uint8Array, node: Uint8Array, copied?: readonly number[]): Buffer | undefined {
   if (node.length < MIN_NODE) return undefined;
   const n = asBuffer(node);
   const k = asBuffer(keyframe);
   const h = headLength(n);
   const kh = headLength(k);
   const d = new Diff(n, k, kh, 2 + ID_BYTES + h, node.length >>> 1);
-  d.run(h, n.length, kh, k.length, 0);
+  if (copied === undefined || !d.fromRuns(h, copied)) d.run(h, n.length, kh, k.length, 0);
   if (d.over) return undefined;
   return writeRecord(keyframeId, n, h, d.ops, d.size, [n]);
 }

@@ -18,6 +18,8 @@ export interface NewNode {
   id: Id;
   bytes: Uint8Array;
   base?: { id: Id; bytes: Uint8Array } | undefined;
+  /** Byte runs the node shares with its base, as triples (offset in the node, offset in the base, length), when known. */
+  copied?: readonly number[] | undefined;
 }
 
 /** A new node that may become a delta: `keyframe` is how its base is stored (null: whole; undefined: unknown, then absent). */
@@ -164,7 +166,7 @@ export class NodeRecords {
   private recordOf(c: Candidate, keyframeBytes: Map<string, Uint8Array>, promoted: Map<string, NewNode>): Uint8Array {
     const { node, base, keyframe } = c;
     if (keyframe === undefined) return node.bytes;
-    if (keyframe === null) return encodeDelta(base.id, base.bytes, node.bytes) ?? node.bytes;
+    if (keyframe === null) return encodeDelta(base.id, base.bytes, node.bytes, node.copied) ?? node.bytes;
     const delta = this.againstKeyframe(c, keyframe, keyframeBytes);
     // A base written on again and again (every write on one tree) pays for storing it whole
     // at once; a base used once (random ingest) does not.
@@ -172,7 +174,7 @@ export class NodeRecords {
     const uses = (this.baseUses.get(bk) ?? 0) + 1;
     this.baseUses.set(bk, uses);
     if (delta !== undefined && uses < 2) return delta;
-    const own = encodeDelta(base.id, base.bytes, node.bytes);
+    const own = encodeDelta(base.id, base.bytes, node.bytes, node.copied);
     if (own === undefined || (delta !== undefined && own.length * 2 > delta.length)) return delta ?? node.bytes;
     promoted.set(bk, { id: base.id, bytes: base.bytes });
     return own;
@@ -181,7 +183,7 @@ export class NodeRecords {
   /** The node's delta against its base's keyframe: from the base's record when cached, else by searching the keyframe. */
   private againstKeyframe(c: Candidate, keyframe: Id, keyframeBytes: Map<string, Uint8Array>): Uint8Array | undefined {
     if (idEquals(keyframe, c.node.id)) return undefined;
-    if (c.via !== undefined) return encodeDeltaVia(c.via, c.base.bytes, c.node.bytes);
+    if (c.via !== undefined) return encodeDeltaVia(c.via, c.base.bytes, c.node.bytes, c.node.copied);
     const kfBytes = keyframeBytes.get(idKey(keyframe));
     return kfBytes === undefined ? undefined : encodeDelta(keyframe, kfBytes, c.node.bytes);
   }

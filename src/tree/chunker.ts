@@ -36,6 +36,16 @@ export interface UpMutation {
 }
 
 /**
+ * Byte runs a new node copied from old nodes: run i is `runs[3i]` (offset in the new node),
+ * `runs[3i + 1]` (offset in `from[i]`'s bytes) and `runs[3i + 2]` (length). The store makes the
+ * node's delta against the node it replaces from these, instead of searching for them.
+ */
+export interface CopiedRuns {
+  from: TreeNode[];
+  runs: number[];
+}
+
+/**
  * Accumulates the entries of one level in order and cuts them into nodes at key-derived
  * boundaries. Unchanged runs of an old node are copied as one block of bytes: inside a node
  * only its last entry can be a boundary, so a run that stops before it needs no per-entry work.
@@ -47,11 +57,16 @@ export class Chunker {
   private valOff: Uint32Array;
   private n = 0;
   readonly created: TreeNode[];
+  /** Parallel to `created`: what each node copied. */
+  readonly copied: CopiedRuns[];
   readonly up: UpMutation[] = [];
+  private from: TreeNode[] = [];
+  private runs: number[] = [];
 
-  constructor(level: number, created: TreeNode[]) {
+  constructor(level: number, created: TreeNode[], copied: CopiedRuns[]) {
     this.level = level;
     this.created = created;
+    this.copied = copied;
     const s = spare.pop();
     this.body = s?.body ?? new ByteWriter(4096);
     this.keyOff = s?.keyOff ?? new Uint32Array(64);
@@ -82,17 +97,19 @@ export class Chunker {
         this.valOff[this.n] = node.valStart[i] + shift;
         this.n++;
       }
+      this.copiedRun(node, base, node.keyStart[end] - base);
       this.body.bytes(node.bytes.subarray(base, node.keyStart[end]));
     }
     if (to - 1 === last) {
-      this.add(node.bytes, node.keyStart[last], node.valStart[last], node.keyStart[last + 1], node.lastLevel());
+      this.add(node, node.keyStart[last], node.valStart[last], node.keyStart[last + 1], node.lastLevel());
     }
   }
 
-  /** Adds one entry given as key and value bytes. */
-  put(key: Uint8Array, val: Uint8Array): void {
+  /** Adds one entry given as key and value bytes; `keyFrom` holds the same key at `keyAt` (the entry it replaces). */
+  put(key: Uint8Array, val: Uint8Array, keyFrom?: TreeNode, keyAt = 0): void {
     this.reserve(1);
     this.keyOff[this.n] = this.body.pos;
+    if (keyFrom !== undefined) this.copiedRun(keyFrom, keyAt, key.length);
     this.body.bytes(key);
     this.valOff[this.n] = this.body.pos;
     this.body.bytes(val);
@@ -100,11 +117,24 @@ export class Chunker {
     if (keyLevel(key) > this.level) this.cut();
   }
 
-  private add(src: Uint8Array, ks: number, vs: number, end: number, level: number): void {
+  /** Notes that the next `len` body bytes are `src`'s bytes at `at`, as one run with the last when contiguous in both. */
+  private copiedRun(src: TreeNode, at: number, len: number): void {
+    const runs = this.runs;
+    const r = runs.length - 3;
+    const pos = this.body.pos;
+    if (r >= 0 && this.from[this.from.length - 1] === src && runs[r] + runs[r + 2] === pos && runs[r + 1] + runs[r + 2] === at) runs[r + 2] += len;
+    else {
+      runs.push(pos, at, len);
+      this.from.push(src);
+    }
+  }
+
+  private add(src: TreeNode, ks: number, vs: number, end: number, level: number): void {
     this.reserve(1);
     this.keyOff[this.n] = this.body.pos;
     this.valOff[this.n] = this.body.pos + (vs - ks);
-    this.body.bytes(src.subarray(ks, end));
+    this.copiedRun(src, ks, end - ks);
+    this.body.bytes(src.bytes.subarray(ks, end));
     this.n++;
     if (level > this.level) this.cut();
   }
@@ -158,6 +188,11 @@ export class Chunker {
     }
     const node = new TreeNode(idOf(bytes), bytes, this.level, keyStart, valStart, counts, sizes);
     this.created.push(node);
+    const runs = this.runs;
+    for (let r = 0; r < runs.length; r += 3) runs[r] += pre;
+    this.copied.push({ from: this.from, runs });
+    this.from = [];
+    this.runs = [];
     this.up.push({ key: node.key(n - 1), val: childEntryVal(node) });
     this.body.pos = 0;
     this.n = 0;

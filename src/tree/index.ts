@@ -87,9 +87,9 @@ export class Trees {
       if (blob !== null) blobs.push(blob);
       return blob === null ? m : { key: m.key, val };
     });
-    const { root: next, created, bases } = await mutate(this.loader, root, normalize(leafMuts));
+    const { root: next, created, bases, copied } = await mutate(this.loader, root, normalize(leafMuts));
     await this.sink.commit({
-      blocks: created.map((n, i) => ({ id: n.id, bytes: n.bytes, base: bases[i] })),
+      blocks: created.map((n, i) => ({ id: n.id, bytes: n.bytes, base: bases[i], copied: copied[i] })),
       blobs: [...blobs, ...(extra.blobs ?? [])],
       pins: until === null ? [] : [{ root: next.id, until }],
       uses: [{ id: root.id, kind: 'node' }, ...(extra.uses ?? [])],

@@ -1,6 +1,6 @@
 import { compareEncoded } from '../codec/index.ts';
 import { LevelCursor } from './cursor.ts';
-import { Chunker } from './chunker.ts';
+import { Chunker, type CopiedRuns } from './chunker.ts';
 import type { NodeLoader } from './loader.ts';
 import { EMPTY_NODE, type TreeNode } from './node.ts';
 
@@ -16,6 +16,11 @@ export interface MutationResult {
   created: TreeNode[];
   /** Parallel to `created`: the old node each one replaces, when there is one (the store may keep a delta against it). */
   bases: Array<TreeNode | undefined>;
+  /**
+   * Parallel to `created`: the byte runs each node copied from its base, as triples (offset in
+   * the node, offset in the base, length); the store's delta is made from them.
+   */
+  copied: Array<number[] | undefined>;
 }
 
 /** Sorts by key; for repeated keys the last mutation wins (a batch applies in order). */
@@ -45,13 +50,14 @@ export function normalize(muts: Mutation[]): Mutation[] {
 export async function mutate(loader: NodeLoader, root: TreeNode, sorted: Mutation[]): Promise<MutationResult> {
   const created: TreeNode[] = [];
   const bases: Array<TreeNode | undefined> = [];
-  if (sorted.length === 0) return { root, created, bases };
+  const runs: CopiedRuns[] = [];
+  if (sorted.length === 0) return { root, created, bases, copied: [] };
   let muts = sorted;
   let level = 0;
   for (; level < root.level; level++) {
-    muts = await applyLevel(new LevelCursor(loader, root, level), level, muts, created, bases);
+    muts = await applyLevel(new LevelCursor(loader, root, level), level, muts, created, bases, runs);
   }
-  const top = await applyLevel(new LevelCursor(loader, root, level), level, muts, created, bases);
+  const top = await applyLevel(new LevelCursor(loader, root, level), level, muts, created, bases, runs);
   // Everything at the old root's level is new now: stack levels until one node remains.
   let entries = top.filter((m) => m.val !== null);
   let newRoot: TreeNode | null = entries.length === 0 ? EMPTY_NODE : null;
@@ -61,8 +67,9 @@ export async function mutate(loader: NodeLoader, root: TreeNode, sorted: Mutatio
       break;
     }
     level++;
-    entries = chunkAll(level, entries, created, bases);
+    entries = chunkAll(level, entries, created, bases, runs);
   }
+  const copied = created.map((_, i) => fromBase(runs[i], bases[i]));
   // New nodes go to the cache now: the collapse below and the next write may read them.
   for (const n of created) loader.add(n);
   // A single-entry internal root only means the level below already fits in one node.
@@ -71,17 +78,27 @@ export async function mutate(loader: NodeLoader, root: TreeNode, sorted: Mutatio
     dropped.add(newRoot);
     newRoot = await loader.child(newRoot.child(0));
   }
-  if (dropped.size === 0) return { root: newRoot, created, bases };
+  if (dropped.size === 0) return { root: newRoot, created, bases, copied };
   const kept = created.map((n) => !dropped.has(n));
-  return { root: newRoot, created: created.filter((_, i) => kept[i]), bases: bases.filter((_, i) => kept[i]) };
+  return { root: newRoot, created: created.filter((_, i) => kept[i]), bases: bases.filter((_, i) => kept[i]), copied: copied.filter((_, i) => kept[i]) };
+}
+
+/** The runs a node copied from its base (a node cut across two old ones copied from both). */
+function fromBase(copied: CopiedRuns | undefined, base: TreeNode | undefined): number[] | undefined {
+  if (copied === undefined || base === undefined) return undefined;
+  const { from, runs } = copied;
+  if (from.every((f) => f === base)) return runs;
+  const out: number[] = [];
+  for (let i = 0; i < from.length; i++) if (from[i] === base) out.push(runs[3 * i], runs[3 * i + 1], runs[3 * i + 2]);
+  return out;
 }
 
 /**
  * Rebuilds the dirty runs of one level; returns the mutations for the level above. A node
  * cut while an old node's entries were being merged is that old node's successor (`bases`).
  */
-async function applyLevel(cur: LevelCursor, level: number, muts: Mutation[], created: TreeNode[], bases: Array<TreeNode | undefined>): Promise<Mutation[]> {
-  const ch = new Chunker(level, created);
+async function applyLevel(cur: LevelCursor, level: number, muts: Mutation[], created: TreeNode[], bases: Array<TreeNode | undefined>, runs: CopiedRuns[]): Promise<Mutation[]> {
+  const ch = new Chunker(level, created, runs);
   const succeed = (old: TreeNode): void => {
     while (bases.length < created.length) bases.push(old);
   };
@@ -122,15 +139,17 @@ function mergeInto(ch: Chunker, node: TreeNode, muts: Mutation[], from: number, 
     const p = node.lowerBound(mut.key, k);
     ch.copy(node, k, p);
     k = p;
-    if (k < n && node.compareKey(mut.key, k) === 0) k++;
-    if (mut.val !== null) ch.put(mut.key, mut.val);
+    // A changed value keeps the key's bytes: the chunker notes them as copied.
+    const same = k < n && node.compareKey(mut.key, k) === 0;
+    if (mut.val !== null) ch.put(mut.key, mut.val, same ? node : undefined, node.keyStart[k]);
+    if (same) k++;
   }
   ch.copy(node, k, n);
 }
 
 /** Chunks a complete level (above the old root) into nodes; returns the entries above them. */
-function chunkAll(level: number, entries: Mutation[], created: TreeNode[], bases: Array<TreeNode | undefined>): Mutation[] {
-  const ch = new Chunker(level, created);
+function chunkAll(level: number, entries: Mutation[], created: TreeNode[], bases: Array<TreeNode | undefined>, runs: CopiedRuns[]): Mutation[] {
+  const ch = new Chunker(level, created, runs);
   for (const e of entries) ch.put(e.key, e.val as Uint8Array);
   ch.cut();
   ch.release();

@@ -3,7 +3,7 @@ import { Link, encodeBytes, encodeValue } from '../../src/codec/index.ts';
 import { idKey } from '../../src/store/id.ts';
 import { FileWriter, readFile } from '../../src/tree/file.ts';
 import { prng } from '../helpers/prng.ts';
-import { type Env, openEnv, reachable, stored } from './helpers.ts';
+import { type Env, kept, openEnv, reachable, stored } from './helpers.ts';
 
 let env: Env;
 beforeEach(async () => {
@@ -181,14 +181,14 @@ describe('garbage collection against a model', () => {
           const expected = new Set<string>();
           const t = Date.now();
           const roots = [...[...live.values()].filter((l) => l.until > t).map((l) => l.root), ...vars.values()];
-          for (const root of roots) for (const id of await reachable(env, root)) {
+          for (const root of roots) for (const id of await kept(env, root)) {
             expect(have.has(id)).toBe(true);
             expected.add(id);
           }
           // Everything else is gone (pins that expired during the run may still be counted live).
           const extra = [...have].filter((id) => !expected.has(id));
           const maybe = new Set<string>();
-          for (const l of live.values()) if (l.until <= t && l.until > t - 1000) for (const id of await reachable(env, l.root).catch(() => new Set<string>())) maybe.add(id);
+          for (const l of live.values()) if (l.until <= t && l.until > t - 1000) for (const id of await kept(env, l.root).catch(() => new Set<string>())) maybe.add(id);
           const unexplained = extra.filter((id) => !maybe.has(id));
           expect(unexplained).toEqual([]);
         }

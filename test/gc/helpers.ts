@@ -46,6 +46,15 @@ export async function reachable(env: Env, root: Id): Promise<Set<string>> {
   return out;
 }
 
+/** `reachable`, plus the keyframes its nodes are stored against: what the collector must keep (docs/format.md §8.1). */
+export async function kept(env: Env, root: Id): Promise<Set<string>> {
+  const out = await reachable(env, root);
+  const ids: Id[] = [];
+  for await (const node of new Trees(env.store, env.store, { cacheBytes: 1024 * 1024 }).walk(root, { followLinks: true })) if (node.length > 0) ids.push(node.id);
+  for (const n of await env.store.readNodes(ids)) if (n !== undefined && n.keyframe !== null) out.add(idKey(n.keyframe));
+  return out;
+}
+
 /** Ids of every node and blob in the store. */
 export async function stored(store: BlockStore): Promise<Set<string>> {
   const out = new Set<string>();

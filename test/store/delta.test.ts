@@ -119,4 +119,17 @@ describe('node deltas (docs/format.md §8.1)', () => {
     }
     expect(deltas).toBeGreaterThan(100);
   });
+
+  it('makes the record from the runs the merge copied, and searches instead when a run does not hold', () => {
+    const node = block(41, Buffer.concat([body.subarray(0, 900), bytes(50, 8), body.subarray(900)]));
+    // Node offsets are one past the body's (the head); the keyframe's head is one byte too.
+    const runs = [1, 1, 900, 951, 901, 1100];
+    const rec = encodeDelta(kid, keyframe, node, runs) as Buffer;
+    expect(rec.length).toBeLessThan(120);
+    expect(applyDelta(rec, keyframe)).toEqual(node);
+    for (const wrong of [[1, 2, 900, 951, 901, 1100], [1, 1, 900, 940, 901, 1100], [1, 1, 5000]]) {
+      const searched = encodeDelta(kid, keyframe, node, wrong) as Buffer;
+      expect(applyDelta(searched, keyframe)).toEqual(node);
+    }
+  });
 });

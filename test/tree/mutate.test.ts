@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { compareEncoded, decodeValue, encodeValue } from '../../src/codec/index.ts';
-import { idToText } from '../../src/store/id.ts';
+import { idKey, idToText } from '../../src/store/id.ts';
 import { diff } from '../../src/tree/diff.ts';
 import { get } from '../../src/tree/read.ts';
 import { range } from '../../src/tree/range.ts';
 import { EMPTY_NODE, type TreeNode } from '../../src/tree/node.ts';
+import { mutate, normalize } from '../../src/tree/mutate.ts';
 import { apply, del, memoryTrees, prng, put } from './helpers.ts';
 
 type Model = Map<string, [Uint8Array, Uint8Array]>;
@@ -122,5 +123,38 @@ describe('reads', () => {
       got.push([decodeValue(d.key), d.before && decodeValue(d.before), d.after && decodeValue(d.after)]);
     }
     expect(got).toEqual([[-1, undefined, 'new'], [5, 5, 'changed'], [100, 100, undefined], [5999, 5999, undefined], [100000, undefined, 'new']]);
+  });
+});
+
+describe('copied runs (what the store makes deltas from)', () => {
+  it('every run a new node reports holds the same bytes in its base, and a one-key update copies all but the new value', async () => {
+    const rnd = prng(77);
+    const t = memoryTrees();
+    let root = await apply(t, EMPTY_NODE, Array.from({ length: 20_000 }, (_, i) => put(`key:${String(i).padStart(8, '0')}`, 'v'.repeat(30))));
+    let checked = 0;
+    for (let round = 0; round < 60; round++) {
+      const muts = Array.from({ length: round % 2 === 0 ? 1 : 1 + Math.floor(rnd() * 300) }, () => {
+        const k = `key:${String(Math.floor(rnd() * 25_000)).padStart(8, '0')}`;
+        return rnd() < 0.2 ? del(k) : put(k, `w${rnd()}`);
+      });
+      const r = await mutate(t.loader, root, normalize(muts));
+      r.created.forEach((n, i) => {
+        const base = r.bases[i];
+        const runs = r.copied[i];
+        if (base === undefined || runs === undefined) return;
+        let covered = 0;
+        for (let j = 0; j < runs.length; j += 3) {
+          expect(Buffer.from(n.bytes.subarray(runs[j], runs[j] + runs[j + 2]))).toEqual(Buffer.from(base.bytes.subarray(runs[j + 1], runs[j + 1] + runs[j + 2])));
+          if (j > 0) expect(runs[j]).toBeGreaterThanOrEqual(runs[j - 3] + runs[j - 1]);
+          covered += runs[j + 2];
+          checked++;
+        }
+        // One update: the node is its base but for the new value (and the array head, version, level).
+        if (muts.length === 1 && muts[0].val !== null && n.level === 0 && n.length === base.length) expect(covered).toBeGreaterThanOrEqual(n.bytes.length - muts[0].val.length - 3 - 2);
+      });
+      for (const n of r.created) t.blocks.blocks.set(idKey(n.id), n.bytes);
+      root = r.root;
+    }
+    expect(checked).toBeGreaterThan(1000);
   });
 });
