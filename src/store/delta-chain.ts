@@ -17,9 +17,9 @@ export function encodeDeltaVia(baseRecord: Uint8Array, base: Uint8Array, node: U
   const r = asBuffer(baseRecord);
   const h = headLength(n);
   const bh = headLength(b);
-  const segs = segments(r);
-  if (segs === undefined || segs.body !== b.length - bh) return undefined;
-  const { at: segAt, kind, pos: segPos, len: segLen } = segs;
+  const found = segments(r);
+  if (found === undefined || found.body !== b.length - bh) return undefined;
+  const { at: segAt, kind, pos: segPos, len: segLen } = found;
   const d = new Diff(n, b, bh, 0, Number.POSITIVE_INFINITY);
   if (copied === undefined || !d.fromRuns(h, copied)) d.run(h, n.length, bh, b.length, 0);
   const ops: number[] = [];
@@ -63,12 +63,13 @@ export function encodeDeltaVia(baseRecord: Uint8Array, base: Uint8Array, node: U
   return writeRecord(keyframeOf(r), n, h, ops, size, [n, r]);
 }
 
+/** Scratch for `segments`: encoding is synchronous, so one set serves every call. */
+const segs = { at: [] as number[], kind: [] as number[], pos: [] as number[], len: [] as number[], body: 0 };
+
 /** The ops of a delta record as runs of the body it rebuilds: where each starts, and its source. */
-function segments(r: Buffer): { at: number[]; kind: number[]; pos: number[]; len: number[]; body: number } | undefined {
-  const at: number[] = [];
-  const kind: number[] = [];
-  const pos: number[] = [];
-  const len: number[] = [];
+function segments(r: Buffer): typeof segs | undefined {
+  const { at, kind, pos, len } = segs;
+  at.length = kind.length = pos.length = len.length = 0;
   let body = 0;
   const hr = r[1 + ID_BYTES];
   if (hr === undefined) return undefined;
@@ -95,5 +96,6 @@ function segments(r: Buffer): { at: number[]; kind: number[]; pos: number[]; len
       p = l[1] + l[0];
     } else return undefined;
   }
-  return { at, kind, pos, len, body };
+  segs.body = body;
+  return segs;
 }
