@@ -259,7 +259,7 @@ export class BlockStore {
       const nodes = [...encoded.promoted, ...written];
       const records = [...encoded.promoted.map((p) => p.bytes), ...encoded.records];
       // A chained batch: each put is one call into LevelDB's batch, where an array of ops costs
-      // property reads per op on this thread (~30 % more for a group's ~100 nodes).
+      // property reads per op on this thread (about a third more for a group's ~100 nodes).
       const batch = this.db.batch();
       try {
         await this.fill(batch, group, nodes, records);

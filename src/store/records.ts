@@ -137,9 +137,9 @@ export class NodeRecords {
     }
     if (candidates.length === 0) return { records, promoted: [] };
     const unknown = candidates.filter((c) => c.keyframe === undefined);
-    // One read (each LevelDB call takes its mutex on this thread): is each node already there
-    // (then it is left alone; new nodes are almost never there, so little is copied), and how
-    // are the bases not seen yet stored.
+    // One read (each LevelDB call sets up a snapshot or an iterator on this thread): is each
+    // node already there (then it is left alone; new nodes almost never are, so little is
+    // copied), and how are the bases not seen yet stored.
     const keys = candidates.map((c) => nodeKey(c.node.id));
     for (const c of unknown) keys.push(nodeKey(c.base.id));
     const found = await this.db.getMany(keys);

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { applyDelta, encodeDelta, isDelta, keyframeOf } from '../../src/store/delta.ts';
-import { encodeValue } from '../../src/codec/index.ts';
 import { idOf } from '../../src/store/id.ts';
 import { prng } from '../helpers/prng.ts';
+import { edit, leaf, randomLeaf } from './leaves.ts';
 
 /** A msgpack-array-shaped block: head for `items` items, then a random body. */
 function block(items: number, body: Buffer): Buffer {
@@ -85,30 +85,15 @@ describe('node deltas (docs/format.md §8.1)', () => {
     expect(applyDelta(rec.subarray(0, 40), keyframe)).toBeUndefined();
   });
 
-  /** A leaf-shaped node: sorted entries of redis-benchmark-like keys and padded values (runs of repeated bytes). */
-  function leaf(entries: Map<number, string>): Buffer {
-    const keys = [...entries.keys()].sort((a, b) => a - b);
-    const parts = keys.flatMap((k) => [encodeValue(`key:${String(k).padStart(12, '0')}`), encodeValue(entries.get(k) as string)]);
-    return block(2 + 2 * keys.length, Buffer.concat([Buffer.from([1, 0]), ...parts]));
-  }
-
   it('node-shaped edits (inserts, updates, deletes of sorted entries) encode within half the node and apply back to the same bytes (property)', () => {
     const r = prng(21);
     let deltas = 0;
     for (let round = 0; round < 400; round++) {
-      const entries = new Map<number, string>();
-      for (let i = 10 + Math.floor(r() * 70); i > 0; i--) entries.set(Math.floor(r() * 1e9), `v${r()}`.padEnd(32, 'x'));
+      const entries = randomLeaf(r);
       const base = leaf(entries);
       // One edit (long common runs either side) up to dozens (short runs between them).
       const edits = round % 4 === 0 ? 1 : 1 + Math.floor(r() * 40);
-      for (let e = 0; e < edits; e++) {
-        const roll = r();
-        const keys = [...entries.keys()];
-        if (roll < 0.5) entries.set(Math.floor(r() * 1e9), `v${r()}`.padEnd(32, 'x'));
-        else if (roll < 0.8) entries.set(keys[Math.floor(r() * keys.length)], `w${r()}`.padEnd(20 + Math.floor(r() * 30), 'y'));
-        else if (keys.length > 1) entries.delete(keys[Math.floor(r() * keys.length)]);
-      }
-      const node = leaf(entries);
+      const node = leaf(edit(entries, edits, r));
       const rec = encodeDelta(idOf(base), base, node);
       if (edits === 1 && node.length >= 256) expect(rec).toBeDefined();
       if (rec === undefined) continue;
