@@ -5,10 +5,10 @@ import { ID_BYTES } from './id.ts';
  * A node's delta against its base's keyframe (docs/format.md §8.1), made from the base's own
  * record instead of a search of the keyframe. A base several edits from its keyframe (random
  * writes keep editing the same leaves) makes that search find an anchor per edit; the node
- * differs from its base by a few edits (the runs the merge copied, or two long common runs), and the base's record
- * says where each run of the base comes from in the keyframe. Same format, same readers: only
- * how the ops are found differs. Undefined when the record would take more than half the node,
- * or does not stand for `base` (then the caller searches the keyframe as before).
+ * differs from its base by a few edits (the runs the merge copied, else two long common runs),
+ * and the base's record says where each run of the base comes from in the keyframe. Same format,
+ * same readers: only how the ops are found differs. Undefined when the record would take more
+ * than half the node, or does not stand for `base`: then no delta against the keyframe fits.
  */
 export function encodeDeltaVia(baseRecord: Uint8Array, base: Uint8Array, node: Uint8Array, copied?: readonly number[]): Buffer | undefined {
   if (node.length < MIN_NODE) return undefined;
