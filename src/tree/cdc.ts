@@ -3,6 +3,7 @@ import { BIN16, BIN32 } from '../codec/format.ts';
 import { encodeBytes } from '../codec/index.ts';
 import { idOf } from '../store/id.ts';
 import { INLINE_MAX } from './blob.ts';
+import { GearScanner } from './gear.ts';
 
 /**
  * Content-defined chunking (docs/format.md §11): where a file is cut depends only on the bytes
@@ -22,35 +23,21 @@ const MASK_S = 0xffffe000 | 0;
 const MASK_L = 0xfffe0000 | 0;
 
 const GEAR = new Int32Array(256);
-const GEAR2 = new Int32Array(256);
-for (let i = 0; i < 256; i++) {
-  GEAR[i] = createHash('sha256').update(Uint8Array.of(i)).digest().readInt32BE(0);
-  GEAR2[i] = GEAR[i] << 1;
-}
+for (let i = 0; i < 256; i++) GEAR[i] = createHash('sha256').update(Uint8Array.of(i)).digest().readInt32BE(0);
 
 /**
- * The end of the chunk that starts at `start`, given the bytes up to `end`. Needs MAX_CHUNK
- * bytes after `start`, or the end of the input (`final`); returns -1 when it needs more.
+ * The end of the chunk that starts at `start`, given the bytes up to `end` in the scanner's
+ * memory. Needs MAX_CHUNK bytes after `start`, or the end of the input (`final`); returns -1
+ * when it needs more.
  */
-export function chunkEnd(b: Uint8Array, start: number, end: number, final: boolean): number {
+function chunkEnd(g: GearScanner, start: number, end: number, final: boolean): number {
   const n = end - start;
   if (n < MAX_CHUNK && !final) return -1;
   if (n <= MIN_CHUNK) return end;
   const stop = n > MAX_CHUNK ? start + MAX_CHUNK : end;
   const mid = start + AVG_CHUNK < stop ? start + AVG_CHUNK : stop;
-  const g = GEAR;
-  const g2 = GEAR2;
-  let h = 0;
-  let i = start + MIN_CHUNK;
-  for (; i + 1 < mid; i += 2) {
-    h = ((h << 2) + g2[b[i]] + g[b[i + 1]]) | 0;
-    if ((h & MASK_S) === 0) return i + 2;
-  }
-  for (; i + 1 < stop; i += 2) {
-    h = ((h << 2) + g2[b[i]] + g[b[i + 1]]) | 0;
-    if ((h & MASK_L) === 0) return i + 2;
-  }
-  return stop;
+  const at = g.scan(start + MIN_CHUNK, mid, stop);
+  return at < 0 ? stop : at;
 }
 
 /** One chunk of a file: its offset, its canonical value (bytes), and its blob id if it is one. */
@@ -68,7 +55,8 @@ export interface Chunk {
 export class ChunkStream {
   /** Where a blob chunk's value is built: a pool of reused buffers in the chunker thread. */
   private readonly alloc: (size: number) => Uint8Array;
-  private buf = Buffer.allocUnsafe(2 * MAX_CHUNK);
+  /** The unchunked bytes live in the scanner's memory, where the scan reads them. */
+  private readonly gear = new GearScanner(GEAR, MASK_S, MASK_L, 2 * MAX_CHUNK);
   private start = 0;
   private end = 0;
   /** File offset of buf[start]. */
@@ -80,7 +68,7 @@ export class ChunkStream {
 
   push(piece: Uint8Array): Chunk[] {
     this.make(piece.length);
-    this.buf.set(piece, this.end);
+    this.gear.bytes.set(piece, this.end);
     this.end += piece.length;
     return this.cut(false);
   }
@@ -91,30 +79,29 @@ export class ChunkStream {
 
   /** Room for `n` more bytes, keeping the unchunked tail at the front. */
   private make(n: number): void {
-    if (this.end + n <= this.buf.length) return;
+    if (this.end + n <= this.gear.bytes.length) return;
     const tail = this.end - this.start;
-    const target = Math.max(2 * MAX_CHUNK, tail + n);
-    const next = target > this.buf.length ? Buffer.allocUnsafe(target) : this.buf;
-    this.buf.copy(next, 0, this.start, this.end);
-    this.buf = next;
+    this.gear.reserve(tail + n);
+    this.gear.bytes.copyWithin(0, this.start, this.end);
     this.start = 0;
     this.end = tail;
   }
 
   private cut(final: boolean): Chunk[] {
     const out: Chunk[] = [];
+    const buf = this.gear.bytes;
     while (this.start < this.end) {
-      const at = chunkEnd(this.buf, this.start, this.end, final);
+      const at = chunkEnd(this.gear, this.start, this.end, final);
       if (at < 0) break;
       const n = at - this.start;
       const head = n <= 0xff ? 2 : n <= 0xffff ? 3 : 5;
       if (n + head <= INLINE_MAX) {
-        out.push({ offset: this.offset, value: encodeBytes(this.buf.subarray(this.start, at)), id: null });
+        out.push({ offset: this.offset, value: encodeBytes(buf.subarray(this.start, at)), id: null });
       } else {
         const value = this.alloc(n + head);
         if (head === 3) value.set([BIN16, n >>> 8, n & 0xff]);
         else value.set([BIN32, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
-        value.set(this.buf.subarray(this.start, at), head);
+        value.set(buf.subarray(this.start, at), head);
         out.push({ offset: this.offset, value, id: idOf(value) });
       }
       this.offset += at - this.start;

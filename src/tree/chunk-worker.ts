@@ -1,39 +1,38 @@
-import { parentPort } from 'node:worker_threads';
-import { type Chunk, ChunkStream, MAX_CHUNK } from './cdc.ts';
+import { parentPort, workerData } from 'node:worker_threads';
+import { type Chunk, ChunkStream } from './cdc.ts';
+import { CHUNK_SLOT, CHUNK_SLOTS, type FromWorker, PIECE_SLOT, type SharedSlots, type ToWorker, type WireChunk } from './chunk-slots.ts';
 
 /**
  * The chunker thread: content-defined chunking and SHA-256 are the per-byte cost of an upload,
  * so they run here while the main thread serves RESP and writes segments. Uploads are kept
- * apart by number; each piece and each chunk crosses the thread boundary once, transferred.
+ * apart by number; bytes come and go through the slots of chunk-slots.ts.
  */
-export type ToWorker =
-  | { type: 'push'; upload: number; bytes: Uint8Array }
-  | { type: 'recycle'; buffers: ArrayBuffer[] }
-  | { type: 'finish'; upload: number }
-  | { type: 'drop'; upload: number };
-
-export type FromWorker =
-  | { type: 'chunks'; upload: number; chunks: Chunk[]; consumed: number; final: boolean; spare: ArrayBuffer | null }
-  | { type: 'failed'; upload: number; message: string };
-
-/** Chunk buffers the main thread handed back once their blobs were written. */
-const pool: ArrayBuffer[] = [];
-const POOL_MAX = 8;
-const BUFFER_BYTES = MAX_CHUNK + 5;
+const port = parentPort;
+if (port === null) throw new Error('chunk-worker.ts runs as a worker thread');
+const slots = workerData as SharedSlots;
+const freeSlots = Array.from({ length: CHUNK_SLOTS }, (_, i) => CHUNK_SLOTS - 1 - i);
 
 function alloc(size: number): Uint8Array {
-  return new Uint8Array(pool.pop() ?? new ArrayBuffer(BUFFER_BYTES), 0, size);
+  const slot = freeSlots.pop();
+  return slot === undefined ? new Uint8Array(size) : new Uint8Array(slots.chunks, slot * CHUNK_SLOT, size);
+}
+
+function wire(c: Chunk, transfer: ArrayBuffer[]): WireChunk {
+  const id = c.id === null ? null : new Uint8Array(c.id);
+  if (c.value.buffer === slots.chunks) return { offset: c.offset, id, slot: c.value.byteOffset / CHUNK_SLOT, length: c.value.length, value: null };
+  // Only a value that owns its whole buffer is transferred: small ones share Node's pool.
+  if (c.value.byteOffset === 0 && c.value.buffer.byteLength === c.value.length) transfer.push(c.value.buffer as ArrayBuffer);
+  return { offset: c.offset, id, slot: -1, length: c.value.length, value: c.value };
 }
 
 const streams = new Map<number, ChunkStream>();
-const port = parentPort;
-if (port === null) throw new Error('chunk-worker.ts runs as a worker thread');
 
 port.on('message', (m: ToWorker) => {
   if (m.type === 'recycle') {
-    for (const b of m.buffers) if (pool.length < POOL_MAX && b.byteLength === BUFFER_BYTES) pool.push(b);
+    freeSlots.push(...m.slots);
     return;
   }
+  const freed = m.type === 'push' ? m.slot : -1;
   try {
     if (m.type === 'drop') {
       streams.delete(m.upload);
@@ -45,17 +44,14 @@ port.on('message', (m: ToWorker) => {
       streams.set(m.upload, s);
     }
     const final = m.type === 'finish';
-    const chunks = final ? s.finish() : s.push(m.bytes);
+    // The stream copies the piece in, so its slot is free once push returns.
+    const chunks = final ? s.finish() : s.push(new Uint8Array(slots.pieces, m.slot * PIECE_SLOT, m.length));
     if (final) streams.delete(m.upload);
-    // The piece's buffer goes back for reuse: allocating a fresh one per piece kept the main
-    // thread's garbage collector busy.
-    const spare = final ? null : (m.bytes.buffer as ArrayBuffer);
-    const reply: FromWorker = { type: 'chunks', upload: m.upload, chunks, consumed: final ? 0 : m.bytes.length, final, spare };
-    // Only a chunk that owns its whole buffer is transferred: small ones share Node's pool.
-    const own = chunks.filter((c) => c.value.byteOffset === 0 && c.value.buffer.byteLength === (c.id === null ? c.value.byteLength : BUFFER_BYTES));
-    port.postMessage(reply, [...own.map((c) => c.value.buffer as ArrayBuffer), ...(spare === null ? [] : [spare])]);
+    const transfer: ArrayBuffer[] = [];
+    const reply: FromWorker = { type: 'chunks', upload: m.upload, chunks: chunks.map((c) => wire(c, transfer)), consumed: final ? 0 : m.length, final, freed };
+    port.postMessage(reply, transfer);
   } catch (e) {
     streams.delete(m.upload);
-    port.postMessage({ type: 'failed', upload: m.upload, message: (e as Error).message } satisfies FromWorker);
+    port.postMessage({ type: 'failed', upload: m.upload, message: (e as Error).message, freed } satisfies FromWorker);
   }
 });

@@ -1,15 +1,10 @@
 import { Worker } from 'node:worker_threads';
 import { CrissError } from '../errors.ts';
 import type { Chunk } from './cdc.ts';
-import type { FromWorker, ToWorker } from './chunk-worker.ts';
+import { CHUNK_SLOT, CHUNK_SLOTS, type FromWorker, PIECE_SLOT, PIECE_SLOTS, type SharedSlots, type ToWorker, type WireChunk } from './chunk-slots.ts';
 
 /** Bytes handed to the thread and not yet chunked, past which an upload waits. */
 const MAX_BACKLOG = 2 * 1024 * 1024;
-/** Chunk buffers handed back to the thread per message. */
-const RECYCLE_BATCH = 4;
-/** Piece buffers kept for reuse, and the smallest one worth keeping. */
-const SPARES = 8;
-const SPARE_BYTES = 1024 * 1024;
 
 interface Session {
   onChunks: (chunks: Chunk[]) => void;
@@ -19,30 +14,44 @@ interface Session {
   failure: CrissError | null;
 }
 
+/** One running thread and the slots it shares with this one. */
+interface Thread {
+  worker: Worker;
+  slots: SharedSlots;
+  freePieces: number[];
+  /** Pushes waiting for a free piece slot. */
+  slotWaiters: Array<() => void>;
+  /** Chunk slots to hand back, sent together at the end of the turn. */
+  returned: number[];
+  /** Chunk slots received and not yet handed back. */
+  held: number;
+}
+
 /**
  * The main thread's side of chunk-worker.ts: one thread for every upload, started on first use
  * and unref'd so it never keeps the process alive. Each upload's chunks arrive in order.
  */
 export class ChunkerThread {
-  private worker: Worker | null = null;
+  private current: Thread | null = null;
   private readonly sessions = new Map<number, Session>();
-  private readonly spares: ArrayBuffer[] = [];
-  private readonly returned: ArrayBuffer[] = [];
   private next = 1;
 
-  private thread(): Worker {
-    if (this.worker !== null) return this.worker;
-    // A small young generation: the thread's garbage is chunk buffers, and RSS must stay flat.
-    const w = new Worker(new URL('./chunk-worker.ts', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: 8 } });
-    w.unref();
-    w.on('message', (m: FromWorker) => this.received(m));
-    w.on('error', (err) => this.failAll(new CrissError('ERR', `the chunker thread failed: ${err.message}`)));
-    w.on('exit', () => {
-      if (this.worker === w) this.worker = null;
+  private thread(): Thread {
+    if (this.current !== null) return this.current;
+    const slots: SharedSlots = { pieces: new SharedArrayBuffer(PIECE_SLOTS * PIECE_SLOT), chunks: new SharedArrayBuffer(CHUNK_SLOTS * CHUNK_SLOT) };
+    // A small young generation: the thread's garbage is small, and RSS must stay flat.
+    const worker = new Worker(new URL('./chunk-worker.ts', import.meta.url), { workerData: slots, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+    const t: Thread = { worker, slots, freePieces: Array.from({ length: PIECE_SLOTS }, (_, i) => i), slotWaiters: [], returned: [], held: 0 };
+    worker.unref();
+    worker.on('message', (m: FromWorker) => this.received(t, m));
+    worker.on('error', (err) => this.failAll(new CrissError('ERR', `the chunker thread failed: ${err.message}`)));
+    worker.on('exit', () => {
+      if (this.current === t) this.current = null;
+      for (const r of t.slotWaiters.splice(0)) r();
       this.failAll(new CrissError('ERR', 'the chunker thread exited'));
     });
-    this.worker = w;
-    return w;
+    this.current = t;
+    return t;
   }
 
   /** A new upload; `onChunks` receives its chunks in file order. */
@@ -52,16 +61,26 @@ export class ChunkerThread {
     return new ChunkerSession(this, id);
   }
 
-  /** Sends a copy of `piece`; resolves once the backlog allows more. */
+  /** Copies `piece` into piece slots for the thread; resolves once the backlog allows more. */
   async push(id: number, piece: Uint8Array): Promise<void> {
-    const s = this.session(id);
-    const spare = this.spares.length > 0 && (this.spares.at(-1) as ArrayBuffer).byteLength >= piece.length ? this.spares.pop() : undefined;
-    const bytes = new Uint8Array(spare ?? new ArrayBuffer(Math.max(piece.length, SPARE_BYTES)), 0, piece.length);
-    bytes.set(piece);
-    s.backlog += bytes.length;
-    this.post({ type: 'push', upload: id, bytes }, [bytes.buffer]);
-    while (s.backlog > MAX_BACKLOG && s.failure === null) await new Promise<void>((r) => s.waiting.push(r));
-    if (s.failure !== null) throw s.failure;
+    this.session(id);
+    for (let at = 0; at < piece.length; at += PIECE_SLOT) {
+      const s = this.session(id);
+      const t = this.thread();
+      let slot = t.freePieces.pop();
+      while (slot === undefined) {
+        await new Promise<void>((r) => t.slotWaiters.push(r));
+        this.session(id);
+        if (this.current !== t) throw new CrissError('ERR', 'the chunker thread exited');
+        slot = t.freePieces.pop();
+      }
+      const part = piece.subarray(at, at + PIECE_SLOT);
+      new Uint8Array(t.slots.pieces, slot * PIECE_SLOT, part.length).set(part);
+      s.backlog += part.length;
+      this.post({ type: 'push', upload: id, slot, length: part.length });
+      while (s.backlog > MAX_BACKLOG && s.failure === null) await new Promise<void>((r) => s.waiting.push(r));
+      if (s.failure !== null) throw s.failure;
+    }
   }
 
   /** Resolves once the last chunk has been delivered. */
@@ -72,28 +91,34 @@ export class ChunkerThread {
     return s.finished.promise;
   }
 
-  /** Hands a chunk's buffer back to the thread once nothing refers to it any more. */
+  /** Hands a chunk's slot back to the thread once nothing refers to its value any more. */
   recycle(value: Uint8Array): void {
-    const b = value.buffer;
-    if (this.worker === null || !(b instanceof ArrayBuffer) || value.byteOffset !== 0) return;
-    this.returned.push(b);
-    if (this.returned.length >= RECYCLE_BATCH) this.flushReturned();
+    const t = this.current;
+    if (t === null || value.buffer !== t.slots.chunks) return;
+    if (t.returned.length === 0) queueMicrotask(() => this.flushReturned(t));
+    t.returned.push(value.byteOffset / CHUNK_SLOT);
+    t.held--;
   }
 
-  private flushReturned(): void {
-    const buffers = this.returned.splice(0);
-    if (buffers.length > 0 && this.worker !== null) this.post({ type: 'recycle', buffers }, buffers);
+  /** Chunk slots the main thread holds (values being stored): 0 once every upload is done. */
+  get slotsHeld(): number {
+    return this.current?.held ?? 0;
+  }
+
+  private flushReturned(t: Thread): void {
+    const slots = t.returned.splice(0);
+    if (slots.length > 0 && this.current === t) this.post({ type: 'recycle', slots });
   }
 
   drop(id: number): void {
     if (!this.sessions.delete(id)) return;
-    if (this.worker !== null) this.post({ type: 'drop', upload: id });
+    if (this.current !== null) this.post({ type: 'drop', upload: id });
   }
 
   async close(): Promise<void> {
-    const w = this.worker;
-    this.worker = null;
-    if (w !== null) await w.terminate();
+    const t = this.current;
+    this.current = null;
+    if (t !== null) await t.worker.terminate();
   }
 
   private session(id: number): Session {
@@ -103,20 +128,34 @@ export class ChunkerThread {
     return s;
   }
 
-  private post(m: ToWorker, transfer: ArrayBuffer[] = []): void {
-    this.thread().postMessage(m, transfer);
+  private post(m: ToWorker): void {
+    this.thread().worker.postMessage(m);
   }
 
-  private received(m: FromWorker): void {
-    if (m.type === 'chunks' && m.spare !== null && m.spare.byteLength >= SPARE_BYTES && this.spares.length < SPARES) this.spares.push(m.spare);
+  private chunkOf(t: Thread, w: WireChunk): Chunk {
+    if (w.slot >= 0) t.held++;
+    const value = w.slot < 0 ? (w.value as Uint8Array) : new Uint8Array(t.slots.chunks, w.slot * CHUNK_SLOT, w.length);
+    return { offset: w.offset, value, id: w.id };
+  }
+
+  private received(t: Thread, m: FromWorker): void {
+    if (m.freed >= 0) {
+      t.freePieces.push(m.freed);
+      t.slotWaiters.shift()?.();
+    }
     const s = this.sessions.get(m.upload);
-    if (s === undefined) return;
     if (m.type === 'failed') {
-      this.fail(s, new CrissError('ERR', `chunking failed: ${m.message}`));
+      if (s !== undefined) this.fail(s, new CrissError('ERR', `chunking failed: ${m.message}`));
+      return;
+    }
+    const chunks = m.chunks.map((w) => this.chunkOf(t, w));
+    if (s === undefined) {
+      // A dropped upload's chunks: nobody stores them, so their slots are free at once.
+      for (const c of chunks) this.recycle(c.value);
       return;
     }
     try {
-      s.onChunks(m.chunks);
+      s.onChunks(chunks);
     } catch (e) {
       this.fail(s, e instanceof CrissError ? e : new CrissError('ERR', (e as Error).message));
       return;

@@ -121,10 +121,10 @@ export class FileWriter {
       return;
     }
     this.seen.add(k);
-    // Once written (or found), nothing refers to the chunk's bytes: its buffer goes back.
-    const job = this.store(id, c.value).then(() => this.session.recycle(c.value), (e: unknown) => {
+    // Once written, found or failed, nothing refers to the chunk's bytes: its slot goes back.
+    const job = this.store(id, c.value).catch((e: unknown) => {
       this.failure ??= e;
-    });
+    }).finally(() => this.session.recycle(c.value));
     const tracked = job.finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);
   }

@@ -7,9 +7,10 @@ import { encodeValue } from '../../src/codec/index.ts';
 import { BlockStore } from '../../src/store/blockstore.ts';
 import { idToText } from '../../src/store/id.ts';
 import { INLINE_MAX } from '../../src/tree/blob.ts';
-import { AVG_CHUNK, MAX_CHUNK, MIN_CHUNK, chunkEnd } from '../../src/tree/cdc.ts';
+import { AVG_CHUNK, MAX_CHUNK, MIN_CHUNK } from '../../src/tree/cdc.ts';
 import { FileWriter, fileSize, readFile } from '../../src/tree/file.ts';
 import { Trees } from '../../src/tree/index.ts';
+import { streamCuts as cuts } from './helpers.ts';
 import { specBytes } from './spec-bytes.ts';
 
 const logger = pino({ level: 'silent' });
@@ -35,15 +36,6 @@ async function upload(data: Uint8Array, piece = 100_003): Promise<Uint8Array> {
 
 async function read(id: Uint8Array, offset: number, length: number): Promise<Buffer> {
   return Buffer.concat(await readFile(trees, await trees.root(id), offset, length));
-}
-
-function cuts(data: Uint8Array): number[] {
-  const out: number[] = [];
-  for (let p = 0; p < data.length; ) {
-    p = chunkEnd(data, p, data.length, true);
-    out.push(p);
-  }
-  return out;
 }
 
 describe('files', () => {

@@ -1,4 +1,6 @@
+import { BIN8, BIN16 } from '../../src/codec/format.ts';
 import { encodeValue, type Value } from '../../src/codec/index.ts';
+import { type Chunk, ChunkStream } from '../../src/tree/cdc.ts';
 import { idKey, type Id } from '../../src/store/id.ts';
 import { NodeLoader, type BlockReader } from '../../src/tree/loader.ts';
 import { type Mutation, mutate, normalize } from '../../src/tree/mutate.ts';
@@ -33,3 +35,16 @@ export function del(k: Value): Mutation {
   return { key: encodeValue(k), val: null };
 }
 
+
+/** Where ChunkStream ends each chunk of `data`, pushed in pieces of `piece` bytes. */
+export function streamCuts(data: Uint8Array, piece = Math.max(1, data.length)): number[] {
+  const s = new ChunkStream((n) => new Uint8Array(n));
+  const ends: number[] = [];
+  const take = (chunks: Chunk[]): void => {
+    // A chunk's value is its bytes behind a bin8/bin16/bin32 head.
+    for (const c of chunks) ends.push(c.offset + c.value.length - (c.value[0] === BIN8 ? 2 : c.value[0] === BIN16 ? 3 : 5));
+  };
+  for (let o = 0; o < data.length; o += piece) take(s.push(data.subarray(o, o + piece)));
+  take(s.finish());
+  return ends;
+}
