@@ -81,7 +81,7 @@ export async function get(loader: NodeLoader, root: TreeNode, key: Uint8Array): 
 
 function leafLookup(leaf: TreeNode, key: Uint8Array): Uint8Array | undefined {
   const idx = leaf.lowerBound(key);
-  return idx < leaf.length && leaf.compareKey(key, idx) === 0 ? leaf.val(idx) : undefined;
+  return idx < leaf.length && leaf.hasKeyAt(key, idx) ? leaf.val(idx) : undefined;
 }
 
 /** Values for many keys, in the order asked. */
