@@ -113,19 +113,58 @@ export class TreeNode {
   private leadArray: number[] | null | undefined;
   /** 1: every key is an integer of at most 32 bits; 2: every key a tuple led by one (tupleLeadAt). */
   private leadKind = 0;
+  /** How many NodeLoaders cache this node (theirs to count): a parent links to it only while one does. */
+  cachedIn = 0;
   /**
-   * Children found before, held weakly: a warm read walks parent to child without a cache
-   * lookup, while the node cache alone still decides what stays in memory.
+   * Children found before, held strongly so a warm read walks parent to child with neither a
+   * cache lookup nor a WeakRef `deref` (which adds its target to V8's keep-alive set on every
+   * call): a link is made only to a cached child and undone when the last cache lets the child
+   * go (`unlinkParents`), so the node cache alone still decides what stays in memory.
    */
-  private kids: Array<WeakRef<TreeNode> | undefined> | undefined;
+  private kids: Array<TreeNode | undefined> | undefined;
+  /** The parents linking here, weakly, each followed by the entry it links from. */
+  private linkedFrom: Array<WeakRef<TreeNode> | number> | undefined;
+  /** Links `linkedFrom` may hold before the dead and stale ones are dropped (it holds one per parent version read). */
+  private linkLimit = MIN_LINKS;
 
   knownChild(i: number): TreeNode | undefined {
-    return this.kids?.[i]?.deref();
+    const kids = this.kids;
+    return kids === undefined ? undefined : kids[i];
   }
 
   rememberChild(i: number, child: TreeNode): void {
-    this.kids ??= new Array<WeakRef<TreeNode> | undefined>(this.length);
-    this.kids[i] = new WeakRef(child);
+    if (child.cachedIn === 0) return;
+    const kids = (this.kids ??= new Array<TreeNode | undefined>(this.length));
+    if (kids[i] === child) return;
+    kids[i] = child;
+    child.linkFrom(this, i);
+  }
+
+  /** No cache holds this node any longer: no parent may keep it alive. */
+  unlinkParents(): void {
+    const from = this.linkedFrom;
+    if (from === undefined) return;
+    this.linkedFrom = undefined;
+    this.linkLimit = MIN_LINKS;
+    for (let j = 0; j < from.length; j += 2) {
+      const kids = (from[j] as WeakRef<TreeNode>).deref()?.kids;
+      const i = from[j + 1] as number;
+      if (kids !== undefined && kids[i] === this) kids[i] = undefined;
+    }
+  }
+
+  private linkFrom(parent: TreeNode, i: number): void {
+    let from = (this.linkedFrom ??= []);
+    if (from.length >= 2 * this.linkLimit) {
+      const live: Array<WeakRef<TreeNode> | number> = [];
+      for (let j = 0; j < from.length; j += 2) {
+        const kids = (from[j] as WeakRef<TreeNode>).deref()?.kids;
+        if (kids !== undefined && kids[from[j + 1] as number] === this) live.push(from[j], from[j + 1]);
+      }
+      from = this.linkedFrom = live;
+      this.linkLimit = Math.max(MIN_LINKS, live.length);
+    }
+    from.push(new WeakRef(parent), i);
   }
 
   /** The level of the last key (docs/format.md §5), computed once per node. */
@@ -424,6 +463,7 @@ function checkLeafHead(b: Uint8Array, start: number, items: number): void {
 }
 
 const NO_WORDS: number[] = [];
+const MIN_LINKS = 4;
 
 /**
  * The 30 high bits of the `len` bytes at `p` (at most four, zero-padded) read big-endian: a Smi
