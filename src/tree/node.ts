@@ -154,7 +154,12 @@ export class TreeNode {
   }
 
   private linkFrom(parent: TreeNode, i: number): void {
-    let from = (this.linkedFrom ??= []);
+    let from = this.linkedFrom;
+    if (from === undefined) {
+      // Most nodes have one parent: an array of exactly one link, not a default-sized one.
+      this.linkedFrom = [new WeakRef(parent), i];
+      return;
+    }
     if (from.length >= 2 * this.linkLimit) {
       const live: Array<WeakRef<TreeNode> | number> = [];
       for (let j = 0; j < from.length; j += 2) {
@@ -336,14 +341,22 @@ export class TreeNode {
     return lo;
   }
 
-  /** Whether entry i's key is `key`: canonical encodings are equal exactly when their bytes are. */
-  hasKeyAt(key: Uint8Array, i: number): boolean {
-    const p = this.keyStart[i];
+  /**
+   * Leaf: the value of `key`, or undefined. Canonical encodings are equal exactly when their
+   * bytes are, and an encoding delimits itself, so the key's bytes found at entry i's start are
+   * that entry's whole key: the value starts right after them (`valStart` is not read).
+   */
+  valueOf(key: Uint8Array): Uint8Array | undefined {
+    const i = this.lowerBound(key);
+    if (i === this.length) return undefined;
+    const ks = this.keyStart;
+    const p = ks[i];
     const n = key.length;
-    if (this.valStart[i] - p !== n) return false;
+    const end = ks[i + 1];
+    if (p + n > end) return undefined;
     const b = this.bytes;
-    for (let j = n - 1; j >= 0; j--) if (key[j] !== b[p + j]) return false;
-    return true;
+    for (let j = n - 1; j >= 0; j--) if (key[j] !== b[p + j]) return undefined;
+    return b.subarray(p + n, end);
   }
 
   /** Payload bytes every key shares when all have `family`'s header (1 bin8, 2 fixstr), else -1; measured once. */
