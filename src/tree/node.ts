@@ -70,7 +70,6 @@ export class TreeNode {
     this.size = size;
   }
 
-
   key(i: number): Uint8Array {
     return this.bytes.subarray(this.keyStart[i], this.valStart[i]);
   }
