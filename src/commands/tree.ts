@@ -1,3 +1,4 @@
+import { BIN8 } from '../codec/format.ts';
 import { CrissError } from '../errors.ts';
 import { idToText } from '../store/id.ts';
 import { MISSING, type Mutation, type TreeNode } from '../tree/index.ts';
@@ -9,11 +10,31 @@ import { varCommands } from './vars.ts';
 const TREE: ArgumentDoc = { name: 'tree', type: 'key', display_text: 'tree' };
 const TTL: ArgumentDoc = { name: 'ttl', type: 'integer', display_text: 'ttl' };
 
+/** Room for a bin8 key (a *BIN key of up to 255 bytes) encoded for a read that stays synchronous. */
+const scratch = Buffer.allocUnsafe(2 + 0xff);
+/** Views of `scratch` by payload length, made once: a cached FETCHBIN allocates no key. */
+const scratchViews: Buffer[] = [];
+
+/** `arg` (at most 255 bytes) encoded as binArg would, in `scratch`: valid until the next call, so only for a synchronous read. */
+function scratchKey(arg: Uint8Array): Uint8Array {
+  const n = arg.length;
+  scratch[0] = BIN8;
+  scratch[1] = n;
+  scratch.set(arg, 2);
+  return (scratchViews[n] ??= scratch.subarray(0, n + 2));
+}
+
 function fetchCommand(deps: TreeDeps, name: string, codec: KeyCodec, bin: boolean): CommandSpec {
+  const fetchAsync = (ctx: CommandContext, root: TreeNode, key: Uint8Array): Promise<void> =>
+    deps.trees.get(root, key).then((v) => replyValue(ctx.reply, v, bin));
   const fetch = (ctx: CommandContext, root: TreeNode, key: Uint8Array): void | Promise<void> => {
     const hit = deps.trees.getSync(root, key);
-    if (hit !== MISSING) return replyValue(ctx.reply, hit, bin);
-    return deps.trees.get(root, key).then((v) => replyValue(ctx.reply, v, bin));
+    return hit === MISSING ? fetchAsync(ctx, root, key) : replyValue(ctx.reply, hit, bin);
+  };
+  /** A short *BIN key: encoded into `scratch` for the cached path, into a buffer of its own only if the read waits. */
+  const fetchShort = (ctx: CommandContext, root: TreeNode): void | Promise<void> => {
+    const hit = deps.trees.getSync(root, scratchKey(ctx.args[1]));
+    return hit === MISSING ? fetchAsync(ctx, root, codec(ctx.args[1])) : replyValue(ctx.reply, hit, bin);
   };
   return {
     name, arity: 3, flags: ['readonly', 'fast'], group: 'tree', since: '0.1.0', independent: true,
@@ -21,6 +42,10 @@ function fetchCommand(deps: TreeDeps, name: string, codec: KeyCodec, bin: boolea
     arguments: [TREE, { name: 'key', type: 'string' }],
     reply: `Bulk string: the value${bin ? ' (raw bytes of a bytes or string value; WRONGTYPE for other types)' : ' in canonical msgpack'}. Nil when the key is absent. NOTFOUND when the tree is unknown.`,
     handler: (ctx) => {
+      if (codec === binArg && ctx.args[1].length <= 0xff) {
+        const root = rootOf(deps, ctx.args[0]);
+        return root instanceof Promise ? root.then((r) => fetchShort(ctx, r)) : fetchShort(ctx, root);
+      }
       const key = codec(ctx.args[1]);
       const root = rootOf(deps, ctx.args[0]);
       return root instanceof Promise ? root.then((r) => fetch(ctx, r, key)) : fetch(ctx, root, key);

@@ -63,7 +63,8 @@ function idAt(node: TreeNode, b: Uint8Array, o: number): boolean {
  * cache, which keeps hot nodes (roots, upper levels) resident without reordering on every read.
  * A node reached through its parent's link (TreeNode.knownChild) skips the lookup, so walks
  * report it with `touch`: else every hot node reached that way aged out as if never read, and
- * 50 writers on a 200k-key tree reloaded a node from LevelDB on ~9 % of their puts.
+ * 50 writers on a 200k-key tree reloaded a node from LevelDB on ~9 % of their puts. Those links
+ * are strong, so an eviction undoes every link to the node it evicts (TreeNode.unlinkParents).
  */
 export class NodeLoader {
   private readonly reader: BlockReader;
@@ -166,6 +167,7 @@ export class NodeLoader {
     if (known !== undefined) return;
     const slot = slotAt(node.id, 0);
     node.cacheStamp = this.inserted;
+    node.cachedIn++;
     this.nodes.set(slot, { node, next: this.nodes.get(slot) });
     const size = node.bytes.length + 64;
     this.bytes += size;
@@ -180,6 +182,7 @@ export class NodeLoader {
       if (c.next === undefined) this.nodes.delete(slot);
       else this.nodes.set(slot, c.next);
       this.bytes -= c.node.bytes.length + 64;
+      if (--c.node.cachedIn === 0) c.node.unlinkParents();
     }
   }
 }

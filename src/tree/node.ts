@@ -40,6 +40,8 @@ export class TreeNode {
   /** Entries in this subtree and bytes of every block in it, blobs included. */
   readonly count: number;
   readonly size: number;
+  /** Entries: a field, not `valStart.length`, so a search does not load the offset array's object to bound itself. */
+  readonly length: number;
 
   /** Use `TreeNode.parse` or `TreeNode.build`; the constructor trusts its offsets. */
   constructor(id: Id, bytes: Uint8Array, level: number, keyStart: Uint32Array, valStart: Uint32Array,
@@ -52,6 +54,7 @@ export class TreeNode {
     this.counts = counts;
     this.sizes = sizes;
     const n = valStart.length;
+    this.length = n;
     let count = n;
     let size = bytes.length;
     if (counts !== null && sizes !== null) {
@@ -65,10 +68,6 @@ export class TreeNode {
     }
     this.count = count;
     this.size = size;
-  }
-
-  get length(): number {
-    return this.valStart.length;
   }
 
   key(i: number): Uint8Array {
@@ -102,24 +101,74 @@ export class TreeNode {
   /** `sharedPrefix`'s measure: -1 until taken. */
   private prefixFamily = -1;
   private prefixLen = 0;
-  private probeWords: number[] = NO_WORDS;
+  /**
+   * The shared prefix as 3-byte words (`prefixWords` of them), then per key the 30 high bits of
+   * its next four bytes: one dense array of small integers (Smis, 4 bytes each), so a search
+   * reads no offset and no key byte until words tie.
+   */
+  private probe: number[] = NO_WORDS;
+  private prefixWords = 0;
   /** `leads`' measure: undefined until taken, null when the keys are not all of one lead kind. */
   private leadArray: number[] | null | undefined;
   /** 1: every key is an integer of at most 32 bits; 2: every key a tuple led by one (tupleLeadAt). */
   private leadKind = 0;
+  /** How many NodeLoaders cache this node (theirs to count): a parent links to it only while one does. */
+  cachedIn = 0;
   /**
-   * Children found before, held weakly: a warm read walks parent to child without a cache
-   * lookup, while the node cache alone still decides what stays in memory.
+   * Children found before, held strongly so a warm read walks parent to child with neither a
+   * cache lookup nor a WeakRef `deref` (which adds its target to V8's keep-alive set on every
+   * call): a link is made only to a cached child and undone when the last cache lets the child
+   * go (`unlinkParents`), so the node cache alone still decides what stays in memory.
    */
-  private kids: Array<WeakRef<TreeNode> | undefined> | undefined;
+  private kids: Array<TreeNode | undefined> | undefined;
+  /** The parents linking here, weakly, each followed by the entry it links from. */
+  private linkedFrom: Array<WeakRef<TreeNode> | number> | undefined;
+  /** Links `linkedFrom` may hold before the dead and stale ones are dropped (it holds one per parent version read). */
+  private linkLimit = MIN_LINKS;
 
   knownChild(i: number): TreeNode | undefined {
-    return this.kids?.[i]?.deref();
+    const kids = this.kids;
+    return kids === undefined ? undefined : kids[i];
   }
 
   rememberChild(i: number, child: TreeNode): void {
-    this.kids ??= new Array<WeakRef<TreeNode> | undefined>(this.length);
-    this.kids[i] = new WeakRef(child);
+    if (child.cachedIn === 0) return;
+    const kids = (this.kids ??= new Array<TreeNode | undefined>(this.length));
+    if (kids[i] === child) return;
+    kids[i] = child;
+    child.linkFrom(this, i);
+  }
+
+  /** No cache holds this node any longer: no parent may keep it alive. */
+  unlinkParents(): void {
+    const from = this.linkedFrom;
+    if (from === undefined) return;
+    this.linkedFrom = undefined;
+    this.linkLimit = MIN_LINKS;
+    for (let j = 0; j < from.length; j += 2) {
+      const kids = (from[j] as WeakRef<TreeNode>).deref()?.kids;
+      const i = from[j + 1] as number;
+      if (kids !== undefined && kids[i] === this) kids[i] = undefined;
+    }
+  }
+
+  private linkFrom(parent: TreeNode, i: number): void {
+    let from = this.linkedFrom;
+    if (from === undefined) {
+      // Most nodes have one parent: an array of exactly one link, not a default-sized one.
+      this.linkedFrom = [new WeakRef(parent), i];
+      return;
+    }
+    if (from.length >= 2 * this.linkLimit) {
+      const live: Array<WeakRef<TreeNode> | number> = [];
+      for (let j = 0; j < from.length; j += 2) {
+        const kids = (from[j] as WeakRef<TreeNode>).deref()?.kids;
+        if (kids !== undefined && kids[from[j + 1] as number] === this) live.push(from[j], from[j + 1]);
+      }
+      from = this.linkedFrom = live;
+      this.linkLimit = Math.max(MIN_LINKS, live.length);
+    }
+    from.push(new WeakRef(parent), i);
   }
 
   /** The level of the last key (docs/format.md §5), computed once per node. */
@@ -252,29 +301,35 @@ export class TreeNode {
   /**
    * `lowerBound` in a node whose keys all have `family`'s header and share their first `shared`
    * payload bytes: the search key is checked against that prefix once, then the search runs over
-   * `probeWords` (the next four bytes of each key, dense, so a probe reads no key) and compares
-   * whole keys only where those words tie.
+   * the key words of `probe` and compares whole keys only where those words tie.
    */
   private lowerBoundPast(key: Uint8Array, ks: number, kl: number, family: number, shared: number, from: number): number {
-    const b = this.bytes;
-    const first = this.keyStart[0] + ks;
-    const m = kl < shared ? kl : shared;
-    for (let i = 0; i < m; i++) {
-      const d = key[ks + i] - b[first + i];
+    const words = this.probe;
+    const pw = this.prefixWords;
+    if (kl < shared) {
+      const b = this.bytes;
+      const first = this.keyStart[0] + ks;
+      for (let i = 0; i < kl; i++) {
+        const d = key[ks + i] - b[first + i];
+        if (d !== 0) return d < 0 ? from : this.length;
+      }
+      return from;
+    }
+    for (let j = 0; j < pw; j++) {
+      const at = 3 * j;
+      const d = prefixWordAt(key, ks + at, shared - at) - words[j];
       if (d !== 0) return d < 0 ? from : this.length;
     }
-    if (kl < shared) return from;
     const ka = ks + shared;
     const kr = kl - shared;
     const w = wordAt(key, ka, kr);
-    const words = this.probeWords;
     let lo = from;
     let hi = this.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      const pw = words[mid];
-      let c = w - pw;
+      let c = w - words[pw + mid];
       if (c === 0) {
+        const b = this.bytes;
         const p = this.keyStart[mid];
         const bl = family === 1 ? b[p + 1] : b[p] & 0x1f;
         c = comparePayload(key, ka, kr, b, p + ks + shared, bl - shared);
@@ -283,6 +338,24 @@ export class TreeNode {
       else hi = mid;
     }
     return lo;
+  }
+
+  /**
+   * Leaf: the value of `key`, or undefined. Canonical encodings are equal exactly when their
+   * bytes are, and an encoding delimits itself, so the key's bytes found at entry i's start are
+   * that entry's whole key: the value starts right after them (`valStart` is not read).
+   */
+  valueOf(key: Uint8Array): Uint8Array | undefined {
+    const i = this.lowerBound(key);
+    if (i === this.length) return undefined;
+    const ks = this.keyStart;
+    const p = ks[i];
+    const n = key.length;
+    const end = ks[i + 1];
+    if (p + n > end) return undefined;
+    const b = this.bytes;
+    for (let j = n - 1; j >= 0; j--) if (key[j] !== b[p + j]) return undefined;
+    return b.subarray(p + n, end);
   }
 
   /** Payload bytes every key shares when all have `family`'s header (1 bin8, 2 fixstr), else -1; measured once. */
@@ -307,9 +380,12 @@ export class TreeNode {
       const m = Math.min(lengthOf(a), lengthOf(z));
       while (len < m && b[a + skip + len] === b[z + skip + len]) len++;
       // A plain array of numbers: on the JS heap, no backing store of its own for the GC to track.
-      const words = new Array<number>(n);
-      for (let i = 0; i < n; i++) words[i] = wordAt(b, ks[i] + skip + len, lengthOf(ks[i]) - len);
-      this.probeWords = words;
+      const pw = Math.ceil(len / 3);
+      const words = new Array<number>(pw + n);
+      for (let j = 0; j < pw; j++) words[j] = prefixWordAt(b, a + skip + 3 * j, len - 3 * j);
+      for (let i = 0; i < n; i++) words[pw + i] = wordAt(b, ks[i] + skip + len, lengthOf(ks[i]) - len);
+      this.probe = words;
+      this.prefixWords = pw;
     }
     this.prefixFamily = family;
     this.prefixLen = len;
@@ -399,17 +475,27 @@ function checkLeafHead(b: Uint8Array, start: number, items: number): void {
 }
 
 const NO_WORDS: number[] = [];
+const MIN_LINKS = 4;
 
 /**
- * The `len` bytes at `p` (at most four, zero-padded) as a big-endian number. Two keys' words
- * order them as their bytes do whenever they differ: a zero pad only ties with a zero byte.
+ * The 30 high bits of the `len` bytes at `p` (at most four, zero-padded) read big-endian: a Smi
+ * whatever the bytes. Two keys whose words differ order as their bytes do (a zero pad only ties
+ * with a zero byte, and dropping low bits only turns differences into ties).
  */
 function wordAt(b: Uint8Array, p: number, len: number): number {
   const b0 = len > 0 ? b[p] : 0;
   const b1 = len > 1 ? b[p + 1] : 0;
   const b2 = len > 2 ? b[p + 2] : 0;
   const b3 = len > 3 ? b[p + 3] : 0;
-  return b0 * 0x1000000 + ((b1 << 16) | (b2 << 8) | b3);
+  return (b0 << 22) | (b1 << 14) | (b2 << 6) | (b3 >>> 2);
+}
+
+/** The `len` bytes at `p` (at most three, zero-padded) read big-endian: exact, and equal only for equal bytes when both sides have `len` of them. */
+function prefixWordAt(b: Uint8Array, p: number, len: number): number {
+  const b0 = b[p];
+  const b1 = len > 1 ? b[p + 1] : 0;
+  const b2 = len > 2 ? b[p + 2] : 0;
+  return (b0 << 16) | (b1 << 8) | b2;
 }
 
 /** 1 for a bin8 header, 2 for a fixstr, 0 for anything else (`lowerBound`'s families). */

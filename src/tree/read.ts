@@ -15,7 +15,7 @@ export function getSync(loader: NodeLoader, root: TreeNode, key: Uint8Array): Ui
     if (child === undefined) return MISSING;
     node = child;
   }
-  return leafLookup(node, key);
+  return node.valueOf(key);
 }
 
 /** Child `idx` of an inner node if it is in memory, verified against the link the first time. */
@@ -76,12 +76,7 @@ export async function get(loader: NodeLoader, root: TreeNode, key: Uint8Array): 
     checkChild(node, idx, child);
     node = child;
   }
-  return leafLookup(node, key);
-}
-
-function leafLookup(leaf: TreeNode, key: Uint8Array): Uint8Array | undefined {
-  const idx = leaf.lowerBound(key);
-  return idx < leaf.length && leaf.compareKey(key, idx) === 0 ? leaf.val(idx) : undefined;
+  return node.valueOf(key);
 }
 
 /** Values for many keys, in the order asked. */

@@ -21,13 +21,13 @@ export interface TreeServer {
   close(): Promise<void>;
 }
 
-/** Garbage collection only on request, with the grace period given (default: none). */
-export async function startTreeServer(opts: { gcGraceMs?: number } = {}): Promise<TreeServer> {
+/** Garbage collection only on request, with the grace period given (default: none); `cacheBytes` bounds the node cache. */
+export async function startTreeServer(opts: { gcGraceMs?: number; cacheBytes?: number } = {}): Promise<TreeServer> {
   const dir = await mkdtemp(join(tmpdir(), 'crisscross-cmd-'));
   const logger = pino({ level: 'silent' });
   const store = await openStore(dir, { logger });
   const collector = new Collector(store, { graceMs: opts.gcGraceMs ?? 0, intervalMs: 0, logger });
-  const { dispatcher, info } = buildCommands({ store, collector, logger });
+  const { dispatcher, info } = buildCommands({ store, collector, logger, cacheBytes: opts.cacheBytes });
   const server = new RespServer({ host: '127.0.0.1', port: 0, dispatcher, logger, info });
   const { port } = await server.listen();
   const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0 });

@@ -205,3 +205,25 @@ describe('INFO', () => {
     expect(info).toMatch(/tree_cache_bytes:\d+/);
   });
 });
+
+describe('FETCHBIN on a tree mostly outside the node cache', () => {
+  it('answers every key, of every length around the 255 bytes a short key is encoded in place for, while the reads before it wait for the store', async () => {
+    const small = await startTreeServer({ cacheBytes: 32 * 1024 });
+    try {
+      const keys = Array.from({ length: 1200 }, (_, i) => Buffer.from(`${String(i).padStart(5, '0')}:`.padEnd([0, 1, 2, 200, 254, 255, 256, 300][i % 8] + 6, 'k')));
+      let root = '';
+      for (let from = 0; from < keys.length; from += 200) {
+        const args = keys.slice(from, from + 200).flatMap((k, j) => [k, `v${from + j}`]);
+        root = text(await small.call('PUTMULTIBIN', root, '-1', ...args)) as string;
+      }
+      // Pipelined: a read that misses the cache waits, and the reads behind it start meanwhile.
+      const pipeline = small.redis.pipeline();
+      for (let round = 0; round < 2; round++) for (const k of keys) pipeline.callBuffer('FETCHBIN', root, k);
+      pipeline.callBuffer('FETCHBIN', root, Buffer.from('absent'));
+      const replies = (await pipeline.exec()) ?? [];
+      expect(replies.map(([err, v]) => (err === null ? text(v) : String(err)))).toEqual([...keys.map((_, i) => `v${i}`), ...keys.map((_, i) => `v${i}`), null]);
+    } finally {
+      await small.close();
+    }
+  }, 60_000);
+});

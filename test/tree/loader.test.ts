@@ -8,6 +8,7 @@ import { BlockStore } from '../../src/store/blockstore.ts';
 import { type Id, idOf, idToText } from '../../src/store/id.ts';
 import { Trees } from '../../src/tree/index.ts';
 import { MissingBlockError } from '../../src/tree/loader.ts';
+import type { TreeNode } from '../../src/tree/node.ts';
 import { put } from './helpers.ts';
 
 const logger = pino({ level: 'silent' });
@@ -106,5 +107,26 @@ describe('the node cache', () => {
       await readAll();
     }
     expect(ids.filter((id) => trees.loader.peek(id) === undefined)).toEqual([]);
+  }, 60_000);
+  it('links a parent to a child only while the cache holds the child: an evicted node is not kept alive by the nodes above it', async () => {
+    const size = (await new Trees(full, full).stats(root)).bytes;
+    const trees = new Trees(full, full, { cacheBytes: 2 * size });
+    const rootNode = await trees.root(root);
+    expect(await trees.get(root, encodeValue(0))).toEqual(encodeValue('v0'));
+    expect(trees.getSync(rootNode, encodeValue(0))).toEqual(encodeValue('v0'));
+    const child = rootNode.knownChild(0) as TreeNode;
+    expect(child.id).toEqual(firstChild);
+    // Nodes cached after it, never reaching it: the child ages out of the cache.
+    for (let round = 0; round < 8; round++) {
+      await trees.write(trees.emptyRoot, Array.from({ length: 2000 }, (_, i) => put(`e${round}-${i}`, i)), 0);
+    }
+    expect(trees.loader.peek(firstChild)).toBeUndefined();
+    expect(rootNode.knownChild(0)).toBeUndefined();
+    // A node no cache holds is not linked to at all; read again, the child is cached and linked anew.
+    rootNode.rememberChild(0, child);
+    expect(rootNode.knownChild(0)).toBeUndefined();
+    expect(await trees.get(root, encodeValue(0))).toEqual(encodeValue('v0'));
+    expect(trees.getSync(rootNode, encodeValue(0))).toEqual(encodeValue('v0'));
+    expect(rootNode.knownChild(0)?.id).toEqual(firstChild);
   }, 60_000);
 });

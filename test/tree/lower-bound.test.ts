@@ -89,4 +89,35 @@ describe('TreeNode.lowerBound', () => {
       }
     });
   }
+  it('agrees with the codec order where the dense words tie: keys past a long shared prefix that differ only in low bits, zero bytes, keys shorter than the prefix', async () => {
+    const rand = prng(17);
+    const t = memoryTrees();
+    // Prefixes of 1 to 11 bytes (the prefix is kept as 3-byte words, the last one partial); after
+    // it, bytes 0-7 and 0x40-0x43, so the 30-bit words drop differences in the low two bits of
+    // the fourth byte and zero pads meet zero bytes.
+    const tail = (): number[] => Array.from({ length: Math.floor(rand() * 7) }, () => (rand() < 0.5 ? Math.floor(rand() * 8) : 0x40 + Math.floor(rand() * 4)));
+    for (const prefixLength of [1, 2, 3, 4, 6, 7, 11]) {
+      const prefix = Array.from({ length: prefixLength }, (_, i) => 0x61 + ((i * 7) % 26));
+      const make = (): Uint8Array => {
+        const bytes = Buffer.from([...prefix, ...tail()]);
+        return rand() < 0.5 ? encodeBytes(bytes) : encodeValue(bytes.toString('latin1'));
+      };
+      const muts = Array.from({ length: 1500 }, () => ({ key: make(), val: encodeValue(1) }));
+      const r = await mutate(t.loader, EMPTY_NODE, normalize(muts));
+      const short = (): Uint8Array => encodeBytes(Buffer.from(prefix.slice(0, Math.floor(rand() * prefixLength))));
+      const off = (): Uint8Array => encodeBytes(Buffer.from([...prefix.slice(0, -1), prefix[prefixLength - 1] + (rand() < 0.5 ? 1 : -1), ...tail()]));
+      for (const node of r.created) {
+        const probes = [...Array.from({ length: 40 }, make), ...Array.from({ length: 5 }, short), ...Array.from({ length: 5 }, off), ...Array.from({ length: node.length }, (_, i) => node.key(i))];
+        agreesWithCodec(node, probes, rand);
+        for (const probe of probes) {
+          const from = Math.floor(rand() * (node.length + 1));
+          expect(node.lowerBound(probe, from)).toBe(naive(node, probe, from));
+          if (node.level > 0) continue;
+          const i = node.lowerBound(probe);
+          const hit = i < node.length && compareEncoded(probe, node.key(i)) === 0;
+          expect(node.valueOf(probe)).toEqual(hit ? node.val(i) : undefined);
+        }
+      }
+    }
+  });
 });
