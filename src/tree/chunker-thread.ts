@@ -21,7 +21,7 @@ interface Thread {
   freePieces: number[];
   /** Pushes waiting for a free piece slot. */
   slotWaiters: Array<() => void>;
-  /** Chunk slots to hand back, sent together at the end of the turn. */
+  /** Chunk slots to hand back, sent together once the current microtasks are done. */
   returned: number[];
   /** Chunk slots received and not yet handed back. */
   held: number;
@@ -77,7 +77,8 @@ export class ChunkerThread {
       const part = piece.subarray(at, at + PIECE_SLOT);
       new Uint8Array(t.slots.pieces, slot * PIECE_SLOT, part.length).set(part);
       s.backlog += part.length;
-      this.post({ type: 'push', upload: id, slot, length: part.length });
+      // To this thread: a slot number means nothing to a thread started since.
+      t.worker.postMessage({ type: 'push', upload: id, slot, length: part.length } satisfies ToWorker);
       while (s.backlog > MAX_BACKLOG && s.failure === null) await new Promise<void>((r) => s.waiting.push(r));
       if (s.failure !== null) throw s.failure;
     }
@@ -107,7 +108,7 @@ export class ChunkerThread {
 
   private flushReturned(t: Thread): void {
     const slots = t.returned.splice(0);
-    if (slots.length > 0 && this.current === t) this.post({ type: 'recycle', slots });
+    if (slots.length > 0 && this.current === t) t.worker.postMessage({ type: 'recycle', slots } satisfies ToWorker);
   }
 
   drop(id: number): void {
