@@ -8,6 +8,8 @@ const MAX_BACKLOG = 2 * 1024 * 1024;
 
 interface Session {
   onChunks: (chunks: Chunk[]) => void;
+  /** The thread holding this upload's chunking state, from its first message on. */
+  thread: Thread | null;
   backlog: number;
   waiting: Array<() => void>;
   finished: PromiseWithResolvers<void> | null;
@@ -57,7 +59,7 @@ export class ChunkerThread {
   /** A new upload; `onChunks` receives its chunks in file order. */
   open(onChunks: (chunks: Chunk[]) => void): ChunkerSession {
     const id = this.next++;
-    this.sessions.set(id, { onChunks, backlog: 0, waiting: [], finished: null, failure: null });
+    this.sessions.set(id, { onChunks, thread: null, backlog: 0, waiting: [], finished: null, failure: null });
     return new ChunkerSession(this, id);
   }
 
@@ -66,12 +68,11 @@ export class ChunkerThread {
     this.session(id);
     for (let at = 0; at < piece.length; at += PIECE_SLOT) {
       const s = this.session(id);
-      const t = this.thread();
+      const t = this.threadOf(s);
       let slot = t.freePieces.pop();
       while (slot === undefined) {
         await new Promise<void>((r) => t.slotWaiters.push(r));
-        this.session(id);
-        if (this.current !== t) throw new CrissError('ERR', 'the chunker thread exited');
+        this.threadOf(this.session(id));
         slot = t.freePieces.pop();
       }
       const part = piece.subarray(at, at + PIECE_SLOT);
@@ -87,9 +88,20 @@ export class ChunkerThread {
   /** Resolves once the last chunk has been delivered. */
   finish(id: number): Promise<void> {
     const s = this.session(id);
+    const t = this.threadOf(s);
     s.finished = Promise.withResolvers<void>();
-    this.post({ type: 'finish', upload: id });
+    t.worker.postMessage({ type: 'finish', upload: id } satisfies ToWorker);
     return s.finished.promise;
+  }
+
+  /**
+   * The session's thread (the current one, for its first message). A thread started since
+   * knows nothing of the bytes sent before: such an upload fails rather than go on there.
+   */
+  private threadOf(s: Session): Thread {
+    s.thread ??= this.thread();
+    if (s.thread !== this.current) throw new CrissError('ERR', 'the chunker thread exited');
+    return s.thread;
   }
 
   /** Hands a chunk's slot back to the thread once nothing refers to its value any more. */
@@ -112,8 +124,10 @@ export class ChunkerThread {
   }
 
   drop(id: number): void {
-    if (!this.sessions.delete(id)) return;
-    if (this.current !== null) this.post({ type: 'drop', upload: id });
+    const s = this.sessions.get(id);
+    if (s === undefined) return;
+    this.sessions.delete(id);
+    if (s.thread !== null && s.thread === this.current) s.thread.worker.postMessage({ type: 'drop', upload: id } satisfies ToWorker);
   }
 
   async close(): Promise<void> {
@@ -127,10 +141,6 @@ export class ChunkerThread {
     if (s === undefined) throw new CrissError('ERR', 'this upload is finished');
     if (s.failure !== null) throw s.failure;
     return s;
-  }
-
-  private post(m: ToWorker): void {
-    this.thread().worker.postMessage(m);
   }
 
   private chunkOf(t: Thread, w: WireChunk): Chunk {

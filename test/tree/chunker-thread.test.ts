@@ -60,4 +60,24 @@ describe('the chunker thread', () => {
     for (let i = 0; i < 100 && chunker.slotsHeld > 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(chunker.slotsHeld).toBe(0);
   }, 60_000);
+
+  it('fails the uploads of a thread that exits, and serves the next ones on a new thread', async () => {
+    const own = new ChunkerThread();
+    try {
+      const w = new FileWriter(trees, store, own);
+      const data = specBytes(3 * PIECE_SLOT);
+      await w.write(data.subarray(0, PIECE_SLOT));
+      await own.close();
+      await expect((async () => {
+        await w.write(data.subarray(PIECE_SLOT));
+        await w.finish(-1);
+      })()).rejects.toThrow(/chunker thread exited|upload is finished/);
+      const again = new FileWriter(trees, store, own);
+      for (let o = 0; o < data.length; o += PIECE_SLOT) await again.write(data.subarray(o, o + PIECE_SLOT));
+      const id = await again.finish(-1);
+      expect(Buffer.concat(await readFile(trees, await trees.root(id), 0, data.length)).equals(data)).toBe(true);
+    } finally {
+      await own.close();
+    }
+  }, 60_000);
 });
