@@ -65,6 +65,7 @@ export class ChunkerThread {
 
   /** Copies `piece` into piece slots for the thread; resolves once the backlog allows more. */
   async push(id: number, piece: Uint8Array): Promise<void> {
+    // An empty piece sends nothing, but only to an upload still open.
     this.session(id);
     for (let at = 0; at < piece.length; at += PIECE_SLOT) {
       const s = this.session(id);
