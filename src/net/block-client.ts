@@ -4,20 +4,16 @@ import { type LengthPrefixedStream, lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
 import { Uint8ArrayList } from 'uint8arraylist';
 import { CrissError } from '../errors.ts';
-import { type Id, hasId, piecesHaveId } from '../store/id.ts';
+import { HASH_OFF_LOOP_BYTES, type Id, hasId, piecesHaveId } from '../store/id.ts';
 import { BLOCK, BLOCKS_PROTOCOL, IDLE_MS, LyingPeerError, MAX_FRAME, MAX_WANTS, NONE, type Want, encodeWant } from './block-wire.ts';
 
 /**
- * Blocks up to this size (a file's chunks) are hashed on the event loop, where their pieces lie
- * (~3 ms at most): the thread pool would need them gathered into one buffer, then copied again
- * by WebCrypto, which costs the event loop more than the hashing itself.
+ * The block held in `frame` from byte `skip` on, as the pieces it arrived in, if its id is `id`.
+ * A block hashed on the loop is hashed where its pieces lie; only a bigger one is gathered for the thread pool.
  */
-const HASH_IN_PLACE_BYTES = 4 * 1024 * 1024;
-
-/** The block held in `frame` from byte `skip` on, as the pieces it arrived in, if its id is `id`. */
 async function verified(frame: Uint8ArrayList, skip: number, id: Id): Promise<Uint8ArrayList | undefined> {
   const block = frame.sublist(skip);
-  if (block.byteLength <= HASH_IN_PLACE_BYTES) return piecesHaveId(block, id) ? block : undefined;
+  if (block.byteLength <= HASH_OFF_LOOP_BYTES) return piecesHaveId(block, id) ? block : undefined;
   const bytes = block.subarray();
   return (await hasId(bytes, id)) ? new Uint8ArrayList(bytes) : undefined;
 }
