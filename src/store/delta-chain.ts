@@ -1,4 +1,4 @@
-import { COPY, Diff, LITERAL, MIN_NODE, asBuffer, headLength, keyframeOf, readVarint, varintLength, writeRecord } from './delta.ts';
+import { COPY, Diff, LITERAL, MIN_NODE, OpList, asBuffer, headLength, keyframeOf, readVarint, writeRecord } from './delta.ts';
 import { ID_BYTES } from './id.ts';
 
 /**
@@ -22,16 +22,14 @@ export function encodeDeltaVia(baseRecord: Uint8Array, base: Uint8Array, node: U
   const { at: segAt, kind, pos: segPos, len: segLen } = found;
   const d = new Diff(n, b, bh, 0, Number.POSITIVE_INFINITY);
   if (copied === undefined || !d.fromRuns(h, copied)) d.run(h, n.length, bh, b.length, 0);
-  const ops: number[] = [];
-  let size = 2 + ID_BYTES + h;
+  const out = new OpList(2 + ID_BYTES + h);
   const limit = node.length >>> 1;
   let s = 0;
-  for (let i = 0; i < d.ops.length && size <= limit; i += 4) {
+  for (let i = 0; i < d.ops.length && out.size <= limit; i += 4) {
     let pos = d.ops[i + 1];
     let len = d.ops[i + 2];
     if (d.ops[i] === LITERAL) {
-      ops.push(LITERAL, pos, len, 0);
-      size += 1 + varintLength(len) + len;
+      out.literal(pos, len);
       continue;
     }
     // Copies of the base come in base order, so the segment holding `pos` is found moving on.
@@ -40,27 +38,15 @@ export function encodeDeltaVia(baseRecord: Uint8Array, base: Uint8Array, node: U
       while (segAt[s] + segLen[s] <= pos) s++;
       const into = pos - segAt[s];
       const take = Math.min(len, segLen[s] - into);
-      if (kind[s] === COPY) {
-        const kat = segPos[s] + into;
-        const last = ops.length - 4;
-        if (last >= 0 && ops[last] === COPY && ops[last + 1] + ops[last + 2] === kat) {
-          // Contiguous in the keyframe too: one copy.
-          size += varintLength(ops[last + 2] + take) - varintLength(ops[last + 2]);
-          ops[last + 2] += take;
-        } else {
-          ops.push(COPY, kat, take, 0);
-          size += 1 + varintLength(kat) + varintLength(take);
-        }
-      } else {
-        ops.push(LITERAL, segPos[s] + into, take, 1);
-        size += 1 + varintLength(take) + take;
-      }
+      // A copy of the base's copy is a copy of the keyframe; of its literal, a literal from the base's record.
+      if (kind[s] === COPY) out.copy(segPos[s] + into, take);
+      else out.literal(segPos[s] + into, take, 1);
       pos += take;
       len -= take;
     }
   }
-  if (size > limit) return undefined;
-  return writeRecord(keyframeOf(r), n, h, ops, size, [n, r]);
+  if (out.size > limit) return undefined;
+  return writeRecord(keyframeOf(r), n, h, out.ops, out.size, [n, r]);
 }
 
 /** Scratch for `segments`: encoding is synchronous, so one set serves every call. */

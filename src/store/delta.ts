@@ -86,24 +86,50 @@ function backward(a: Buffer, ae: number, b: Buffer, be: number, max: number): nu
   return lo;
 }
 
-/**
- * The ops turning keyframe bytes into node bytes, as quads in `ops` (see `writeRecord`), and
- * the record's size so far. Ops come out in node order, so the size only grows: once it passes
- * `limit` the record cannot be kept, and the search stops there.
- */
-export class Diff {
+/** A record's ops as quads (see `writeRecord`), and the record's size so far. */
+export class OpList {
   readonly ops: number[] = [];
   size: number;
+
+  constructor(size: number) {
+    this.size = size;
+  }
+
+  /** Copies keyframe body bytes [at, at + len): one op with the last one when contiguous. */
+  copy(at: number, len: number): void {
+    const ops = this.ops;
+    const l = ops.length - 4;
+    if (l >= 0 && ops[l] === COPY && ops[l + 1] + ops[l + 2] === at) {
+      this.size += varintLength(ops[l + 2] + len) - varintLength(ops[l + 2]);
+      ops[l + 2] += len;
+      return;
+    }
+    ops.push(COPY, at, len, 0);
+    this.size += 1 + varintLength(at) + varintLength(len);
+  }
+
+  /** Takes bytes [from, from + len) of source `src` literally. */
+  literal(from: number, len: number, src = 0): void {
+    this.ops.push(LITERAL, from, len, src);
+    this.size += 1 + varintLength(len) + len;
+  }
+}
+
+/**
+ * The ops turning keyframe bytes into node bytes. Ops come out in node order, so the size only
+ * grows: once it passes `limit` the record cannot be kept, and the search stops there.
+ */
+export class Diff extends OpList {
   private readonly n: Buffer;
   private readonly k: Buffer;
   private readonly kh: number;
   private readonly limit: number;
 
   constructor(n: Buffer, k: Buffer, kh: number, size: number, limit: number) {
+    super(size);
     this.n = n;
     this.k = k;
     this.kh = kh;
-    this.size = size;
     this.limit = limit;
   }
 
@@ -111,22 +137,9 @@ export class Diff {
     return this.size > this.limit;
   }
 
-  private copy(at: number, len: number): void {
-    const ops = this.ops;
-    const l = ops.length - 4;
-    if (l >= 0 && ops[l] === COPY && ops[l + 1] + ops[l + 2] === at - this.kh) {
-      // Contiguous with the last copy: one op.
-      this.size += varintLength(ops[l + 2] + len) - varintLength(ops[l + 2]);
-      ops[l + 2] += len;
-      return;
-    }
-    ops.push(COPY, at - this.kh, len, 0);
-    this.size += 1 + varintLength(at - this.kh) + varintLength(len);
-  }
-
-  private literal(from: number, len: number): void {
-    this.ops.push(LITERAL, from, len, 0);
-    this.size += 1 + varintLength(len) + len;
+  /** Copies keyframe bytes [at, at + len), `at` counted from the keyframe's first byte. */
+  private copyAt(at: number, len: number): void {
+    this.copy(at - this.kh, len);
   }
 
   /**
@@ -152,12 +165,12 @@ export class Diff {
       }
       const pre = forward(n, pos, k, kpos, Math.min(at - pos, from - kpos));
       const suf = backward(n, at, k, from, Math.min(at - pos, from - kpos) - pre);
-      if (pre > 0) this.copy(kpos, pre);
+      if (pre > 0) this.copyAt(kpos, pre);
       if (at - suf > pos + pre) this.literal(pos + pre, at - suf - pos - pre);
       at -= suf;
       from -= suf;
       len += suf;
-      if (len > 0) this.copy(from, len);
+      if (len > 0) this.copyAt(from, len);
       pos = at + len;
       kpos = from + len;
       if (this.over) return true;
@@ -181,7 +194,7 @@ export class Diff {
     }
     const pre = forward(n, ns, k, ks, Math.min(ne - ns, ke - ks));
     const suf = backward(n, ne, k, ke, Math.min(ne - ns, ke - ks) - pre);
-    if (pre > 0) this.copy(ks, pre);
+    if (pre > 0) this.copyAt(ks, pre);
     const nm = ns + pre;
     const nme = ne - suf;
     const km = ks + pre;
@@ -196,18 +209,18 @@ export class Diff {
           const back = backward(n, probe, k, kp, Math.min(probe - nm, kp - km));
           const ahead = forward(n, probe, k, kp, Math.min(nme - probe, kme - kp));
           this.run(nm, probe - back, km, kp - back, depth + 1);
-          this.copy(kp - back, back + ahead);
+          this.copyAt(kp - back, back + ahead);
           this.run(probe + ahead, nme, kp + ahead, kme, depth + 1);
           split = true;
         }
       }
       if (!split) this.literal(nm, nme - nm);
     }
-    if (suf > 0) this.copy(ke - suf, suf);
+    if (suf > 0) this.copyAt(ke - suf, suf);
   }
 }
 
-export function varintLength(v: number): number {
+function varintLength(v: number): number {
   let n = 1;
   while (v >= 0x80) {
     v = Math.floor(v / 128);
