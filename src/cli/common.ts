@@ -88,6 +88,16 @@ export function write(data: string | Uint8Array): Promise<void> {
   });
 }
 
+/**
+ * Write to stdout and wait until the bytes have left the process, so that their buffer may be
+ * reused (pipes are asynchronous on some systems: `write` returning true does not mean that).
+ */
+export function writeOut(data: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    process.stdout.write(data, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
 export function bytes(reply: Reply, what: string): Buffer {
   if (Buffer.isBuffer(reply)) return reply;
   throw new CliFailure(EXIT.server, `unexpected reply to ${what}: ${JSON.stringify(reply)}`);

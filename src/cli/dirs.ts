@@ -185,7 +185,7 @@ function downloadDir(): Command {
               await mkdir(dirname(abs), { recursive: true });
               const fh = await open(abs, 'wx', 0o666);
               try {
-                await writePieces(fh, windows(e.file, e.size, READ_WINDOW), replies, (n) => bar.update((done += n)));
+                await writePieces(c, fh, windows(e.file, e.size, READ_WINDOW), replies, (n) => bar.update((done += n)));
                 await fh.sync();
               } finally {
                 await fh.close();

@@ -2,7 +2,7 @@ import { open, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Command } from 'commander';
 import { localWriteFailure, replaceAtomically, tempNameFor } from './atomic.ts';
-import { clientCommand, examples, parseTtl, withDaemon, write } from './common.ts';
+import { clientCommand, examples, parseTtl, withDaemon, write, writeOut } from './common.ts';
 import { CliFailure, EXIT } from './exit.ts';
 import { Pipeline } from './pipeline.ts';
 import { startProgress } from './progress.ts';
@@ -66,7 +66,7 @@ function cat(): Command {
     .action(async (file: string, _opts: object, self: Command) => {
       const id = await substituteId(file);
       await withDaemon(self, async (c) => {
-        for await (const chunk of fileBytes(c, id, await fileSize(c, id))) await write(chunk);
+        for await (const chunk of fileBytes(c, id, await fileSize(c, id))) await writeOut(chunk);
       });
     });
   return examples(clientCommand(cmd), ['crisscross cat "$id" | sha256sum', 'crisscross cat "$id" > copy.iso']);

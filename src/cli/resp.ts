@@ -19,10 +19,12 @@ interface Frame {
 /**
  * Incremental RESP2 reply parser. A bulk string gets one buffer of exactly its size, filled as
  * the socket's chunks arrive: a 4 MiB reply costs 4 MiB, whatever the chunking, and nothing is
- * pooled or kept after the caller drops it (general-purpose parsers pool and retain far more).
+ * kept after the caller drops it (general-purpose parsers pool and retain far more). `alloc`
+ * may hand out a buffer the caller gave back (Connection.recycle).
  */
 export class RespReader {
   readonly #onReply: (reply: Reply | ReplyError) => void;
+  readonly #alloc: (length: number) => Buffer;
   /** An incomplete header line carried over to the next chunk. */
   #partial: Buffer | undefined;
   #bulk: Buffer | undefined;
@@ -31,8 +33,9 @@ export class RespReader {
   #skip = 0;
   readonly #stack: Frame[] = [];
 
-  constructor(onReply: (reply: Reply | ReplyError) => void) {
+  constructor(onReply: (reply: Reply | ReplyError) => void, alloc: (length: number) => Buffer = Buffer.allocUnsafe) {
     this.#onReply = onReply;
+    this.#alloc = alloc;
   }
 
   feed(chunk: Buffer): void {
@@ -86,7 +89,7 @@ export class RespReader {
         // $
         const length = Number(rest.toString());
         if (length < 0) return this.#emit(null);
-        this.#bulk = Buffer.allocUnsafe(length);
+        this.#bulk = this.#alloc(length);
         this.#filled = 0;
         if (length === 0) {
           this.#bulk = undefined;

@@ -62,11 +62,12 @@ async function nextPiece(replies: AsyncIterator<Reply>, piece: Piece): Promise<B
   return chunk;
 }
 
-/** Write what `replies` yields for `pieces` into `fh`. */
-export async function writePieces(fh: FileHandle, pieces: Iterable<Piece>, replies: AsyncIterator<Reply>, onWritten: (n: number) => void): Promise<void> {
+/** Write what `replies` yields for `pieces` into `fh`; each window's buffer goes back to `conn` once written. */
+export async function writePieces(conn: Connection, fh: FileHandle, pieces: Iterable<Piece>, replies: AsyncIterator<Reply>, onWritten: (n: number) => void): Promise<void> {
   for (const piece of pieces) {
     const chunk = await nextPiece(replies, piece);
     await fh.write(chunk);
+    conn.recycle(chunk);
     onWritten(chunk.length);
   }
 }
@@ -75,8 +76,15 @@ export async function fileSize(conn: Connection, file: string): Promise<number> 
   return integer(await conn.call('FILESIZE', file), 'FILESIZE');
 }
 
-/** A whole file as windows of bytes, in order, read ahead by READ_AHEAD at most. */
+/**
+ * A whole file as windows of bytes, in order, read ahead by READ_AHEAD at most. A window is
+ * valid until the next one is asked for: its buffer then holds a later window.
+ */
 export async function* fileBytes(conn: Connection, file: string, size: number): AsyncGenerator<Buffer> {
   const replies = readPieces(conn, windows(file, size, READ_WINDOW), READ_AHEAD);
-  for (const piece of windows(file, size, READ_WINDOW)) yield await nextPiece(replies, piece);
+  for (const piece of windows(file, size, READ_WINDOW)) {
+    const chunk = await nextPiece(replies, piece);
+    yield chunk;
+    conn.recycle(chunk);
+  }
 }

@@ -101,8 +101,8 @@ function readCommands(deps: FileDeps): CommandSpec[] {
       handler: async (ctx) => {
         const offset = intArg(ctx.args[1], 'offset', 0, Number.MAX_SAFE_INTEGER);
         const length = intArg(ctx.args[2], 'length', 0, MAX_READ);
-        const parts = await readFile(deps.trees, await rootOf(deps, ctx.args[0]), offset, length);
-        ctx.reply.bulkParts(parts);
+        const read = await readFile(deps.trees, await rootOf(deps, ctx.args[0]), offset, length);
+        ctx.reply.bulkParts(read.parts, read.release);
       },
     },
   ];

@@ -316,7 +316,7 @@ export class Connection implements DispatchSession {
     while (this.overlapped.length > 0 && this.overlapped[0].done) {
       const entry = this.overlapped.shift() as Overlapped;
       this.overlappedCommands -= entry.commands;
-      entry.reply.flush({ write: (chunk) => (this.writer.append(chunk), true) });
+      entry.reply.flush({ write: (chunk, written) => (this.writer.append(chunk, written), true) });
       moved = true;
     }
     if (this.overlapped.length === 0) {
@@ -340,7 +340,7 @@ export class Connection implements DispatchSession {
   /** Every command started has replied. */
   private settled(): void {
     this.canOverlap = false;
-    if (this.held !== undefined && this.held.length > 0) this.held.flush({ write: (chunk) => (this.writer.append(chunk), true) });
+    if (this.held !== undefined && this.held.length > 0) this.held.flush({ write: (chunk, written) => (this.writer.append(chunk, written), true) });
     this.afterAsync();
   }
 

@@ -13,8 +13,12 @@ export interface ReplyWriter {
   integer(n: number | bigint): void;
   /** `$len bytes`; strings are written as UTF-8. */
   bulk(value: Uint8Array | string): void;
-  /** One bulk string made of several pieces, without joining them first (file reads). */
-  bulkParts(parts: readonly Uint8Array[]): void;
+  /**
+   * One bulk string made of several pieces, without joining them first (file reads). `written`
+   * is called once no piece is read any more: copied, or taken by the socket (never, if the
+   * connection closes first).
+   */
+  bulkParts(parts: readonly Uint8Array[], written?: () => void): void;
   /** RESP2 `$-1`, RESP3 `_`. */
   nil(): void;
   /** `*len`; the caller then writes exactly `len` items. */

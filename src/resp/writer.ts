@@ -2,7 +2,8 @@ import type { ReplyWriter } from './reply.ts';
 
 /** Where a flush goes: a `net.Socket` in the server, anything with the same contract in tests. */
 export interface ReplySink {
-  write(chunk: Uint8Array): boolean;
+  /** `written` is called once the sink no longer reads `chunk` (net.Socket's write callback). */
+  write(chunk: Uint8Array, written?: () => void): boolean;
   cork?(): void;
   uncork?(): void;
 }
@@ -28,6 +29,8 @@ export class ReplyBuffer implements ReplyWriter {
   private pos = 0;
   /** Segments that precede `buf[0, pos)`, in order; only non-empty after a large bulk. */
   private segments: Uint8Array[] = [];
+  /** Parallel to `segments`: who hears when each has been written. */
+  private written: Array<(() => void) | undefined> = [];
   private segmentBytes = 0;
   /** Bytes handed to a sink so far; `mark` positions are absolute, so they survive flushes. */
   private flushed = 0;
@@ -65,12 +68,14 @@ export class ReplyBuffer implements ReplyWriter {
     }
     if (this.pos > 0) this.cut();
     const segments = this.segments;
+    const written = this.written;
     this.segments = [];
+    this.written = [];
     this.flushed += this.segmentBytes;
     this.segmentBytes = 0;
     sink.cork?.();
     let ok = true;
-    for (const s of segments) ok = sink.write(s);
+    for (let i = 0; i < segments.length; i++) ok = sink.write(segments[i], written[i]);
     sink.uncork?.();
     return ok;
   }
@@ -112,24 +117,40 @@ export class ReplyBuffer implements ReplyWriter {
     this.crlf();
   }
 
-  bulkParts(parts: readonly Uint8Array[]): void {
+  bulkParts(parts: readonly Uint8Array[], written?: () => void): void {
     let len = 0;
-    for (const p of parts) len += p.length;
+    let queued = 0;
+    for (const p of parts) {
+      len += p.length;
+      if (p.length >= ZERO_COPY_BULK) queued++;
+    }
     this.line(36, String(len));
-    for (const p of parts) this.payload(p);
+    if (written === undefined || queued === 0) {
+      for (const p of parts) this.payload(p);
+      this.crlf();
+      written?.();
+      return;
+    }
+    const one = (): void => {
+      if (--queued === 0) written();
+    };
+    for (const p of parts) this.payload(p, p.length >= ZERO_COPY_BULK ? one : undefined);
     this.crlf();
   }
 
-  private payload(value: Uint8Array): void {
+  /** `written` hears when `value` is no longer read: at once when copied, else once the sink wrote it. */
+  private payload(value: Uint8Array, written?: () => void): void {
     const len = value.length;
     if (len >= ZERO_COPY_BULK) {
       this.cut();
       this.segments.push(value);
+      this.written[this.segments.length - 1] = written;
       this.segmentBytes += len;
     } else {
       this.ensure(len);
       this.buf.set(value, this.pos);
       this.pos += len;
+      written?.();
     }
   }
 
@@ -147,8 +168,8 @@ export class ReplyBuffer implements ReplyWriter {
   }
 
   /** Bytes already encoded (a frame held back while a command ran), copied or queued as they are. */
-  append(bytes: Uint8Array): void {
-    this.payload(bytes);
+  append(bytes: Uint8Array, written?: () => void): void {
+    this.payload(bytes, written);
   }
 
   map(len: number): void {
@@ -231,6 +252,7 @@ export class ReplyBuffer implements ReplyWriter {
     if (this.pos === 0) return;
     const out = this.takeBuffer();
     this.segments.push(out);
+    this.written[this.segments.length - 1] = undefined;
     this.segmentBytes += out.length;
   }
 

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { type ChainedBatch, ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
+import { BufferPool, type Lease } from './buffer-pool.ts';
 import type { Id } from './id.ts';
 import { BLOCK, type NewNode, NodeRecords, type StoredNode, nodeKey } from './records.ts';
 import { type Location, SegmentFiles, decodeLocation, diskUsage, encodeLocation } from './segments.ts';
@@ -22,6 +23,7 @@ const META = 0x6d; // 'm'
 /** Stored layout version; a store written by a newer layout is refused, not misread. */
 const STORE_VERSION = 3;
 export const FOREVER = Number.MAX_SAFE_INTEGER;
+const READ_POOL_BYTES = 16 * 1024 * 1024;
 
 export type BlockKind = 'node' | 'blob';
 
@@ -68,6 +70,8 @@ export class BlockStore {
   private readonly logger: Logger;
   private readonly nodes: NodeRecords;
   readonly segments: SegmentFiles;
+  /** Buffers of blocks read by `leaseBlob`: enough for a `cat`'s windows in flight and its recent chunks. */
+  readonly readBuffers = new BufferPool(READ_POOL_BYTES);
   readonly dir: string;
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
@@ -145,6 +149,23 @@ export class BlockStore {
         return await this.segments.read(decodeLocation(at));
       } catch (e) {
         // The collector moved it between the lookup and the read: look it up again.
+        if (attempt > 0) throw e;
+      }
+    }
+  }
+
+  /**
+   * A big block read into a reusable buffer: the caller releases the lease once nothing reads
+   * the bytes any more (or escapes it), and they may then hold another block.
+   */
+  async leaseBlob(id: Id): Promise<Lease | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const at = await this.db.get(key(LOCATION, id));
+      if (at === undefined) return undefined;
+      try {
+        return await this.segments.readLeased(decodeLocation(at), this.readBuffers);
+      } catch (e) {
+        // Moved by the collector between the lookup and the read, as in getBlob.
         if (attempt > 0) throw e;
       }
     }

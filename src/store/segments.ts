@@ -1,6 +1,7 @@
 import { type FileHandle, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CrissError } from '../errors.ts';
+import type { BufferPool, Lease } from './buffer-pool.ts';
 import { ID_BYTES, type Id } from './id.ts';
 
 /**
@@ -153,12 +154,28 @@ export class SegmentFiles {
   }
 
   async read(loc: Location): Promise<Uint8Array> {
+    const out = Buffer.allocUnsafe(loc.length);
+    await this.readInto(loc, out);
+    return out;
+  }
+
+  /** A block read into a buffer of `pool`, leased to the caller. */
+  async readLeased(loc: Location, pool: BufferPool): Promise<Lease> {
+    const lease = pool.lease(loc.length);
+    try {
+      await this.readInto(loc, lease.bytes);
+    } catch (e) {
+      lease.release();
+      throw e;
+    }
+    return lease;
+  }
+
+  private async readInto(loc: Location, out: Buffer): Promise<void> {
     const seg = this.segments.get(loc.segment);
     if (seg === undefined) throw new CrissError('NOTFOUND', `segment ${loc.segment} is gone`);
-    const out = Buffer.allocUnsafe(loc.length);
     const { bytesRead } = await seg.fh.read(out, 0, loc.length, loc.offset);
     if (bytesRead !== loc.length) throw new CrissError('ERR', `segment ${loc.segment} is shorter than its index says`);
-    return out;
   }
 
   /** Segments the collector may rewrite or drop: none an upload in progress appends to. */

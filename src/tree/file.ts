@@ -2,6 +2,7 @@ import { encodeValue } from '../codec/index.ts';
 import { BIN8, BIN16, BIN32, RANK_NUMBER } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
 import { CrissError } from '../errors.ts';
+import { Lease } from '../store/buffer-pool.ts';
 import type { Location } from '../store/segments.ts';
 import { type Id, idKey, idToText } from '../store/id.ts';
 import { blobRef, isRefAt, refLength, refTag } from './blob.ts';
@@ -177,13 +178,20 @@ export async function fileSize(trees: Trees, root: TreeNode): Promise<number> {
   return 0;
 }
 
+/** Bytes of a file as slices of its chunks, which stay valid until `release`. */
+export interface FileBytes {
+  parts: Uint8Array[];
+  /** Once, when nothing reads `parts` any more: their buffers may then hold other blocks. */
+  release(): void;
+}
+
 /**
  * Bytes [offset, offset + length) of a file, clipped at its end, as the chunks' slices in
  * order. The chunks of the range are fetched together, so a range read is one seek plus
  * parallel block reads.
  */
-export async function readFile(trees: Trees, root: TreeNode, offset: number, length: number): Promise<Uint8Array[]> {
-  if (length === 0 || root.length === 0) return [];
+export async function readFile(trees: Trees, root: TreeNode, offset: number, length: number): Promise<FileBytes> {
+  if (length === 0 || root.length === 0) return { parts: [], release: () => undefined };
   let first: Uint8Array | undefined;
   for await (const e of trees.entries(root, { max: { key: encodeValue(offset), inclusive: true }, reverse: true })) {
     first = e.key;
@@ -199,15 +207,26 @@ export async function readFile(trees: Trees, root: TreeNode, offset: number, len
     if (c.offset + c.length > offset) chunks.push(c);
     if (expect >= stop) break;
   }
-  const bodies = await Promise.all(chunks.map(async (c) => {
-    if (c.inline !== null) return c.inline;
-    const blob = await trees.blob(c.ref as Uint8Array);
-    return blob.subarray(blob.length - c.length);
-  }));
-  return bodies.map((b, i) => {
+  const read = await Promise.allSettled(chunks.map((c) => (c.inline !== null ? Lease.of(c.inline) : trees.blobLease(c.ref as Uint8Array))));
+  const leases: Lease[] = [];
+  for (const r of read) if (r.status === 'fulfilled') leases.push(r.value);
+  const failed = read.find((r) => r.status === 'rejected');
+  if (failed !== undefined) {
+    for (const l of leases) l.release();
+    throw failed.reason;
+  }
+  const parts = leases.map((l, i) => {
     const c = chunks[i];
-    const from = Math.max(0, offset - c.offset);
-    const to = Math.min(c.length, stop - c.offset);
-    return b.subarray(from, to);
+    const body = l.bytes.subarray(l.bytes.length - c.length);
+    return body.subarray(Math.max(0, offset - c.offset), Math.min(c.length, stop - c.offset));
   });
+  let released = false;
+  return {
+    parts,
+    release: () => {
+      if (released) return;
+      released = true;
+      for (const l of leases) l.release();
+    },
+  };
 }

@@ -1,6 +1,7 @@
 import { linksIn } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
 import { FOREVER, type WriteSet } from '../store/blockstore.ts';
+import { Lease } from '../store/buffer-pool.ts';
 import { type Id, idKey } from '../store/id.ts';
 import { type Blob, isRef, isRefAt, refId, refMayLink, separate, verifyBlob } from './blob.ts';
 import { loadChildren } from './child.ts';
@@ -25,6 +26,8 @@ const RECENT_BLOB_BYTES = 8 * 1024 * 1024;
 /** Where trees read blocks: nodes through the BlockReader, big values as blobs. */
 export interface BlockSource extends BlockReader {
   getBlob(id: Id, opts?: ReadOptions): Promise<Uint8Array | undefined>;
+  /** A local store reads big blocks into reusable buffers (store/buffer-pool). */
+  leaseBlob?(id: Id): Promise<Lease | undefined>;
 }
 
 /** Where trees write: one durable, atomic commit per write. */
@@ -112,15 +115,36 @@ export class Trees {
   }
 
   /** The verified blob a reference names (a read with a signal of its own is never shared). */
-  blob(ref: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
+  async blob(ref: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
     if (signal !== undefined) return this.readBlob(ref, signal);
-    return this.recentBlobs.get(idKey(refId(ref)), () => this.readBlob(ref));
+    return (await this.blobLease(ref)).escape();
+  }
+
+  /**
+   * The verified blob a reference names, leased: the caller releases it once nothing reads its
+   * bytes, and its buffer may then hold another blob.
+   */
+  blobLease(ref: Uint8Array): Promise<Lease> {
+    return this.recentBlobs.get(idKey(refId(ref)), () => this.loadBlob(ref));
   }
 
   private async readBlob(ref: Uint8Array, signal?: AbortSignal): Promise<Uint8Array> {
     const bytes = await this.source.getBlob(refId(ref), signal === undefined ? undefined : { signal });
     if (bytes === undefined) throw new MissingBlockError(refId(ref));
     return verifyBlob(ref, bytes);
+  }
+
+  private async loadBlob(ref: Uint8Array): Promise<Lease> {
+    if (this.source.leaseBlob === undefined) return Lease.of(await this.readBlob(ref));
+    const lease = await this.source.leaseBlob(refId(ref));
+    if (lease === undefined) throw new MissingBlockError(refId(ref));
+    try {
+      await verifyBlob(ref, lease.bytes);
+    } catch (e) {
+      lease.release();
+      throw e;
+    }
+    return lease;
   }
 
   /** A value by key, synchronously when every node on the path is cached and it is inline. */

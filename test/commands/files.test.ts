@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { specBytes } from '../tree/spec-bytes.ts';
@@ -73,6 +76,40 @@ describe('file commands', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(await blockCount()).toBe(before);
   });
+  it('keeps the chunks of a reply the socket has not taken yet while other reads reuse buffers', async () => {
+    // Different bytes in each file: a chunk buffer handed back too early would show the other file's bytes.
+    const stalledData = randomBytes(24 * 1024 * 1024);
+    const otherData = randomBytes(24 * 1024 * 1024);
+    const stalled = await upload(stalledData);
+    const other = await upload(otherData);
+    const reusedBefore = s.store.readBuffers.stats.reused;
+    const sock = connect({ port: s.port, host: '127.0.0.1' });
+    await once(sock, 'connect');
+    // Nothing is read from the socket, so most of the 24 MiB reply waits in the daemon's socket queue.
+    sock.pause();
+    sock.write(`*4\r\n$8\r\nFILEREAD\r\n$${stalled.length}\r\n${stalled}\r\n$1\r\n0\r\n$${String(stalledData.length).length}\r\n${stalledData.length}\r\n`);
+    await new Promise((r) => setTimeout(r, 200));
+    for (let round = 0; round < 3; round++) {
+      for (let o = 0; o < otherData.length; o += 1 << 20) {
+        expect(((await call('FILEREAD', other, o, 1 << 20)) as Buffer).equals(otherData.subarray(o, o + (1 << 20)))).toBe(true);
+      }
+    }
+    expect(s.store.readBuffers.stats.reused).toBeGreaterThan(reusedBefore);
+    const head = `$${stalledData.length}\r\n`;
+    const want = head.length + stalledData.length + 2;
+    const got: Buffer[] = [];
+    let n = 0;
+    sock.on('data', (d: Buffer) => {
+      got.push(d);
+      n += d.length;
+    });
+    sock.resume();
+    while (n < want) await once(sock, 'data');
+    sock.destroy();
+    const reply = Buffer.concat(got);
+    expect(reply.subarray(0, head.length).toString()).toBe(head);
+    expect(reply.subarray(head.length, head.length + stalledData.length).equals(stalledData)).toBe(true);
+  }, 60_000);
 });
 
 describe('directory commands', () => {

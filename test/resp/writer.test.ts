@@ -125,6 +125,37 @@ describe('ReplyBuffer flushing', () => {
     expect(s.text()).toBe(`$100003\r\nxy${'b'.repeat(100_000)}z\r\n$0\r\n\r\n`);
   });
 
+  it('says a bulk of pieces was written only once the sink wrote every piece it holds by reference', () => {
+    const calls: Array<() => void> = [];
+    const later: ReplySink = {
+      write(_chunk, done) {
+        if (done !== undefined) calls.push(done);
+        return true;
+      },
+    };
+    const inner = new ReplyBuffer();
+    let done = 0;
+    inner.bulkParts([Buffer.alloc(70_000, 1), Buffer.from('x'), Buffer.alloc(80_000, 2)], () => done++);
+    // As an overlapped command's reply joins the connection's output: the callback travels with it.
+    const outer = new ReplyBuffer();
+    inner.flush({ write: (chunk, written) => (outer.append(chunk, written), true) });
+    outer.flush(later);
+    expect(calls.length).toBe(2);
+    calls[0]();
+    expect(done).toBe(0);
+    calls[1]();
+    expect(done).toBe(1);
+  });
+
+  it('says a bulk of small pieces was written as soon as they are copied', () => {
+    const w = new ReplyBuffer();
+    let done = 0;
+    w.bulkParts([Buffer.from('ab'), Buffer.from('c')], () => done++);
+    expect(done).toBe(1);
+    w.bulkParts([], () => done++);
+    expect(done).toBe(2);
+  });
+
   it('does not let a flushed chunk change when the buffer is reused', () => {
     const w = new ReplyBuffer();
     w.simple('first');

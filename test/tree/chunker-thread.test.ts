@@ -7,8 +7,9 @@ import { BlockStore } from '../../src/store/blockstore.ts';
 import { idToText } from '../../src/store/id.ts';
 import { CHUNK_SLOTS, PIECE_SLOT } from '../../src/tree/chunk-slots.ts';
 import { ChunkerThread } from '../../src/tree/chunker-thread.ts';
-import { FileWriter, readFile } from '../../src/tree/file.ts';
+import { FileWriter } from '../../src/tree/file.ts';
 import { Trees } from '../../src/tree/index.ts';
+import { fileBytes } from './helpers.ts';
 import { specBytes } from './spec-bytes.ts';
 
 const logger = pino({ level: 'silent' });
@@ -43,7 +44,7 @@ describe('the chunker thread', () => {
     expect(files.length * 5).toBeGreaterThan(CHUNK_SLOTS);
     for (const [i, f] of files.entries()) {
       expect(idToText(await upload(f, 1_000_003))).toBe(idToText(ids[i]));
-      expect(Buffer.concat(await readFile(trees, await trees.root(ids[i]), 0, f.length)).equals(f)).toBe(true);
+      expect((await fileBytes(trees, ids[i], 0, f.length)).equals(f)).toBe(true);
     }
     expect(chunker.slotsHeld).toBe(0);
   }, 60_000);
@@ -55,7 +56,7 @@ describe('the chunker thread', () => {
     w.close();
     // What the thread had cut before the drop arrives after it; a later upload flushes the channel.
     const id = await upload(data, PIECE_SLOT);
-    expect(Buffer.concat(await readFile(trees, await trees.root(id), 0, data.length)).equals(data)).toBe(true);
+    expect((await fileBytes(trees, id, 0, data.length)).equals(data)).toBe(true);
     // The dropped upload's appends still in flight hand theirs back as they land.
     for (let i = 0; i < 100 && chunker.slotsHeld > 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(chunker.slotsHeld).toBe(0);
@@ -75,7 +76,7 @@ describe('the chunker thread', () => {
       const again = new FileWriter(trees, store, own);
       for (let o = 0; o < data.length; o += PIECE_SLOT) await again.write(data.subarray(o, o + PIECE_SLOT));
       const id = await again.finish(-1);
-      expect(Buffer.concat(await readFile(trees, await trees.root(id), 0, data.length)).equals(data)).toBe(true);
+      expect((await fileBytes(trees, id, 0, data.length)).equals(data)).toBe(true);
     } finally {
       await own.close();
     }

@@ -8,9 +8,9 @@ import { BlockStore } from '../../src/store/blockstore.ts';
 import { idToText } from '../../src/store/id.ts';
 import { INLINE_MAX } from '../../src/tree/blob.ts';
 import { AVG_CHUNK, MAX_CHUNK, MIN_CHUNK } from '../../src/tree/cdc.ts';
-import { FileWriter, fileSize, readFile } from '../../src/tree/file.ts';
+import { FileWriter, fileSize } from '../../src/tree/file.ts';
 import { Trees } from '../../src/tree/index.ts';
-import { streamCuts as cuts } from './helpers.ts';
+import { streamCuts as cuts, fileBytes } from './helpers.ts';
 import { specBytes } from './spec-bytes.ts';
 
 const logger = pino({ level: 'silent' });
@@ -35,7 +35,7 @@ async function upload(data: Uint8Array, piece = 100_003): Promise<Uint8Array> {
 }
 
 async function read(id: Uint8Array, offset: number, length: number): Promise<Buffer> {
-  return Buffer.concat(await readFile(trees, await trees.root(id), offset, length));
+  return fileBytes(trees, id, offset, length);
 }
 
 describe('files', () => {

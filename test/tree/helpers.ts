@@ -5,6 +5,8 @@ import { idKey, type Id } from '../../src/store/id.ts';
 import { NodeLoader, type BlockReader } from '../../src/tree/loader.ts';
 import { type Mutation, mutate, normalize } from '../../src/tree/mutate.ts';
 import { EMPTY_NODE, type TreeNode } from '../../src/tree/node.ts';
+import { readFile } from '../../src/tree/file.ts';
+import type { Trees } from '../../src/tree/index.ts';
 export { prng } from '../helpers/prng.ts';
 
 /** Blocks in a Map: the tree's narrow reader interface, without a disk, for fast model tests. */
@@ -47,4 +49,12 @@ export function streamCuts(data: Uint8Array, piece = Math.max(1, data.length)): 
   for (let o = 0; o < data.length; o += piece) take(s.push(data.subarray(o, o + piece)));
   take(s.finish());
   return ends;
+}
+
+/** Bytes [offset, offset + length) of a file as one copy, its leases released. */
+export async function fileBytes(trees: Trees, id: Id, offset: number, length: number): Promise<Buffer> {
+  const read = await readFile(trees, await trees.root(id), offset, length);
+  const out = Buffer.concat(read.parts);
+  read.release();
+  return out;
 }
