@@ -374,6 +374,9 @@ export class BlockStore {
       ['store_blob_bytes_written', this.stats.blobBytesWritten],
       ['store_segments', this.segments.count],
       ['store_segment_bytes', this.segments.bytesOnDisk],
+      ['store_read_buffers_reused', this.readBuffers.stats.reused],
+      ['store_read_buffers_allocated', this.readBuffers.stats.allocated],
+      ['store_read_buffer_bytes_free', this.readBuffers.pooledBytes],
       ['store_queue', this.queue.length],
     ];
   }
