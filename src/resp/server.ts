@@ -67,7 +67,11 @@ export interface RespServerOptions {
 export const DEFAULT_SERVER_LIMITS: Readonly<ConnectionLimits> = {
   ...DEFAULT_DECODER_LIMITS,
   maxPendingOutput: 64 * 1024 * 1024,
-  maxPendingInput: 8 * 1024 * 1024,
+  // Two of the CLI's 1 MiB FILEWRITE pieces; the rest of what a client sends ahead waits in the
+  // kernel's socket buffers. At 8 MiB the decoder's buffer doubled to 8 MiB per upload and was
+  // copied at each doubling: uploads ran at 128-158 MiB/s with 7.5-10.7 s of daemon CPU per GiB,
+  // at 2 MiB 180-219 MiB/s with 5.8-7.1 s (docs/benchmarks.md).
+  maxPendingInput: 2 * 1024 * 1024,
   closeTimeoutMs: 5000,
   maxPushOutput: 32 * 1024 * 1024,
 };
