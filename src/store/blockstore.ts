@@ -137,13 +137,22 @@ export class BlockStore {
   }
 
   async hasBlob(id: Id): Promise<boolean> {
-    return (await this.db.get(key(LOCATION, id))) !== undefined;
+    return this.locationOf(id) !== undefined;
+  }
+
+  /**
+   * Where a big block lies, looked up synchronously: the location index is small and hot (one
+   * 50-byte entry per blob), so a lookup takes microseconds, where the promise of `get` cost about
+   * 60 µs of the event loop per chunk of a cat (a GiB has ~3,500).
+   */
+  private locationOf(id: Id): Buffer | undefined {
+    return this.db.getSync(key(LOCATION, id));
   }
 
   /** A big block's bytes, or undefined when the store has none. */
   async getBlob(id: Id): Promise<Uint8Array | undefined> {
     for (let attempt = 0; ; attempt++) {
-      const at = await this.db.get(key(LOCATION, id));
+      const at = this.locationOf(id);
       if (at === undefined) return undefined;
       try {
         return await this.segments.read(decodeLocation(at));
@@ -160,7 +169,7 @@ export class BlockStore {
    */
   async leaseBlob(id: Id): Promise<Lease | undefined> {
     for (let attempt = 0; ; attempt++) {
-      const at = await this.db.get(key(LOCATION, id));
+      const at = this.locationOf(id);
       if (at === undefined) return undefined;
       try {
         return await this.segments.readLeased(decodeLocation(at), this.readBuffers);
