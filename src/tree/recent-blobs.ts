@@ -37,14 +37,16 @@ export class RecentBlobs {
       hit.waiting++;
       return hit.ready;
     }
-    const entry: Entry = { bytes: 0, lease: null, waiting: 1, ready: null as unknown as Promise<Lease> };
-    entry.ready = load().then((lease) => {
+    const loaded = Promise.withResolvers<Lease>();
+    const entry: Entry = { bytes: 0, lease: null, waiting: 1, ready: loaded.promise };
+    load().then((lease) => {
       // The load's own reference is the cache's; every waiting get takes one more.
       lease.retain(entry.waiting);
       if (lease.bytes.length > this.max / 4) {
         this.map.delete(key);
         lease.release();
-        return lease;
+        loaded.resolve(lease);
+        return;
       }
       entry.lease = lease;
       entry.bytes = lease.bytes.length;
@@ -57,10 +59,10 @@ export class RecentBlobs {
         this.total -= e.bytes;
         e.lease.release();
       }
-      return lease;
+      loaded.resolve(lease);
     }, (e: unknown) => {
-      if (this.map.get(key) === entry) this.map.delete(key);
-      throw e;
+      this.map.delete(key);
+      loaded.reject(e);
     });
     this.map.set(key, entry);
     return entry.ready;
