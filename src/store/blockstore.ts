@@ -155,31 +155,26 @@ export class BlockStore {
   }
 
   /** A big block's bytes, or undefined when the store has none. */
-  async getBlob(id: Id): Promise<Uint8Array | undefined> {
-    for (let attempt = 0; ; attempt++) {
-      const at = this.locationOf(id);
-      if (at === undefined) return undefined;
-      try {
-        return await this.segments.read(decodeLocation(at));
-      } catch (e) {
-        // The collector moved it between the lookup and the read: look it up again.
-        if (attempt > 0) throw e;
-      }
-    }
+  getBlob(id: Id): Promise<Uint8Array | undefined> {
+    return this.readLocated(id, (at) => this.segments.read(at));
   }
 
   /**
    * A big block read into a reusable buffer: the caller releases the lease once nothing reads
    * the bytes any more (or escapes it), and they may then hold another block.
    */
-  async leaseBlob(id: Id): Promise<Lease | undefined> {
+  leaseBlob(id: Id): Promise<Lease | undefined> {
+    return this.readLocated(id, (at) => this.segments.readLeased(at, this.readBuffers));
+  }
+
+  private async readLocated<T>(id: Id, read: (at: Location) => Promise<T>): Promise<T | undefined> {
     for (let attempt = 0; ; attempt++) {
       const at = this.locationOf(id);
       if (at === undefined) return undefined;
       try {
-        return await this.segments.readLeased(decodeLocation(at), this.readBuffers);
+        return await read(decodeLocation(at));
       } catch (e) {
-        // Moved by the collector between the lookup and the read, as in getBlob.
+        // The collector moved it between the lookup and the read: look it up again.
         if (attempt > 0) throw e;
       }
     }
