@@ -2,7 +2,7 @@ import { setImmediate as yieldToIo } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { linksIn } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
-import type { BlockStore, CommitGuard, WriteSet } from '../store/blockstore.ts';
+import type { BlockKind, BlockStore, CommitGuard, WriteSet } from '../store/blockstore.ts';
 import { type Id, idEquals, idToText, parseId } from '../store/id.ts';
 import type { Location } from '../store/segments.ts';
 import { isRefAt, refId, refLength, refMayLink } from '../tree/blob.ts';
@@ -338,11 +338,11 @@ export class Collector implements CommitGuard {
           const ids = dead.map((d) => d.id);
           await this.store.remove(kind === 'node' ? { nodes: ids } : { blobs: ids });
           report.freedBlocks += dead.length;
-          for (const d of dead) report.freedBlobBytes += d.bytes;
+          if (kind === 'blob') for (const d of dead) report.freedBlobBytes += d.bytes;
         });
         await yieldToIo();
       };
-      const ids = kind === 'node' ? this.nodeIds() : this.blobIds(live, isLive);
+      const ids = this.located(kind === 'node' ? this.store.nodeLocations() : this.store.blobLocations(), live, isLive);
       for await (const { id, bytes } of ids) {
         this.checkStopping();
         if (isLive(id)) continue;
@@ -354,13 +354,13 @@ export class Collector implements CommitGuard {
     return live;
   }
 
-  private async *nodeIds(): AsyncGenerator<{ id: Id; bytes: number }> {
-    for await (const id of this.store.nodeIds()) yield { id, bytes: 0 };
-  }
-
-  /** Blob ids and sizes, counting the live bytes of each segment on the way. */
-  private async *blobIds(live: Map<number, number>, isLive: (id: Id) => boolean): AsyncGenerator<{ id: Id; bytes: number }> {
-    for await (const { id, at } of this.store.blobLocations()) {
+  /** Block ids and their bytes in the segments, counting the live bytes of each segment on the way. */
+  private async *located(blocks: AsyncIterable<{ id: Id; at: Location | undefined }>, live: Map<number, number>, isLive: (id: Id) => boolean): AsyncGenerator<{ id: Id; bytes: number }> {
+    for await (const { id, at } of blocks) {
+      if (at === undefined) {
+        yield { id, bytes: 0 };
+        continue;
+      }
       if (isLive(id)) live.set(at.segment, (live.get(at.segment) ?? 0) + at.length);
       yield { id, bytes: at.length };
     }
@@ -400,25 +400,25 @@ export class Collector implements CommitGuard {
       return chosen;
     });
     if (targets.size === 0) return 0;
-    let moves: Array<{ id: Id; from: Location; at: Location }> = [];
+    let moves: Array<{ id: Id; from: Location; at: Location; kind: BlockKind }> = [];
     const flush = async (): Promise<void> => {
       const batch = moves;
       moves = [];
       await this.store.exclusive(async () => {
         const still = [];
         for (const m of batch) {
-          const now = await this.store.locate(m.id);
+          const now = this.store.locate(m.id, m.kind);
           if (now !== undefined && now.segment === m.from.segment && now.offset === m.from.offset) still.push(m);
         }
         await this.store.relocate(still);
       });
       for (const m of batch) this.store.release(m.at);
     };
-    for await (const b of this.store.blobLocations()) {
+    for await (const b of this.store.segmentRecords()) {
       this.checkStopping();
       if (!targets.has(b.at.segment)) continue;
       const bytes = await this.store.segments.read(b.at);
-      moves.push({ id: Buffer.from(b.id), from: b.at, at: await this.store.appendBlob(Buffer.from(b.id), bytes) });
+      moves.push({ id: Buffer.from(b.id), from: b.at, at: await this.store.appendBlob(Buffer.from(b.id), bytes), kind: b.kind });
       if (moves.length >= MOVE_BATCH) await flush();
     }
     if (moves.length > 0) await flush();

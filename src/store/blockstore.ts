@@ -4,12 +4,13 @@ import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
 import { BufferPool, type Lease } from './buffer-pool.ts';
 import type { Id } from './id.ts';
-import { BLOCK, type NewNode, NodeRecords, type StoredNode, nodeKey } from './records.ts';
-import { type Location, SegmentFiles, decodeLocation, diskUsage, encodeLocation } from './segments.ts';
+import { BLOCK, NODE_AT, type NewNode, NodeRecords, type StoredNode, nodeAtKey, nodeKey } from './records.ts';
+import { LOCATION_BYTES, type Location, SegmentFiles, decodeLocation, diskUsage, encodeLocation } from './segments.ts';
 
 /**
- * Blocks, pins and variables in one LevelDB (docs/format.md §8), each under a one-byte prefix;
- * big blocks (separated values, file chunks) in segment files with their locations in LevelDB.
+ * Blocks, pins and variables (docs/format.md §8): the bytes of every block (node records, big
+ * blocks) in append-only segment files, their locations, pins and variables in one LevelDB,
+ * each under a one-byte prefix.
  * Every write goes through `commit`: its operations land atomically in one batch, and the
  * promise resolves only once that batch is synced to disk (segments first, then LevelDB).
  * Writers that arrive while a sync is running share the next one (group commit), so 50
@@ -21,7 +22,7 @@ const VAR = 0x76; // 'v'
 const META = 0x6d; // 'm'
 
 /** Stored layout version; a store written by a newer layout is refused, not misread. */
-const STORE_VERSION = 3;
+const STORE_VERSION = 4;
 export const FOREVER = Number.MAX_SAFE_INTEGER;
 /**
  * Free read buffers kept: the recent-blobs cache (8 MiB) plus a cat's windows in flight. At 16 MiB
@@ -89,12 +90,12 @@ export class BlockStore {
   /** `bytesWritten` counts nodes' bytes, `recordBytesWritten` what storing them took (deltas: §8.1). */
   readonly stats = { commits: 0, syncs: 0, blocksWritten: 0, bytesWritten: 0, recordBytesWritten: 0, blobsWritten: 0, blobBytesWritten: 0 };
 
-  private constructor(db: ClassicLevel<Buffer, Buffer>, segments: SegmentFiles, dir: string, logger: Logger) {
+  private constructor(db: ClassicLevel<Buffer, Buffer>, segments: SegmentFiles, legacy: boolean, dir: string, logger: Logger) {
     this.db = db;
     this.segments = segments;
     this.dir = dir;
     this.logger = logger;
-    this.nodes = new NodeRecords(db, logger);
+    this.nodes = new NodeRecords(db, segments, legacy, logger);
   }
 
   static async open(dir: string, logger: Logger): Promise<BlockStore> {
@@ -113,14 +114,17 @@ export class BlockStore {
     }
     const metaKey = Buffer.from([META, 0x76]);
     const version = await db.get(metaKey);
-    // Each layout only adds to the one before (2: segments and `l`; 3: delta records): an old store is upgraded in place.
-    if (version === undefined || version[0] === 1 || version[0] === 2) await db.put(metaKey, Buffer.from([STORE_VERSION]), { sync: true });
+    // Each layout only adds to the one before (2: segments and `l`; 3: delta records; 4: node
+    // records in the segments): an old store is upgraded in place, and its `b` records stay readable.
+    if (version === undefined || (version[0] >= 1 && version[0] < STORE_VERSION)) await db.put(metaKey, Buffer.from([STORE_VERSION]), { sync: true });
     else if (version[0] !== STORE_VERSION) {
       await db.close();
       throw new CrissError('ERR', `the store at ${dir} has layout version ${version[0]}; this build reads ${STORE_VERSION}`);
     }
     const segments = await SegmentFiles.open(join(dir, 'segments'));
-    return new BlockStore(db, segments, dir, logger);
+    let legacy = false;
+    for await (const _ of db.keys({ gt: Buffer.from([BLOCK]), lt: Buffer.from([BLOCK + 1]), limit: 1 })) legacy = true;
+    return new BlockStore(db, segments, legacy, dir, logger);
   }
 
   /** A node's canonical bytes, whether it is stored whole or as a delta. */
@@ -137,8 +141,8 @@ export class BlockStore {
     return this.nodes.read(ids, false);
   }
 
-  async hasBlock(id: Id): Promise<boolean> {
-    return (await this.db.get(nodeKey(id))) !== undefined;
+  hasBlock(id: Id): Promise<boolean> {
+    return this.nodes.has(id);
   }
 
   async hasBlob(id: Id): Promise<boolean> {
@@ -223,9 +227,16 @@ export class BlockStore {
     }
   }
 
-  /** The id of every stored node, in id order (keys only: the sweep never reads node bytes). */
-  async *nodeIds(): AsyncGenerator<Id> {
-    for await (const k of this.db.keys({ gt: Buffer.from([BLOCK]), lt: Buffer.from([BLOCK + 1]) })) yield k.subarray(1);
+  /**
+   * Every stored node with where its record is, in id order (the sweep never reads node bytes);
+   * then those of layouts up to 3, kept in LevelDB (no location).
+   */
+  async *nodeLocations(): AsyncGenerator<{ id: Id; at: Location | undefined }> {
+    for await (const [k, v] of this.db.iterator({ gt: Buffer.from([NODE_AT]), lt: Buffer.from([NODE_AT + 1]) })) {
+      yield { id: k.subarray(1), at: decodeLocation(v.subarray(0, LOCATION_BYTES)) };
+    }
+    if (!this.nodes.legacy) return;
+    for await (const k of this.db.keys({ gt: Buffer.from([BLOCK]), lt: Buffer.from([BLOCK + 1]) })) yield { id: k.subarray(1), at: undefined };
   }
 
   /** Every stored blob with its location, in id order. */
@@ -233,6 +244,12 @@ export class BlockStore {
     for await (const [k, v] of this.db.iterator({ gt: Buffer.from([LOCATION]), lt: Buffer.from([LOCATION + 1]) })) {
       yield { id: k.subarray(1), at: decodeLocation(v) };
     }
+  }
+
+  /** Every record in the segments that the index points at: blobs, then nodes. */
+  async *segmentRecords(): AsyncGenerator<{ id: Id; at: Location; kind: BlockKind }> {
+    for await (const b of this.blobLocations()) yield { ...b, kind: 'blob' };
+    for await (const n of this.nodeLocations()) if (n.at !== undefined) yield { id: n.id, at: n.at, kind: 'node' };
   }
 
   /** Applies the write set atomically; resolves once it is durable. */
@@ -315,11 +332,11 @@ export class BlockStore {
     nodes.forEach((b, i) => {
       const r = records[i];
       if (r === undefined) return;
-      batch.put(nodeKey(b.id), r as Buffer);
       this.stats.blocksWritten++;
       this.stats.bytesWritten += b.bytes.length;
       this.stats.recordBytesWritten += r.length;
     });
+    await this.nodes.stage(batch, nodes, records);
     for (const { set } of group) {
       if (set === null) continue;
       for (const b of set.blobs ?? []) {
@@ -341,27 +358,41 @@ export class BlockStore {
   /** Deletes blocks and pin records (collector only, inside `exclusive`). */
   async remove(items: { nodes?: Id[]; blobs?: Id[]; pins?: Array<{ root: Id; until: number }> }, sync = false): Promise<void> {
     const ops: Batch = [];
-    for (const id of items.nodes ?? []) ops.push({ type: 'del', key: nodeKey(id) });
+    for (const id of items.nodes ?? []) {
+      ops.push({ type: 'del', key: nodeAtKey(id) });
+      if (this.nodes.legacy) ops.push({ type: 'del', key: nodeKey(id) });
+    }
     for (const id of items.blobs ?? []) ops.push({ type: 'del', key: key(LOCATION, id) });
     for (const p of items.pins ?? []) ops.push({ type: 'del', key: pinKey(p.root, p.until) });
     if (ops.length > 0) await this.db.batch(ops, { sync });
   }
 
-  /** Points blobs at new locations (segment compaction, inside `exclusive`); durable on return. */
-  async relocate(moves: Array<{ id: Id; at: Location }>): Promise<void> {
+  /** Points records at new locations (segment compaction, inside `exclusive`); durable on return. */
+  async relocate(moves: Array<{ id: Id; at: Location; kind: BlockKind }>): Promise<void> {
     await this.segments.sync();
-    await this.db.batch(moves.map((m) => ({ type: 'put' as const, key: key(LOCATION, m.id), value: encodeLocation(m.at) })), { sync: true });
+    const ops: Batch = [];
+    for (const m of moves) {
+      if (m.kind === 'blob') {
+        ops.push({ type: 'put', key: key(LOCATION, m.id), value: encodeLocation(m.at) });
+        continue;
+      }
+      // A node's entry keeps what follows its location (the keyframe of a delta).
+      const entry = this.nodes.entry(m.id);
+      if (entry !== undefined) ops.push({ type: 'put', key: nodeAtKey(m.id), value: encodeLocation(m.at, entry) });
+    }
+    await this.db.batch(ops, { sync: true });
   }
 
-  /** Where a blob is now, or undefined. */
-  async locate(id: Id): Promise<Location | undefined> {
-    const at = await this.db.get(key(LOCATION, id));
-    return at === undefined ? undefined : decodeLocation(at);
+  /** Where a block's record is now in the segments, or undefined. */
+  locate(id: Id, kind: BlockKind): Location | undefined {
+    const at = kind === 'blob' ? this.locationOf(id) : this.nodes.entry(id);
+    return at === undefined ? undefined : decodeLocation(at.subarray(0, LOCATION_BYTES));
   }
 
   /** Hands deleted ranges back to the filesystem: LevelDB only drops tombstoned data when it compacts. */
   async compactIndex(): Promise<void> {
-    await this.db.compactRange(Buffer.from([BLOCK]), Buffer.from([BLOCK + 1]));
+    if (this.nodes.legacy) await this.db.compactRange(Buffer.from([BLOCK]), Buffer.from([BLOCK + 1]));
+    await this.db.compactRange(Buffer.from([NODE_AT]), Buffer.from([NODE_AT + 1]));
     await this.db.compactRange(Buffer.from([LOCATION]), Buffer.from([LOCATION + 1]));
     await this.db.compactRange(Buffer.from([PIN]), Buffer.from([PIN + 1]));
   }

@@ -1,17 +1,40 @@
-import type { ClassicLevel } from 'classic-level';
+import type { ChainedBatch, ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { applyDelta, encodeDelta, isDelta, keyframeOf } from './delta.ts';
 import { encodeDeltaVia } from './delta-chain.ts';
-import { type Id, idEquals, idKey, idToText } from './id.ts';
+import { ID_BYTES, type Id, idEquals, idKey, idToText } from './id.ts';
+import { LOCATION_BYTES, type Location, type SegmentFiles, decodeLocation, encodeLocation } from './segments.ts';
 
+/** Layouts up to 3 kept node records in LevelDB itself, under this prefix; they are still read. */
 export const BLOCK = 0x62; // 'b'
+/** A node's index entry: where its record lies in the segments (docs/format.md §8). */
+export const NODE_AT = 0x6e; // 'n'
 
 export function nodeKey(id: Uint8Array): Buffer {
+  return prefixed(BLOCK, id);
+}
+
+export function nodeAtKey(id: Uint8Array): Buffer {
+  return prefixed(NODE_AT, id);
+}
+
+function prefixed(prefix: number, id: Uint8Array): Buffer {
   const k = Buffer.allocUnsafe(1 + id.length);
-  k[0] = BLOCK;
+  k[0] = prefix;
   k.set(id, 1);
   return k;
 }
+
+/** The record's location, then for a delta its keyframe's id: writers learn how a base is stored without reading it. */
+function indexEntry(at: Location, record: Uint8Array): Buffer {
+  const delta = isDelta(record);
+  const e = encodeLocation(at, Buffer.allocUnsafe(delta ? LOCATION_BYTES + ID_BYTES : LOCATION_BYTES));
+  if (delta) e.set(keyframeOf(record), LOCATION_BYTES);
+  return e;
+}
+
+/** Undefined: not stored; null: stored whole; else the keyframe the node is stored against. */
+type StoredAs = Id | null | undefined;
 
 /** A node to store; `base` is the node it replaces in its tree, which it may be stored against. */
 export interface NewNode {
@@ -67,9 +90,12 @@ const CACHED_KEYFRAMES = 8192;
 const MAX_CACHED_KEYFRAME = 64 * 1024;
 
 /**
- * Node records in LevelDB (docs/format.md §8.1): a node stored whole, or a delta against a
- * keyframe stored whole. Readers get canonical bytes either way; what is written is chosen
- * here. Two invariants keep every delta readable:
+ * Node records (docs/format.md §8, §8.1): a node stored whole, or a delta against a keyframe
+ * stored whole, appended to the segment files with an index entry in LevelDB, as big blocks
+ * are: LevelDB rewrote every record at each compaction of its random keys (17 KB written per
+ * randomly placed pair for 1.6 KB of records), and now moves only the 51–85-byte entries.
+ * Readers get canonical bytes either way; what is written is chosen here. Two invariants keep
+ * every delta readable:
  * - a keyframe is a whole record, so a chain is one edit long;
  * - a delta never overwrites an existing record (a node written again is left as it is), so a
  *   keyframe is never turned into a delta under the deltas that point at it.
@@ -77,7 +103,10 @@ const MAX_CACHED_KEYFRAME = 64 * 1024;
  */
 export class NodeRecords {
   private readonly db: ClassicLevel<Buffer, Buffer>;
+  private readonly segments: SegmentFiles;
   private readonly logger: Logger;
+  /** LevelDB may hold records of layouts up to 3 (`b`): a store created since never looks there. */
+  readonly legacy: boolean;
   /** For nodes this run wrote or read: their keyframe, or null when stored whole. */
   private readonly known = new Generations<Id | null>(KNOWN_RECORDS);
   private readonly keyframes = new Generations<Uint8Array>(CACHED_KEYFRAMES);
@@ -87,25 +116,33 @@ export class NodeRecords {
   private readonly baseUses = new Generations<number>(CACHED_KEYFRAMES);
   readonly stats = { deltas: 0 };
 
-  constructor(db: ClassicLevel<Buffer, Buffer>, logger: Logger) {
+  constructor(db: ClassicLevel<Buffer, Buffer>, segments: SegmentFiles, legacy: boolean, logger: Logger) {
     this.db = db;
+    this.segments = segments;
+    this.legacy = legacy;
     this.logger = logger;
   }
 
-  async get(id: Id): Promise<Uint8Array | undefined> {
-    const rec = await this.db.get(nodeKey(id));
-    if (rec === undefined) return undefined;
-    if (!isDelta(rec)) {
-      this.known.set(idKey(id), null);
-      return rec;
-    }
-    const kf = keyframeOf(rec);
-    return this.rebuild(id, rec, this.keyframes.get(idKey(kf)) ?? (await this.readKeyframe(kf)), true);
+  /**
+   * A node's index entry, looked up synchronously: entries are small and hot, and a promise per
+   * lookup cost more than the lookup.
+   */
+  entry(id: Id): Buffer | undefined {
+    return this.db.getSync(nodeAtKey(id));
   }
 
-  /** Many nodes in two LevelDB reads at most: the records, then the keyframes not cached. */
+  async has(id: Id): Promise<boolean> {
+    if (this.entry(id) !== undefined) return true;
+    return this.legacy && (await this.db.get(nodeKey(id))) !== undefined;
+  }
+
+  async get(id: Id): Promise<Uint8Array | undefined> {
+    return (await this.read([id]))[0]?.bytes;
+  }
+
+  /** Many nodes: their records, then the keyframes not cached. */
   async read(ids: Id[], remember = true): Promise<Array<StoredNode | undefined>> {
-    const recs = await this.db.getMany(ids.map(nodeKey));
+    const recs = await this.records(ids);
     const keyframes = await this.keyframesFor(recs.map((r) => (r !== undefined && isDelta(r) ? keyframeOf(r) : undefined)));
     return recs.map((r, i) => {
       if (r === undefined) return undefined;
@@ -117,6 +154,61 @@ export class NodeRecords {
       const bytes = this.rebuild(ids[i], r, keyframes.get(idKey(kf)), remember);
       return bytes === undefined ? undefined : { bytes, keyframe: Buffer.from(kf) };
     });
+  }
+
+  /** The records of `ids`, undefined where none is stored: from the segments, else from LevelDB for layouts up to 3. */
+  private async records(ids: Id[]): Promise<Array<Uint8Array | undefined>> {
+    const out = new Array<Uint8Array | undefined>(ids.length).fill(undefined);
+    const reads: Array<Promise<void>> = [];
+    const old: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const e = this.entry(ids[i]);
+      if (e !== undefined) {
+        reads.push(this.readAt(ids[i], e).then((r) => {
+          out[i] = r;
+        }));
+      } else if (this.legacy) old.push(i);
+    }
+    if (old.length > 0) {
+      reads.push(this.db.getMany(old.map((i) => nodeKey(ids[i]))).then((got) => {
+        old.forEach((i, k) => {
+          out[i] = got[k];
+        });
+      }));
+    }
+    await Promise.all(reads);
+    return out;
+  }
+
+  /** A record from its segment, looked up again once when the collector moved it meanwhile. */
+  private async readAt(id: Id, entry: Buffer): Promise<Uint8Array | undefined> {
+    try {
+      return await this.segments.read(decodeLocation(entry.subarray(0, LOCATION_BYTES)));
+    } catch (e) {
+      const now = this.entry(id);
+      if (now === undefined) return undefined;
+      if (now.equals(entry)) throw e;
+      return this.segments.read(decodeLocation(now.subarray(0, LOCATION_BYTES)));
+    }
+  }
+
+  /** How each node is stored, from the index entries (and the records of layouts up to 3). */
+  private async storedAs(ids: Id[]): Promise<StoredAs[]> {
+    const out = new Array<StoredAs>(ids.length).fill(undefined);
+    const old: number[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const e = this.entry(ids[i]);
+      if (e !== undefined) out[i] = e.length > LOCATION_BYTES ? e.subarray(LOCATION_BYTES) : null;
+      else if (this.legacy) old.push(i);
+    }
+    if (old.length > 0) {
+      const got = await this.db.getMany(old.map((i) => nodeKey(ids[i])));
+      old.forEach((i, k) => {
+        const r = got[k];
+        if (r !== undefined) out[i] = isDelta(r) ? Buffer.from(keyframeOf(r)) : null;
+      });
+    }
+    return out;
   }
 
   /**
@@ -137,16 +229,12 @@ export class NodeRecords {
     }
     if (candidates.length === 0) return { records, promoted: [] };
     const unknown = candidates.filter((c) => c.keyframe === undefined);
-    // One read (each LevelDB call sets up a snapshot or an iterator on this thread): is each
-    // node already there (then it is left alone; new nodes almost never are, so little is
-    // copied), and how are the bases not seen yet stored.
-    const keys = candidates.map((c) => nodeKey(c.node.id));
-    for (const c of unknown) keys.push(nodeKey(c.base.id));
-    const found = await this.db.getMany(keys);
+    // Is each node already there (then it is left alone; new nodes almost never are), and how
+    // are the bases not seen yet stored. Undefined stays: the store lacks the base (the empty
+    // tree, a block only a peer holds).
+    const found = await this.storedAs([...candidates.map((c) => c.node.id), ...unknown.map((c) => c.base.id)]);
     unknown.forEach((c, i) => {
-      const r = found[candidates.length + i];
-      // Undefined stays: the store lacks the base (the empty tree, a block only a peer holds).
-      if (r !== undefined) c.keyframe = isDelta(r) ? Buffer.from(keyframeOf(r)) : null;
+      c.keyframe = found[candidates.length + i];
     });
     for (const c of candidates) {
       if (c.keyframe === null || c.keyframe === undefined) continue;
@@ -188,6 +276,21 @@ export class NodeRecords {
     return kfBytes === undefined ? undefined : encodeDelta(keyframe, kfBytes, c.node.bytes);
   }
 
+  /**
+   * Appends the records (undefined: nothing to write) to the segments and puts their index
+   * entries in `batch`; the caller syncs the segments before writing the batch, so no entry
+   * ever points at bytes that are not on disk.
+   */
+  async stage(batch: ChainedBatch<ClassicLevel<Buffer, Buffer>, Buffer, Buffer>, nodes: NewNode[], records: Array<Uint8Array | undefined>): Promise<void> {
+    const items: Array<{ id: Id; bytes: Uint8Array }> = [];
+    records.forEach((r, i) => {
+      if (r !== undefined) items.push({ id: nodes[i].id, bytes: r });
+    });
+    if (items.length === 0) return;
+    const at = await this.segments.appendMany(items);
+    items.forEach((it, k) => batch.put(nodeAtKey(it.id), indexEntry(at[k], it.bytes)));
+  }
+
   /** Records what the landed batch wrote, so later writes know their bases without reading. */
   landed(nodes: NewNode[], records: Array<Uint8Array | undefined>): void {
     nodes.forEach((n, i) => {
@@ -221,7 +324,7 @@ export class NodeRecords {
       }
     }
     if (need.length === 0) return out;
-    const got = await this.db.getMany(need.map(nodeKey));
+    const got = await this.records(need);
     need.forEach((kf, i) => {
       const b = got[i];
       if (b === undefined || isDelta(b)) return;
@@ -229,13 +332,6 @@ export class NodeRecords {
       this.cacheKeyframe(Buffer.from(kf), b);
     });
     return out;
-  }
-
-  private async readKeyframe(kf: Id): Promise<Uint8Array | undefined> {
-    const b = await this.db.get(nodeKey(kf));
-    if (b === undefined || isDelta(b)) return undefined;
-    this.cacheKeyframe(Buffer.from(kf), b);
-    return b;
   }
 
   private cacheKeyframe(id: Id, bytes: Uint8Array): void {

@@ -27,7 +27,7 @@ async function upload(data: Buffer, ttl = -1, piece = 1 << 20): Promise<string> 
 
 async function blockCount(): Promise<number> {
   let n = 0;
-  for await (const _ of s.store.nodeIds()) n++;
+  for await (const _ of s.store.nodeLocations()) n++;
   for await (const _ of s.store.blobLocations()) n++;
   return n;
 }

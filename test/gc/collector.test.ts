@@ -1,10 +1,17 @@
+import { open, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Link, encodeBytes, encodeValue } from '../../src/codec/index.ts';
+import { Link, decodeValue, encodeBytes, encodeValue } from '../../src/codec/index.ts';
+import { Collector } from '../../src/gc/collector.ts';
+import { BlockStore } from '../../src/store/blockstore.ts';
 import { idKey } from '../../src/store/id.ts';
+import { decodeLocation } from '../../src/store/segments.ts';
+import { Trees } from '../../src/tree/index.ts';
 import { FileWriter } from '../../src/tree/file.ts';
 import { fileBytes } from '../tree/helpers.ts';
 import { prng } from '../helpers/prng.ts';
-import { type Env, kept, openEnv, reachable, stored } from './helpers.ts';
+import { type Env, kept, logger, openEnv, reachable, stored } from './helpers.ts';
 
 let env: Env;
 beforeEach(async () => {
@@ -95,6 +102,102 @@ describe('garbage collection', () => {
     expect((await env.trees.get(keep, encodeValue('x')))?.length).toBe(5003);
   });
 });
+
+describe('node records in the segments', () => {
+  const cold = (): Trees => new Trees(env.store, env.store, { cacheBytes: 1024 * 1024 });
+
+  it('returns the space of dead nodes to the filesystem; moved deltas and their keyframes still rebuild, and writes on them stay deltas', async () => {
+    const value = (i: number, tag: string): string => `${tag} ${i} `.padEnd(300, '.');
+    const base = await env.trees.write(env.trees.emptyRoot, Array.from({ length: 3000 }, (_, i) => put(i, value(i, 'base'))), 0);
+    // The kept tree replaces a few entries of base: its nodes are deltas against base's nodes.
+    const keep = await env.trees.write(base, [put(10, 'ten'), put(1500, 'mid'), put(2990, 'end')], -1);
+    for (let g = 0; g < 6; g++) await env.trees.write(env.trees.emptyRoot, Array.from({ length: 3000 }, (_, i) => put(i, value(i, `garbage ${g}`))), 0);
+    const ids: Uint8Array[] = [];
+    for await (const node of cold().walk(keep)) ids.push(node.id);
+    expect((await env.store.readNodes(ids)).filter((n) => n !== undefined && n.keyframe !== null).length).toBeGreaterThan(0);
+    const before = await env.store.diskBytes();
+    const report = await env.gc.run();
+    expect(report.segmentsCompacted).toBe(1);
+    expect(before - (await env.store.diskBytes())).toBeGreaterThan(3_000_000);
+    const have = await stored(env.store);
+    for (const id of await kept(env, keep)) expect(have.has(id)).toBe(true);
+    // A fresh store knows nodes only from their index entries, relocated ones included.
+    await env.store.close();
+    await reopenEnv();
+    const next = await env.trees.write(keep, [put(11, 'eleven')], -1);
+    expect(env.store.stats.recordBytesWritten).toBeLessThan(env.store.stats.bytesWritten / 2);
+    const changes = new Map<number, string>([[10, 'ten'], [1500, 'mid'], [2990, 'end']]);
+    expect(await contents(keep)).toEqual(Array.from({ length: 3000 }, (_, i) => changes.get(i) ?? value(i, 'base')));
+    changes.set(11, 'eleven');
+    expect(await contents(next)).toEqual(Array.from({ length: 3000 }, (_, i) => changes.get(i) ?? value(i, 'base')));
+  });
+
+  it('reads, writes on and collects a layout-3 store, whose node records are in LevelDB', async () => {
+    const v1 = await env.trees.write(env.trees.emptyRoot, Array.from({ length: 3000 }, (_, i) => put(i, `v1 ${i}`)), 0);
+    const v2 = await env.trees.write(v1, Array.from({ length: 20 }, (_, i) => put(i * 150, `v2 ${i}`)), 0);
+    await env.store.close();
+    await toLayout3(env.dir);
+    await reopenEnv();
+    const legacy = async (): Promise<number> => {
+      let n = 0;
+      for await (const r of env.store.nodeLocations()) if (r.at === undefined) n++;
+      return n;
+    };
+    const before = await legacy();
+    expect(before).toBeGreaterThan(10);
+    expect(decodeValue((await cold().get(v1, encodeValue(150))) as Uint8Array)).toBe('v1 150');
+    expect(decodeValue((await cold().get(v2, encodeValue(150))) as Uint8Array)).toBe('v2 1');
+    // A write on a base stored in LevelDB stores its nodes as deltas against it, in the segments.
+    const stats = { ...env.store.stats };
+    const v3 = await env.trees.write(v2, [put(151, 'v3')], -1);
+    expect(env.store.stats.recordBytesWritten - stats.recordBytesWritten).toBeLessThan((env.store.stats.bytesWritten - stats.bytesWritten) / 2);
+    await env.gc.run();
+    const after = await legacy();
+    expect(after).toBeLessThan(before);
+    const have = await stored(env.store);
+    const needed = await kept(env, v3);
+    for (const id of needed) expect(have.has(id)).toBe(true);
+    expect(have.size).toBe(needed.size);
+    await env.store.close();
+    await reopenEnv();
+    expect(await contents(v3)).toEqual(Array.from({ length: 3000 }, (_, i) => (i === 151 ? 'v3' : i % 150 === 0 && i < 3000 ? `v2 ${i / 150}` : `v1 ${i}`)));
+  });
+});
+
+/** Every value of a tree in key order, read through a cold cache. */
+async function contents(root: Uint8Array): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const e of new Trees(env.store, env.store, { cacheBytes: 1024 * 1024 }).entries(root)) out.push(decodeValue(e.val));
+  return out;
+}
+
+/** A fresh store on the same directory: it knows nodes only from what is on disk. */
+async function reopenEnv(): Promise<void> {
+  const store = await BlockStore.open(env.dir, logger);
+  env = { ...env, store, trees: new Trees(store, store, { cacheBytes: 1024 * 1024 }), gc: new Collector(store, { graceMs: 0, intervalMs: 0, logger }) };
+}
+
+/**
+ * Rewrites a closed store the way layout 3 kept it: every node record in LevelDB under `b`, no
+ * `n` entries, no segments (the store must hold no blobs), version 3.
+ */
+async function toLayout3(dir: string): Promise<void> {
+  const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+  await db.open();
+  const ops: Array<{ type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer }> = [];
+  for await (const [k, v] of db.iterator({ gt: Buffer.from('n'), lt: Buffer.from('o') })) {
+    const at = decodeLocation(v.subarray(0, 16));
+    const fh = await open(join(dir, 'segments', `${String(at.segment).padStart(8, '0')}.seg`), 'r');
+    const record = Buffer.alloc(at.length);
+    await fh.read(record, 0, at.length, at.offset);
+    await fh.close();
+    ops.push({ type: 'put', key: Buffer.concat([Buffer.from('b'), k.subarray(1)]), value: record }, { type: 'del', key: k });
+  }
+  ops.push({ type: 'put', key: Buffer.from('mv'), value: Buffer.from([3]) });
+  await db.batch(ops);
+  await db.close();
+  await rm(join(dir, 'segments'), { recursive: true });
+}
 
 describe('garbage collection racing with writes', () => {
   it('never leaves an acknowledged root broken: writes on live roots go on, writes on dead ones are refused whole', async () => {

@@ -58,7 +58,7 @@ export async function kept(env: Env, root: Id): Promise<Set<string>> {
 /** Ids of every node and blob in the store. */
 export async function stored(store: BlockStore): Promise<Set<string>> {
   const out = new Set<string>();
-  for await (const id of store.nodeIds()) out.add(idKey(id));
+  for await (const n of store.nodeLocations()) out.add(idKey(n.id));
   for await (const b of store.blobLocations()) out.add(idKey(b.id));
   return out;
 }

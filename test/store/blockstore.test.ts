@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CrissError } from '../../src/errors.ts';
 import { BlockStore, FOREVER } from '../../src/store/blockstore.ts';
 import { type Id, idOf, idToText } from '../../src/store/id.ts';
+import { decodeLocation } from '../../src/store/segments.ts';
 
 const logger = pino({ level: 'silent' });
 const hex = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString('hex'));
@@ -233,6 +234,28 @@ describe('BlockStore on LevelDB', () => {
     expect(hex(await t.getBlock(b.id))).toBe(hex(b.bytes));
   });
 
+  it('keeps node bytes in the segment files: LevelDB holds only their locations', async () => {
+    const s = await openStore();
+    const big = block('n'.repeat(4000));
+    await s.commit({ blocks: [big, block('small')] });
+    await closeStore(s);
+    const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
+    await db.open();
+    const entries = await collect(db.iterator());
+    await db.close();
+    expect(entries.filter(([k]) => k[0] === 0x62)).toEqual([]);
+    const entry = entries.find(([k]) => k[0] === 0x6e && k.subarray(1).equals(big.id));
+    expect(entry?.[1].length).toBe(16);
+    const at = decodeLocation((entry as [Buffer, Buffer])[1]);
+    const segment = await readFile(join(dir, 'segments', `${String(at.segment).padStart(8, '0')}.seg`));
+    expect(segment.subarray(at.offset, at.offset + at.length).equals(big.bytes)).toBe(true);
+    expect(segment.subarray(at.offset - 34, at.offset).equals(big.id)).toBe(true);
+    const t = await openStore();
+    expect(hex(await t.getBlock(big.id))).toBe(hex(big.bytes));
+    expect(await t.hasBlock(big.id)).toBe(true);
+    expect(await t.hasBlock(block('absent').id)).toBe(false);
+  });
+
   it('refuses a store written with another layout version, and leaves it untouched', async () => {
     const s = await openStore();
     const b = block('kept');
@@ -241,8 +264,8 @@ describe('BlockStore on LevelDB', () => {
     // The version lives under the meta prefix 'm' (0x6d), key 'v' (0x76).
     const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
-    expect(hex(await db.get(Buffer.from([0x6d, 0x76])))).toBe('03');
-    await db.put(Buffer.from([0x6d, 0x76]), Buffer.from([4]));
+    expect(hex(await db.get(Buffer.from([0x6d, 0x76])))).toBe('04');
+    await db.put(Buffer.from([0x6d, 0x76]), Buffer.from([5]));
     await db.close();
 
     let err: unknown;
@@ -252,16 +275,16 @@ describe('BlockStore on LevelDB', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(CrissError);
-    expect(String((err as Error).message)).toMatch(/version 4/);
+    expect(String((err as Error).message)).toMatch(/version 5/);
 
     // The refusal closed LevelDB (the lock is free) and changed nothing.
     const again = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await again.open();
-    expect(hex(await again.get(Buffer.from([0x6d, 0x76])))).toBe('04');
+    expect(hex(await again.get(Buffer.from([0x6d, 0x76])))).toBe('05');
     await again.close();
   });
 
-  it.each([1, 2])('upgrades a layout-%i store in place: later layouts only add to it', async (layout) => {
+  it.each([1, 2, 3])('upgrades a layout-%i store in place: later layouts only add to it', async (layout) => {
     const s = await openStore();
     const b = block(`from layout ${layout}`);
     await s.commit({ blocks: [b] });
@@ -275,7 +298,7 @@ describe('BlockStore on LevelDB', () => {
     await closeStore(upgraded);
     const after = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await after.open();
-    expect(hex(await after.get(Buffer.from([0x6d, 0x76])))).toBe('03');
+    expect(hex(await after.get(Buffer.from([0x6d, 0x76])))).toBe('04');
     await after.close();
   });
 

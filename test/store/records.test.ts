@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeValue } from '../../src/codec/index.ts';
 import { Collector } from '../../src/gc/collector.ts';
-import { BlockStore } from '../../src/store/blockstore.ts';
+import { BlockStore, FOREVER } from '../../src/store/blockstore.ts';
 import { type Id, idToText } from '../../src/store/id.ts';
 import { Trees } from '../../src/tree/index.ts';
 import { keyLevel } from '../../src/tree/level.ts';
@@ -83,6 +83,33 @@ describe('nodes stored as deltas (docs/format.md §8.1)', () => {
     const trees = await reopen();
     expect((await contents(trees, t1)).size).toBe(12);
     expect(await trees.get(t1, encodeValue(keys[6]))).toEqual(encodeValue('x'));
+  });
+
+  it('a store that never read a delta-stored base learns its keyframe from the index entry, also after the collector moved it', async () => {
+    env = await openEnv();
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`).filter((k) => keyLevel(encodeValue(k)) === 0).slice(0, 12);
+    const leaf = (changes: Record<string, string>) => keys.map((k) => put(k, changes[k] ?? `${k} `.repeat(20)));
+    // Garbage first, so that the segment holding the leaves below is mostly dead and gets rewritten.
+    for (let g = 0; g < 3; g++) await env.trees.write(env.trees.emptyRoot, Array.from({ length: 3000 }, (_, i) => put(i, `garbage ${g} `.repeat(10))), 0);
+    const t0 = await env.trees.write(env.trees.emptyRoot, leaf({}), -1);
+    const t1 = await env.trees.write(t0, leaf({ [keys[6]]: 'x' }), -1);
+    const t1Bytes = (await env.trees.root(t1)).bytes;
+    expect((await env.store.readNodes([t1]))[0]?.keyframe).toEqual(t0);
+    await new Promise((r) => setTimeout(r, 3));
+    expect((await env.gc.run()).segmentsCompacted).toBe(1);
+    // The next leaf's bytes, from a scratch store: same entries, same node (history independence).
+    const scratch = await openEnv();
+    const t2 = await scratch.trees.write(scratch.trees.emptyRoot, leaf({ [keys[6]]: 'x', [keys[7]]: 'y' }), -1);
+    const t2Bytes = (await scratch.trees.root(t2)).bytes;
+    await scratch.close();
+    await reopen();
+    // t1 is given as the base without being read through the store: only its index entry says it is a delta against t0.
+    await env.store.commit({ blocks: [{ id: t2, bytes: t2Bytes, base: { id: t1, bytes: t1Bytes } }], pins: [{ root: t2, until: FOREVER }] });
+    const [stored2] = await env.store.readNodes([t2]);
+    expect(stored2?.keyframe).toEqual(t0);
+    const trees = await reopen();
+    expect(await trees.get(t2, encodeValue(keys[7]))).toEqual(encodeValue('y'));
+    expect((await contents(trees, t2)).size).toBe(12);
   });
 
   it('random writes, expiries, collections and reopens never lose a pinned tree (property)', async () => {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ClassicLevel } from 'classic-level';
@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Link, decodeValue, encodeValue } from '../../src/codec/index.ts';
 import { BlockStore, FOREVER } from '../../src/store/blockstore.ts';
 import { idToText } from '../../src/store/id.ts';
+import { decodeLocation } from '../../src/store/segments.ts';
 import { Trees } from '../../src/tree/index.ts';
 import { put } from './helpers.ts';
 
@@ -91,12 +92,16 @@ describe('Trees on LevelDB', () => {
     const rootNode = await trees.root(root);
     const victim = rootNode.child(0);
     await store.close();
+    // The node's record lies in a segment file, where its index entry in LevelDB says.
     const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
-    const key = Buffer.concat([Buffer.from('b'), victim]);
-    const bytes = (await db.get(key)) as Buffer;
-    bytes[bytes.length - 1] ^= 1;
-    await db.put(key, bytes);
+    const at = decodeLocation(((await db.get(Buffer.concat([Buffer.from('n'), victim]))) as Buffer).subarray(0, 16));
     await db.close();
+    const seg = await open(join(dir, 'segments', `${String(at.segment).padStart(8, '0')}.seg`), 'r+');
+    const last = Buffer.alloc(1);
+    await seg.read(last, 0, 1, at.offset + at.length - 1);
+    last[0] ^= 1;
+    await seg.write(last, 0, 1, at.offset + at.length - 1);
+    await seg.close();
     store = await BlockStore.open(dir, logger);
     trees = new Trees(store, store);
     await expect(trees.get(root, encodeValue(0))).rejects.toMatchObject({ code: 'BADBLOCK' });
