@@ -159,23 +159,25 @@ export class NodeRecords {
   /** The records of `ids`, undefined where none is stored: from the segments, else from LevelDB for layouts up to 3. */
   private async records(ids: Id[]): Promise<Array<Uint8Array | undefined>> {
     const out = new Array<Uint8Array | undefined>(ids.length).fill(undefined);
-    const reads: Array<Promise<void>> = [];
+    const located: Array<{ i: number; entry: Buffer }> = [];
     const old: number[] = [];
     for (let i = 0; i < ids.length; i++) {
-      const e = this.entry(ids[i]);
-      if (e !== undefined) {
-        reads.push(this.readAt(ids[i], e).then((r) => {
-          out[i] = r;
-        }));
-      } else if (this.legacy) old.push(i);
+      const entry = this.entry(ids[i]);
+      if (entry !== undefined) located.push({ i, entry });
+      else if (this.legacy) old.push(i);
     }
-    if (old.length > 0) {
-      reads.push(this.db.getMany(old.map((i) => nodeKey(ids[i]))).then((got) => {
-        old.forEach((i, k) => {
-          out[i] = got[k];
-        });
-      }));
+    const put = (i: number, r: Uint8Array | undefined): void => {
+      out[i] = r;
+    };
+    const reads: Array<Promise<unknown>> = [];
+    if (located.length > 0) {
+      reads.push(this.segments.readMany(located.map((l) => decodeLocation(l.entry.subarray(0, LOCATION_BYTES)))).then(
+        (got) => located.forEach((l, k) => put(l.i, got[k])),
+        // A segment the collector dropped meanwhile: each record looked up again.
+        () => Promise.all(located.map((l) => this.readAt(ids[l.i], l.entry).then((r) => put(l.i, r)))),
+      ));
     }
+    if (old.length > 0) reads.push(this.db.getMany(old.map((i) => nodeKey(ids[i]))).then((got) => old.forEach((i, k) => put(i, got[k]))));
     await Promise.all(reads);
     return out;
   }
