@@ -34,7 +34,7 @@ const READ_POOL_BYTES = 24 * 1024 * 1024;
 export type BlockKind = 'node' | 'blob';
 
 export interface WriteSet {
-  /** Tree nodes: small, kept in LevelDB, each maybe as a delta against the node it replaces. */
+  /** Tree nodes: small records in the segments, each maybe a delta against the node it replaces. */
   blocks?: NewNode[];
   /** Big blocks: their bytes (appended at commit) or where `appendBlob` already put them. */
   blobs?: Array<{ id: Id; bytes: Uint8Array | readonly Uint8Array[] } | { id: Id; at: Location }>;

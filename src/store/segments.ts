@@ -5,9 +5,10 @@ import type { BufferPool, Lease } from './buffer-pool.ts';
 import { ID_BYTES, type Id } from './id.ts';
 
 /**
- * Big blocks live in append-only segment files, not in LevelDB (key–value separation, as in
- * WiscKey and Badger): LevelDB would write every byte to its log, then again at each compaction,
- * while a segment writes it once. LevelDB keeps only each block's location (docs/format.md §8).
+ * Blocks (big ones, and node records) live in append-only segment files, not in LevelDB
+ * (key–value separation, as in WiscKey and Badger): LevelDB would write every byte to its log,
+ * then again at each compaction, while a segment writes it once. LevelDB keeps only each block's
+ * location (docs/format.md §8).
  *
  * A record is `u32 length | 34-byte id | bytes`, so a segment can be read on its own; the index
  * is what makes a record live. Each run of the daemon appends to fresh segments and never to a
@@ -225,8 +226,7 @@ export class SegmentFiles {
         reads.push(this.read(first).then((b) => {
           out[members[0]] = b;
         }));
-      }
-      else {
+      } else {
         reads.push(this.read({ segment: first.segment, offset: first.offset, length: end - first.offset }).then((span) => {
           for (const m of members) {
             const at = locs[m];
