@@ -156,7 +156,7 @@ interface Ran {
   ms: number;
   stdout: string;
   stdoutBytes: number;
-  /** Peak RSS of the child (bench/peak-rss.ts), when it ran under Node. */
+  /** Peak RSS of the child (bench/peak-rss.js), when it ran under Node. */
   rss?: number;
 }
 
@@ -334,18 +334,19 @@ async function chooseUpload(): Promise<'cli' | 'resp'> {
   if (uploadVia !== undefined) return uploadVia;
   if (cfg.upload !== 'auto') uploadVia = cfg.upload as 'cli' | 'resp';
   else {
-    const help = await run(NODE, [join(ROOT, 'src/cli/main.ts'), 'upload', '--help']).catch(() => undefined);
+    const help = await run(NODE, [join(ROOT, 'bin/crisscross.js'), 'upload', '--help']).catch(() => undefined);
     uploadVia = help?.stdout.startsWith('Usage: crisscross upload') === true ? 'cli' : 'resp';
   }
   notes.push(uploadVia === 'cli'
-    ? 'upload and cat ran through the CLI: `node src/cli/main.ts upload FILE -p PORT`, `… cat ID -p PORT`'
+    ? 'upload and cat ran through the CLI as users run it: `bin/crisscross.js upload FILE -p PORT`, `… cat ID -p PORT`'
     : 'upload and cat ran through bench/file-client.ts (FILEBEGIN, FILEWRITE of 1 MiB pieces with ≤ 16 MiB unacknowledged, FILEEND; cat: FILEREAD windows of 4 MiB, 4 in flight): the CLI has no `upload` on this commit');
   return uploadVia;
 }
 
 function clientArgs(via: 'cli' | 'resp', command: 'upload' | 'cat', target: string, port: number): string[] {
-  const peakRss = join(ROOT, 'bench/peak-rss.ts');
-  const entry = via === 'cli' ? join(ROOT, 'src/cli/main.ts') : join(ROOT, 'bench/file-client.ts');
+  // Plain JavaScript, so that measuring the CLI's memory does not load Node's type stripper into it.
+  const peakRss = join(ROOT, 'bench/peak-rss.js');
+  const entry = via === 'cli' ? join(ROOT, 'bin/crisscross.js') : join(ROOT, 'bench/file-client.ts');
   return ['--import', peakRss, entry, command, target, '-p', String(port)];
 }
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// The `crisscross` bin. The code is TypeScript run by Node's type stripping (no build step), so
-// this file stays plain JavaScript that even an old Node can parse: on a Node without type
-// stripping it re-runs itself under the Node the project pins in node_modules.
+// The `crisscross` bin. The code is TypeScript; the bin runs it as JavaScript with the types
+// stripped (bin/built.js: built on first use into dist/, again whenever src/ changes), or from
+// the sources by Node's own type stripping when no build can be written. This file stays plain
+// JavaScript that even an old Node can parse: on a Node without type stripping it re-runs
+// itself under the Node the project pins in node_modules.
 import { spawn } from 'node:child_process';
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -23,7 +25,8 @@ const binFile = realpathSync(fileURLToPath(import.meta.url));
 const root = dirname(dirname(binFile));
 
 if (process.features.typescript && !(mallocMissing && !process.env[REEXEC_ENV])) {
-  await import(pathToFileURL(join(root, 'src', 'cli', 'main.ts')).href);
+  const { builtEntry } = await import('./built.js');
+  await import(pathToFileURL(builtEntry(root) ?? join(root, 'src', 'cli', 'main.ts')).href);
 } else if (process.features.typescript) {
   reRun(process.execPath);
 } else {

@@ -1,7 +1,12 @@
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CrissError } from '../errors.ts';
 import type { Chunk } from './cdc.ts';
 import { CHUNK_SLOT, CHUNK_SLOTS, type FromWorker, PIECE_SLOT, PIECE_SLOTS, type SharedSlots, type ToWorker, type WireChunk } from './chunk-slots.ts';
+
+/** The worker's module, next to this one and of its kind: `.ts` in src/, `.js` in the bin's build (bin/build.js). */
+const WORKER = new URL(`./chunk-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
 /** Bytes handed to the thread and not yet chunked, past which an upload waits. */
 const MAX_BACKLOG = 2 * 1024 * 1024;
@@ -42,7 +47,7 @@ export class ChunkerThread {
     if (this.current !== null) return this.current;
     const slots: SharedSlots = { pieces: new SharedArrayBuffer(PIECE_SLOTS * PIECE_SLOT), chunks: new SharedArrayBuffer(CHUNK_SLOTS * CHUNK_SLOT) };
     // A small young generation: the thread's garbage is small, and RSS must stay flat.
-    const worker = new Worker(new URL('./chunk-worker.ts', import.meta.url), { workerData: slots, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+    const worker = new Worker(WORKER, { workerData: slots, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
     const t: Thread = { worker, slots, freePieces: Array.from({ length: PIECE_SLOTS }, (_, i) => i), slotWaiters: [], returned: [], held: 0 };
     worker.unref();
     worker.on('message', (m: FromWorker) => this.received(t, m));

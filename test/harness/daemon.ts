@@ -39,6 +39,8 @@ export interface DaemonOptions {
   dataDir?: string;
   /** How long to wait for the ready line. */
   readyTimeoutMs?: number;
+  /** Node's arguments up to the subcommand, instead of the TypeScript sources' `src/cli/main.ts`. */
+  command?: string[];
 }
 
 export interface TestDaemon {
@@ -114,7 +116,7 @@ class Handle implements TestDaemon {
       ['--keys-dir', 'CRISSCROSS_KEYS_DIR', this.keysDir],
     ];
     const flags = settings.filter(([, variable]) => env[variable] === undefined).flatMap(([flag, , value]) => [flag, value]);
-    const child = spawn(NODE, [MAIN, 'serve', ...flags, ...(this.options.args ?? [])], {
+    const child = spawn(NODE, [...(this.options.command ?? [MAIN]), 'serve', ...flags, ...(this.options.args ?? [])], {
       env: { ...cleanEnv(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
