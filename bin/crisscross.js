@@ -14,17 +14,21 @@ const REEXEC_ENV = 'CRISSCROSS_REEXEC';
 
 // glibc's malloc keeps freed large buffers (file pieces, chunks) in per-thread arenas and raises
 // its mmap threshold as they are freed, so a daemon moving a 1 GiB file held ~260 MB of RSS it
-// no longer used; with these, ~190 MB (docs/benchmarks.md). They only take effect at process
-// start, so `serve` re-runs itself once with them unless the caller set them.
+// no longer used; with these, ~190 MB (docs/benchmarks.md). The caller's own values win.
 const MALLOC_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
+// V8 sizes a fresh heap's old generation for a small script; the daemon's ~22 MB of modules and
+// state sat at that limit, and while a file streamed through, V8 marked the whole heap every
+// ~50 ms (60-70 full collections in a 512 MiB upload, each freeing almost nothing) and the main
+// thread's CPU doubled. 64 MiB leaves room; it is a limit, not memory taken.
+const SERVE_V8_FLAGS = ['--initial-old-space-size=64'];
+// Both only take effect at process start, so `serve` re-runs itself once with them.
 const serving = process.argv[2] === 'serve';
-const mallocMissing = serving && process.platform === 'linux' && Object.keys(MALLOC_ENV).some((k) => process.env[k] === undefined);
 
 // Resolve symlinks: npm links bins into node_modules/.bin, and the package root is what we need.
 const binFile = realpathSync(fileURLToPath(import.meta.url));
 const root = dirname(dirname(binFile));
 
-if (process.features.typescript && !(mallocMissing && !process.env[REEXEC_ENV])) {
+if (process.features.typescript && !(serving && !process.env[REEXEC_ENV])) {
   const { builtEntry } = await import('./built.js');
   await import(pathToFileURL(builtEntry(root) ?? join(root, 'src', 'cli', 'main.ts')).href);
 } else if (process.features.typescript) {
@@ -47,7 +51,7 @@ function reRun(node) {
   // The daemon gets its own process group, so a terminal's Ctrl-C reaches it once (forwarded by
   // us) rather than twice, which it would take as "exit at once" instead of a graceful close.
   // Client commands stay in ours: a background group could not read a terminal's stdin.
-  const child = spawn(node, [binFile, ...args], {
+  const child = spawn(node, [...(serving ? SERVE_V8_FLAGS : []), binFile, ...args], {
     stdio: 'inherit',
     detached: args[0] === 'serve',
     env: { ...(serving ? MALLOC_ENV : {}), ...process.env, [REEXEC_ENV]: '1' },

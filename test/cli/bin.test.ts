@@ -1,10 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFile, mkdir, symlink } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanupDaemons, startDaemon, tempDir } from '../harness/daemon.ts';
-import { BIN, NODE } from '../harness/paths.ts';
+import { BIN, NODE, cleanEnv } from '../harness/paths.ts';
 import { daemonEnv, run } from '../harness/run.ts';
 
 afterAll(cleanupDaemons);
@@ -88,6 +88,26 @@ describe('bin/crisscross.js', { timeout: 60_000 }, () => {
     const r = await run(link, ['--version']);
     expect(r.code).toBe(0);
     expect(r.stdout.toString()).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
+  it.runIf(process.platform === 'linux')('serves from a process started with the daemon\'s V8 heap flag and glibc settings', async () => {
+    const dir = await tempDir();
+    const child = spawn(NODE, [BIN, 'serve', '--port', '0', '--data-dir', join(dir, 'data'), '--clusters-dir', join(dir, 'c'), '--keys-dir', join(dir, 'k')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: cleanEnv(),
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      await new Promise((resolve) => createInterface({ input: child.stdout }).once('line', resolve));
+      const daemon = (await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8')).trim();
+      expect(daemon).toMatch(/^\d+$/);
+      expect((await readFile(`/proc/${daemon}/cmdline`, 'utf8')).split('\0')).toContain('--initial-old-space-size=64');
+      expect((await readFile(`/proc/${daemon}/environ`, 'utf8')).split('\0')).toEqual(expect.arrayContaining(['MALLOC_ARENA_MAX=2', 'MALLOC_MMAP_THRESHOLD_=131072']));
+    } finally {
+      child.kill('SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      child.kill('SIGKILL');
+    }
   });
 
   it('says what to do when no Node with type stripping is available', async () => {
