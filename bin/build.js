@@ -11,12 +11,12 @@ import { join, relative, resolve } from 'node:path';
 const SPECIFIER = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)(['"])(\.\.?\/[^'"\n]*?)\.ts\2/g;
 /** Any relative .ts path left in a string after that: a reference the build cannot follow. */
 const LEFT = /(['"`])\.\.?\/[^'"`\n]*\.ts\1/;
-/** Builds kept: a daemon started from an older one still loads modules from it lazily. */
+/** Builds kept, the most recently used first: a daemon started from an older one still loads modules from it lazily. */
 const KEEP = 3;
 /** A temporary directory this old is a builder that died: removed. */
 const ABANDONED_MS = 10 * 60 * 1000;
 
-export function buildInto(src, out) {
+function buildInto(src, out) {
   const refused = [];
   const walk = (dir) => {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
