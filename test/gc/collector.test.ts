@@ -160,7 +160,7 @@ describe('node records in the segments', () => {
     expect(have.size).toBe(needed.size);
     await env.store.close();
     await reopenEnv();
-    expect(await contents(v3)).toEqual(Array.from({ length: 3000 }, (_, i) => (i === 151 ? 'v3' : i % 150 === 0 && i < 3000 ? `v2 ${i / 150}` : `v1 ${i}`)));
+    expect(await contents(v3)).toEqual(Array.from({ length: 3000 }, (_, i) => (i === 151 ? 'v3' : i % 150 === 0 ? `v2 ${i / 150}` : `v1 ${i}`)));
   });
 });
 
