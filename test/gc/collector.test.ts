@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Link, decodeValue, encodeBytes, encodeValue } from '../../src/codec/index.ts';
 import { Collector } from '../../src/gc/collector.ts';
 import { BlockStore } from '../../src/store/blockstore.ts';
-import { idKey } from '../../src/store/id.ts';
+import { idKey, idOf } from '../../src/store/id.ts';
 import { decodeLocation } from '../../src/store/segments.ts';
 import { Trees } from '../../src/tree/index.ts';
 import { FileWriter } from '../../src/tree/file.ts';
@@ -130,6 +130,23 @@ describe('node records in the segments', () => {
     expect(await contents(keep)).toEqual(Array.from({ length: 3000 }, (_, i) => changes.get(i) ?? value(i, 'base')));
     changes.set(11, 'eleven');
     expect(await contents(next)).toEqual(Array.from({ length: 3000 }, (_, i) => changes.get(i) ?? value(i, 'base')));
+  });
+
+  it('records a crash left without their index entries (between the segment sync and the batch) stay invisible, and are reclaimed', async () => {
+    const kept = await env.trees.write(env.trees.emptyRoot, [put('kept', 1)], -1);
+    const orphan = Buffer.alloc(2_000_000, 5);
+    const orphanId = idOf(orphan);
+    await env.store.segments.appendMany([{ id: orphanId, bytes: orphan }]);
+    await env.store.segments.sync();
+    await env.store.close();
+    await reopenEnv();
+    expect(await env.store.getBlock(orphanId)).toBeUndefined();
+    expect(await env.store.hasBlock(orphanId)).toBe(false);
+    const before = await env.store.diskBytes();
+    const report = await env.gc.run();
+    expect(report.segmentsCompacted).toBe(1);
+    expect(before - (await env.store.diskBytes())).toBeGreaterThan(orphan.length * 0.9);
+    expect(decodeValue((await cold().get(kept, encodeValue('kept'))) as Uint8Array)).toBe(1);
   });
 
   it('reads, writes on and collects a layout-3 store, whose node records are in LevelDB', async () => {
