@@ -124,8 +124,9 @@ export class NodeRecords {
   }
 
   /**
-   * A node's index entry, looked up synchronously: entries are small and hot, and a promise per
-   * lookup cost more than the lookup.
+   * A node's index entry, looked up synchronously: a read's entries exist and are small and hot,
+   * and a promise per lookup cost more than the lookup. (A write's ids are mostly absent, which
+   * costs a search of every level: `storedAs` sends them to the pool at once.)
    */
   entry(id: Id): Buffer | undefined {
     return this.db.getSync(nodeAtKey(id));
