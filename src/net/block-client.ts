@@ -1,11 +1,11 @@
 import type { PeerId, Stream } from '@libp2p/interface';
 import type { ConnectionManager } from '@libp2p/interface-internal';
-import { type LengthPrefixedStream, lpStream } from '@libp2p/utils';
 import type { Logger } from 'pino';
 import { Uint8ArrayList } from 'uint8arraylist';
 import { CrissError } from '../errors.ts';
 import { HASH_OFF_LOOP_BYTES, type Id, hasId, piecesHaveId } from '../store/id.ts';
 import { BLOCK, BLOCKS_PROTOCOL, IDLE_MS, LyingPeerError, MAX_FRAME, MAX_WANTS, NONE, type Want, encodeWant } from './block-wire.ts';
+import { FrameStream } from './frames.ts';
 
 /**
  * The block held in `frame` from byte `skip` on, as the pieces it arrived in, if its id is `id`.
@@ -34,7 +34,7 @@ export interface FetchCounters {
 
 interface Conn {
   s: Stream;
-  lp: LengthPrefixedStream<Stream>;
+  lp: FrameStream;
 }
 
 /**
@@ -66,7 +66,7 @@ class Lane {
       if (this.client.closed) throw new CrissError('CLOSED', `peer ${this.client.peer.toString()} was dropped`);
       const conn = await this.open(signal);
       this.unanswered++;
-      await conn.lp.write(encodeWant(batch), { signal });
+      await conn.lp.write(encodeWant(batch), signal);
       return conn;
     });
     this.written = sent.catch(() => undefined);
@@ -83,7 +83,7 @@ class Lane {
   private async answers(conn: Conn, batch: Want[], signal: AbortSignal, onBlock?: (bytes: number) => void): Promise<Array<Uint8ArrayList | undefined>> {
     const checks: Array<Promise<Uint8ArrayList | undefined>> = [];
     for (const w of batch) {
-      const frame = await conn.lp.read({ signal });
+      const frame = await conn.lp.read(signal);
       if (frame.byteLength === 1 && frame.get(0) === NONE) {
         checks.push(Promise.resolve(undefined));
         continue;
@@ -116,7 +116,7 @@ class Lane {
     this.lastUsed = Date.now();
     this.stream ??= this.client.cm.openStream(this.client.peer, BLOCKS_PROTOCOL, { signal }).then((s) => ({
       s,
-      lp: lpStream(s, { maxDataLength: MAX_FRAME, maxBufferSize: MAX_FRAME + 1024 }),
+      lp: new FrameStream(s, MAX_FRAME),
     }));
     return this.stream;
   }
