@@ -2,6 +2,7 @@ import { MAX_VALUE_BYTES } from '../codec/format.ts';
 import { CrissError } from '../errors.ts';
 import type { BlockKind } from '../store/blockstore.ts';
 import { ID_BYTES, type Id, idToText } from '../store/id.ts';
+import { lengthPrefix } from './frames.ts';
 
 /** The frames of the block exchange (docs/blocks-protocol.md), shared by its server and client. */
 /** docs/blocks-protocol.md */
@@ -48,14 +49,6 @@ export function decodeWant(frame: Uint8Array): Want[] {
 
 const NONE_FRAME = Buffer.of(1, NONE);
 const BLOCK_TYPE = Buffer.of(BLOCK);
-
-/** The unsigned varint length prefix lpStream reads. */
-function lengthPrefix(n: number): Buffer {
-  const out: number[] = [];
-  for (; n >= 0x80; n = Math.floor(n / 0x80)) out.push((n % 0x80) | 0x80);
-  out.push(n);
-  return Buffer.from(out);
-}
 
 /** A BLOCK frame (or NONE) as pieces, so the block itself is never copied to be framed. */
 export function frameOf(block: Uint8Array | undefined): Uint8Array[] {

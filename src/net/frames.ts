@@ -65,7 +65,7 @@ export class FrameStream {
 
   /** Sends one frame, waiting for the stream to drain when its send buffer is full. */
   async write(data: Uint8Array, signal: AbortSignal): Promise<void> {
-    if (this.stream.send(new Uint8ArrayList(encodeLength(data.byteLength), data))) return;
+    if (this.stream.send(new Uint8ArrayList(lengthPrefix(data.byteLength), data))) return;
     await new Promise<void>((resolve, reject) => {
       const done = (err?: unknown): void => {
         this.stream.removeEventListener('drain', onDrain);
@@ -115,12 +115,10 @@ export class FrameStream {
   }
 }
 
-function encodeLength(n: number): Uint8Array {
+/** The unsigned varint length prefix of a frame, as lpStream writes it. */
+export function lengthPrefix(n: number): Buffer {
   const out: number[] = [];
-  while (n >= 0x80) {
-    out.push((n % 0x80) | 0x80);
-    n = Math.floor(n / 0x80);
-  }
+  for (; n >= 0x80; n = Math.floor(n / 0x80)) out.push((n % 0x80) | 0x80);
   out.push(n);
-  return Uint8Array.from(out);
+  return Buffer.from(out);
 }

@@ -97,69 +97,55 @@ export class SegmentFiles {
    * the index points at it). With `hold`, the segment stays out of compaction until `release`.
    */
   append(id: Id, bytes: Uint8Array | readonly Uint8Array[], hold = false): Promise<Location> {
-    const run = this.tail.then(() => this.appendNow(id, bytes, hold));
-    this.tail = run.catch(() => undefined);
-    return run;
+    return this.appendMany([{ id, bytes }], hold).then((at) => at[0]);
   }
 
   /**
-   * Appends many small blocks (a commit's node records) in as few writes as segments they span;
-   * resolves with their locations, in order, once written (not yet synced).
+   * Appends blocks (a commit's node records, say) in as few writes as segments they span;
+   * resolves with their locations, in order, once written (not yet synced). A block given in
+   * pieces (from the network) is written as they lie, never gathered into one buffer.
    */
-  appendMany(items: ReadonlyArray<{ id: Id; bytes: Uint8Array }>): Promise<Location[]> {
-    const run = this.tail.then(() => this.appendManyNow(items));
+  appendMany(items: ReadonlyArray<{ id: Id; bytes: Uint8Array | readonly Uint8Array[] }>, hold = false): Promise<Location[]> {
+    const run = this.tail.then(() => this.appendNow(items, hold));
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async appendManyNow(items: ReadonlyArray<{ id: Id; bytes: Uint8Array }>): Promise<Location[]> {
+  private async appendNow(items: ReadonlyArray<{ id: Id; bytes: Uint8Array | readonly Uint8Array[] }>, hold: boolean): Promise<Location[]> {
+    const blocks = items.map(({ id, bytes }) => {
+      const pieces = bytes instanceof Uint8Array ? [bytes] : bytes;
+      let length = 0;
+      for (const p of pieces) length += p.length;
+      return { id, pieces, length };
+    });
     const out: Location[] = [];
-    const heads = Buffer.allocUnsafe(RECORD_HEAD * items.length);
+    const heads = Buffer.allocUnsafe(RECORD_HEAD * blocks.length);
     let i = 0;
-    while (i < items.length) {
+    while (i < blocks.length) {
       let seg = this.active;
-      if (seg === null || seg.size + RECORD_HEAD + items[i].bytes.length > SEGMENT_BYTES) seg = await this.roll();
+      if (seg === null || seg.size + RECORD_HEAD + blocks[i].length > SEGMENT_BYTES) seg = await this.roll();
       const at = seg.size;
-      const pieces: Uint8Array[] = [];
+      const write: Uint8Array[] = [];
       let end = at;
       // At least one record per segment, whatever its size: a fresh segment takes it.
-      for (; i < items.length && (pieces.length === 0 || end + RECORD_HEAD + items[i].bytes.length <= SEGMENT_BYTES); i++) {
-        const { id, bytes } = items[i];
+      for (; i < blocks.length && (write.length === 0 || end + RECORD_HEAD + blocks[i].length <= SEGMENT_BYTES); i++) {
+        const { id, pieces, length } = blocks[i];
         const head = heads.subarray(i * RECORD_HEAD, (i + 1) * RECORD_HEAD);
-        head.writeUInt32BE(bytes.length, 0);
+        head.writeUInt32BE(length, 0);
         head.set(id, 4);
-        pieces.push(head, bytes);
-        out.push({ segment: seg.number, offset: end + RECORD_HEAD, length: bytes.length });
-        end += RECORD_HEAD + bytes.length;
+        write.push(head, ...pieces);
+        out.push({ segment: seg.number, offset: end + RECORD_HEAD, length });
+        end += RECORD_HEAD + length;
+        if (hold) seg.holds++;
       }
       seg.size = end;
-      const { bytesWritten } = await seg.fh.writev(pieces, at);
+      // libuv writes the whole list (in runs of IOV_MAX buffers, resuming after short writes) or fails.
+      const { bytesWritten } = await seg.fh.writev(write, at);
       if (bytesWritten !== end - at) throw new CrissError('ERR', `short write to segment ${seg.number}`);
       seg.unsynced += end - at;
       if (seg.unsynced >= BACKGROUND_SYNC_BYTES && seg.syncing === null) void this.syncSegment(seg).catch(() => undefined);
     }
     return out;
-  }
-
-  /** A block that arrived in pieces (from the network) is written as they lie, never gathered into one buffer. */
-  private async appendNow(id: Id, bytes: Uint8Array | readonly Uint8Array[], hold: boolean): Promise<Location> {
-    const pieces = bytes instanceof Uint8Array ? [bytes] : bytes;
-    let length = 0;
-    for (const p of pieces) length += p.length;
-    let seg = this.active;
-    if (seg === null || seg.size + RECORD_HEAD + length > SEGMENT_BYTES) seg = await this.roll();
-    const head = Buffer.allocUnsafe(RECORD_HEAD);
-    head.writeUInt32BE(length, 0);
-    head.set(id, 4);
-    const at = seg.size;
-    seg.size += RECORD_HEAD + length;
-    // libuv writes the whole list (in runs of IOV_MAX buffers, resuming after short writes) or fails.
-    const { bytesWritten } = await seg.fh.writev([head, ...pieces], at);
-    if (bytesWritten !== RECORD_HEAD + length) throw new CrissError('ERR', `short write to segment ${seg.number}`);
-    seg.unsynced += RECORD_HEAD + length;
-    if (hold) seg.holds++;
-    if (seg.unsynced >= BACKGROUND_SYNC_BYTES && seg.syncing === null) void this.syncSegment(seg).catch(() => undefined);
-    return { segment: seg.number, offset: at + RECORD_HEAD, length };
   }
 
   private async roll(): Promise<Segment> {
