@@ -133,6 +133,11 @@ export class Dispatcher {
     return this.lookup(argv[0])?.independent === true;
   }
 
+  /** Whether `argv`'s command declares that it keeps nothing of its arguments (CommandSpec.releasesArgs). */
+  releasesArgs(argv: readonly Uint8Array[]): boolean {
+    return this.lookup(argv[0])?.spec.releasesArgs === true;
+  }
+
   private lookup(name: Uint8Array): RegistryEntry | undefined {
     if (sameBytes(name, this.lastName)) return this.lastEntry;
     const entry = this.registry.resolve(latin1(name));

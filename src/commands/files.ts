@@ -39,7 +39,7 @@ function uploadCommands(deps: FileDeps): CommandSpec[] {
       },
     },
     {
-      name: 'FILEWRITE', arity: 2, flags: ['write'], group: 'file', since: '0.2.0',
+      name: 'FILEWRITE', arity: 2, flags: ['write'], group: 'file', since: '0.2.0', releasesArgs: true,
       summary: 'Appends bytes to this connection\'s upload. Pipeline pieces of any size (1 MiB works well).',
       arguments: [{ name: 'data', type: 'string' }],
       reply: 'Integer: bytes received so far in this upload.',

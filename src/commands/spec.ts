@@ -76,6 +76,12 @@ export interface CommandSpec {
    * starts only once every command before it has finished, and the ones after it wait for it.
    */
   independent?: boolean;
+  /**
+   * The handler keeps no reference to its arguments once it has settled (it copies what it
+   * keeps), so the front-end may reuse their memory for later input: an upload's pieces, which
+   * would otherwise cost a fresh buffer each (src/resp/bulk-buffers.ts).
+   */
+  releasesArgs?: boolean;
   /** Subcommands (CLIENT SETNAME, COMMAND DOCS, …), same shape, names like `CLIENT|SETNAME`. */
   subcommands?: CommandSpec[];
   handler: Handler;

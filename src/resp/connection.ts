@@ -367,14 +367,26 @@ export class Connection implements DispatchSession {
       if (running !== undefined) {
         this.headRunning = true;
         if (running.blocking) this.flush();
-        running.done.then(this.onSettled);
+        if (this.decoder.holds(argv)) {
+          const ran = argv;
+          running.done.then(() => {
+            this.finished(ran);
+            this.onSettled();
+          });
+        } else running.done.then(this.onSettled);
         this.canOverlap = running.independent;
         this.overlap();
         return;
       }
+      this.finished(argv);
       if (this.writer.length >= FLUSH_AT && !this.flush()) return;
     }
     this.endBatch();
+  }
+
+  /** A command has replied: the memory of its arguments may take new input if its handler kept none of them. */
+  private finished(argv: Buffer[]): void {
+    if (this.decoder.holds(argv) && this.host.dispatcher.releasesArgs(argv)) this.decoder.recycle(argv);
   }
 
   /**
@@ -409,12 +421,14 @@ export class Connection implements DispatchSession {
       const running = this.host.dispatcher.dispatch(argv, this, entry.reply);
       if (running !== undefined) {
         const waited = entry;
+        const ran = argv;
         waited.done = false;
         running.done.then(() => {
+          this.finished(ran);
           waited.done = true;
           this.collect();
         });
-      }
+      } else this.finished(argv);
     }
   }
 

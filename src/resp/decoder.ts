@@ -10,6 +10,8 @@
  * state left by the commands before it, exactly as in Redis.
  */
 
+import { BULK_BUFFER_BYTES, BULK_MIN_BYTES, type BulkBuffer, settleBulkBuffer, takeBulkBuffer } from './bulk-buffers.ts';
+
 export interface DecoderLimits {
   /** Most arguments (name included) one command may declare. */
   maxArgs: number;
@@ -74,6 +76,12 @@ export class RespDecoder {
 
   private readonly limits: DecoderLimits;
   private buf: Buffer = EMPTY;
+  /** The shared buffer `buf` is, when it is one (bulk-buffers.ts). */
+  private bulk: BulkBuffer | undefined;
+  /** Shared buffers the arguments parsed so far of the current command lie in, each counted in its `refs`. */
+  private touched: BulkBuffer[] = [];
+  /** Commands returned with arguments in shared buffers, until `recycle`. */
+  private readonly holding = new WeakMap<Buffer[], BulkBuffer[]>();
   private start = 0;
   private end = 0;
   /** True when `buf` is our own accumulation buffer, so bytes past `end` may be overwritten. */
@@ -104,7 +112,7 @@ export class RespDecoder {
     if (this.failure !== undefined || chunk.length === 0) return;
     const pending = this.end - this.start;
     if (pending === 0) {
-      this.buf = chunk;
+      this.use(chunk, undefined);
       this.start = 0;
       this.end = chunk.length;
       this.owned = false;
@@ -123,11 +131,12 @@ export class RespDecoder {
     let capacity = need;
     if (this.want > need) capacity = Math.min(this.want, need >= EAGER_AFTER ? Math.max(need * 2, EAGER_BYTES) : need * 2);
     else if (this.owned) capacity = need * 2;
-    const next = Buffer.allocUnsafe(capacity);
+    const bulk = capacity >= BULK_MIN_BYTES && need <= BULK_BUFFER_BYTES ? takeBulkBuffer() : undefined;
+    const next = bulk?.bytes ?? Buffer.allocUnsafe(capacity);
     // Never compact in place: arguments already returned may be views into the old buffer.
     this.buf.copy(next, 0, this.start, this.end);
     chunk.copy(next, pending);
-    this.buf = next;
+    this.use(next, bulk);
     this.start = 0;
     this.end = need;
     this.owned = true;
@@ -160,7 +169,10 @@ export class RespDecoder {
       if (this.buf[this.start] !== 42 /* '*' */) {
         const inline = this.parseInline();
         if (inline === undefined) return undefined;
-        if (inline.length > 0) return this.done(inline);
+        if (inline.length > 0) {
+          if (this.bulk !== undefined) this.touch(this.bulk);
+          return this.done(inline);
+        }
         continue;
       }
       const cr = this.findLineEnd(CR, 'too big mbulk count string');
@@ -202,6 +214,7 @@ export class RespDecoder {
         return undefined;
       }
       this.args.push(this.buf.subarray(this.start, stop));
+      if (this.bulk !== undefined && this.touched.at(-1) !== this.bulk) this.touch(this.bulk);
       this.consume(stop + 2);
       this.bulkLen = -1;
       this.want = 0;
@@ -250,9 +263,14 @@ export class RespDecoder {
   }
 
   private done(command: Buffer[]): Buffer[] {
+    if (this.touched.length > 0) {
+      this.holding.set(command, this.touched);
+      this.touched = [];
+    }
     if (this.start === this.end) this.release();
-    else if (this.buf.length > RETAIN_LIMIT && this.end - this.start < this.buf.length >>> 2) {
-      this.buf = Buffer.from(this.buf.subarray(this.start, this.end));
+    // A shared buffer is not copied out of: it is reused once left, so it costs no more kept.
+    else if (this.bulk === undefined && this.buf.length > RETAIN_LIMIT && this.end - this.start < this.buf.length >>> 2) {
+      this.use(Buffer.from(this.buf.subarray(this.start, this.end)), undefined);
       this.start = 0;
       this.end = this.buf.length;
       this.owned = true;
@@ -260,8 +278,47 @@ export class RespDecoder {
     return command;
   }
 
+  /**
+   * Whether `command` (as `next` returned it) has arguments in a shared buffer, which
+   * `recycle` can hand back.
+   */
+  holds(command: Buffer[]): boolean {
+    return this.holding.has(command);
+  }
+
+  /**
+   * Declares `command`'s arguments dead: nothing refers to them any more, so their memory may
+   * take new input. Calling it for a command whose arguments are still referenced corrupts them.
+   */
+  recycle(command: Buffer[]): void {
+    const buffers = this.holding.get(command);
+    if (buffers === undefined) return;
+    this.holding.delete(command);
+    for (const b of buffers) {
+      b.refs--;
+      settleBulkBuffer(b);
+    }
+  }
+
+  /** An argument of the command being parsed lies in `b`: it must not be reused before that command is recycled. */
+  private touch(b: BulkBuffer): void {
+    b.refs++;
+    this.touched.push(b);
+  }
+
+  /** Makes `buf` the input buffer, handing the shared one it replaces back if it can go. */
+  private use(buf: Buffer, bulk: BulkBuffer | undefined): void {
+    const left = this.bulk;
+    this.buf = buf;
+    this.bulk = bulk;
+    if (left !== undefined && left !== bulk) {
+      left.filling = false;
+      settleBulkBuffer(left);
+    }
+  }
+
   private release(): void {
-    this.buf = EMPTY;
+    this.use(EMPTY, undefined);
     this.start = 0;
     this.end = 0;
     this.owned = false;

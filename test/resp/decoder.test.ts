@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { BULK_BUFFER_BYTES } from '../../src/resp/bulk-buffers.ts';
 import { RespDecoder, RespProtocolError, type DecoderLimits } from '../../src/resp/decoder.ts';
 
 interface Outcome {
@@ -202,6 +203,78 @@ describe('RespDecoder: buffers', () => {
       expect(e).toBeInstanceOf(RespProtocolError);
       expect((e as RespProtocolError).kind).toBe('expected $');
     }
+  });
+});
+
+/** `*N` command of `args`, each a Buffer, as one frame. */
+function frame(...args: Buffer[]): Buffer {
+  return Buffer.concat([Buffer.from(`*${args.length}\r\n`), ...args.flatMap((a) => [Buffer.from(`$${a.length}\r\n`), a, Buffer.from('\r\n')])]);
+}
+
+/** Feeds `input` in socket-sized chunks; `onCommand` sees each command as it is decoded. */
+function feed(d: RespDecoder, input: Buffer, onCommand: (cmd: Buffer[]) => void): void {
+  for (let at = 0; at < input.length; at += 65_536) {
+    d.push(input.subarray(at, at + 65_536));
+    for (let cmd = d.next(); cmd !== undefined; cmd = d.next()) onCommand(cmd);
+  }
+}
+
+describe('RespDecoder: shared bulk buffers', () => {
+  const MiB = 1024 * 1024;
+  const piece = (fill: number, size = MiB): Buffer => frame(Buffer.from('FILEWRITE'), Buffer.alloc(size, fill));
+
+  it('reuses the buffers of recycled commands for later input', () => {
+    const d = new RespDecoder();
+    const buffers = new Set<ArrayBufferLike>();
+    let n = 0;
+    feed(d, Buffer.concat(Array.from({ length: 12 }, (_, i) => piece(i + 1))), (cmd) => {
+      n++;
+      expect(cmd[1].equals(Buffer.alloc(MiB, n))).toBe(true);
+      expect(d.holds(cmd)).toBe(true);
+      buffers.add(cmd[1].buffer);
+      d.recycle(cmd);
+    });
+    expect(n).toBe(12);
+    // Without reuse every piece past the first chunk would gather into a buffer of its own.
+    expect(buffers.size).toBeLessThanOrEqual(3);
+    for (const b of buffers) expect(b.byteLength).toBe(BULK_BUFFER_BYTES);
+  });
+
+  it('never reuses the buffer of a command that was not recycled', () => {
+    const d = new RespDecoder();
+    let kept: Buffer[] | undefined;
+    let n = 0;
+    feed(d, Buffer.concat([piece(0xaa), ...Array.from({ length: 8 }, (_, i) => piece(i))]), (cmd) => {
+      if (kept === undefined) kept = cmd;
+      else {
+        expect(cmd[1].equals(Buffer.alloc(MiB, n++))).toBe(true);
+        d.recycle(cmd);
+      }
+    });
+    expect(n).toBe(8);
+    expect(kept![1].equals(Buffer.alloc(MiB, 0xaa))).toBe(true);
+  });
+
+  it('keeps a command\'s first arguments while the rest arrive in another buffer', () => {
+    const d = new RespDecoder();
+    const a = Buffer.alloc(1_500_000, 0x11);
+    const b = Buffer.alloc(1_500_000, 0x22);
+    const got: Buffer[][] = [];
+    feed(d, Buffer.concat([frame(Buffer.from('ECHO2'), a, b), piece(0x33), piece(0x44)]), (cmd) => {
+      got.push(cmd);
+      if (got.length > 1) d.recycle(cmd);
+    });
+    expect(got).toHaveLength(3);
+    expect(got[0][1].buffer).not.toBe(got[0][2].buffer);
+    expect(got[0][1].equals(a)).toBe(true);
+    expect(got[0][2].equals(b)).toBe(true);
+  });
+
+  it('leaves small commands out of it', () => {
+    const d = new RespDecoder();
+    d.push(frame(Buffer.from('GET'), Buffer.from('k')));
+    const cmd = d.next()!;
+    expect(d.holds(cmd)).toBe(false);
   });
 });
 
