@@ -15,18 +15,24 @@ export const BULK_BUFFER_BYTES = 2 * 1024 * 1024 + 128 * 1024;
 export const BULK_MIN_BYTES = 128 * 1024;
 /** Free buffers kept: an upload cycles through two, one filling while a handler reads the other. */
 const MAX_FREE = 2;
-/** Free buffers untaken this long are let go, so an idle daemon's RSS is what it was before the upload. */
-const IDLE_MS = 5_000;
+/** Free buffers untaken this long are freed, so an idle daemon's RSS is what it was before the upload. */
+const IDLE_MS = 2_000;
 
 export class BulkBuffer {
-  readonly bytes: Buffer;
+  private readonly memory = new ArrayBuffer(BULK_BUFFER_BYTES);
+  readonly bytes = Buffer.from(this.memory);
   /** Commands decoded with arguments in this buffer and not recycled yet. */
   refs = 0;
   /** A decoder still writes input into it. */
   filling = true;
 
-  constructor(bytes: Buffer) {
-    this.bytes = bytes;
+  /**
+   * Returns the memory to the system now, not at some later collection: the daemon's heap is
+   * sized so that collections are rare, and RSS is a goal (docs/benchmarks.md). Only for a free
+   * buffer: every view of it becomes empty.
+   */
+  release(): void {
+    this.memory.transfer(0);
   }
 }
 
@@ -36,7 +42,7 @@ let idleTimer: NodeJS.Timeout | undefined;
 
 function dropIdle(): void {
   idleTimer = undefined;
-  if (Date.now() - lastTaken >= IDLE_MS) free.length = 0;
+  if (Date.now() - lastTaken >= IDLE_MS) for (const b of free.splice(0)) b.release();
   else armIdleTimer();
 }
 
@@ -48,7 +54,7 @@ function armIdleTimer(): void {
 export function takeBulkBuffer(): BulkBuffer {
   lastTaken = Date.now();
   const reused = free.pop();
-  if (reused === undefined) return new BulkBuffer(Buffer.allocUnsafeSlow(BULK_BUFFER_BYTES));
+  if (reused === undefined) return new BulkBuffer();
   reused.filling = true;
   return reused;
 }
