@@ -88,6 +88,12 @@ export function write(data: string | Uint8Array): Promise<void> {
   });
 }
 
+/** A value's raw bytes, as pipes and files expect them; on a terminal the line is ended if they do not end it. */
+export async function writeValue(raw: Uint8Array): Promise<void> {
+  await write(raw);
+  if (process.stdout.isTTY && raw.at(-1) !== 0x0a) await write('\n');
+}
+
 /**
  * Write to stdout and wait until the bytes have left the process, so that their buffer may be
  * reused (pipes are asynchronous on some systems: `write` returning true does not mean that).

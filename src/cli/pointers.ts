@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { bytes, clientCommand, examples, parseTtl, withDaemon, write } from './common.ts';
+import { bytes, clientCommand, examples, parseTtl, withDaemon, write, writeValue } from './common.ts';
 import { CLUSTER_HELP } from './clusters.ts';
 import { CliFailure, EXIT } from './exit.ts';
 import { substituteId } from './substitute.ts';
@@ -32,7 +32,7 @@ function pointerSet(): Command {
 function pointerLookup(): Command {
   const cmd = new Command('pointer_lookup')
     .summary('print the newest value of a pointer')
-    .description('Find the newest signed value published under a pointer name in the cluster and print it. Exits 1 if there is none at --generation or later.')
+    .description('Find the newest signed value published under a pointer name in the cluster and print its raw bytes (a newline is added only on a terminal). Exits 1 if there is none at --generation or later.')
     .argument('<cluster>', CLUSTER_HELP)
     .argument('<name>', 'the pointer name (a key pair\'s Name), or *keys/file.yaml#Name')
     .option('--generation <g>', 'only a value of this generation or later', parseGeneration, 0)
@@ -41,7 +41,7 @@ function pointerLookup(): Command {
       const found = await withDaemon(self, (c) => c.call('POINTERLOOKUP', cluster, name, String(opts.generation)));
       if (found === null) throw new CliFailure(EXIT.no, `no value of ${name} at generation ${opts.generation} or later`);
       if (!Array.isArray(found)) throw new CliFailure(EXIT.server, `unexpected reply to POINTERLOOKUP: ${JSON.stringify(found)}`);
-      await write(bytes(found[0], 'POINTERLOOKUP'));
+      await writeValue(bytes(found[0], 'POINTERLOOKUP'));
     });
   return examples(clientCommand(cmd), ['crisscross pointer_lookup "*clusters/my_cluster.yaml#Name" "*keys/me.yaml#Name"']);
 }

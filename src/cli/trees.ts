@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { bytes, clientCommand, examples, ID_HELP, integer, list, parseCount, parseTtl, withDaemon, write } from './common.ts';
+import { bytes, clientCommand, examples, ID_HELP, integer, list, parseCount, parseTtl, withDaemon, write, writeValue } from './common.ts';
 import type { Reply } from './client.ts';
 import { CliFailure, EXIT } from './exit.ts';
 import { substituteId } from './substitute.ts';
@@ -40,8 +40,7 @@ function get(): Command {
       const value = await withDaemon(self, (c) => c.call('FETCHBIN', root, key));
       if (value === null) throw new CliFailure(EXIT.no, `key not found: ${key}`);
       const raw = bytes(value, 'FETCHBIN');
-      await write(raw);
-      if (process.stdout.isTTY && raw.at(-1) !== 0x0a) await write('\n');
+      await writeValue(raw);
     });
   return examples(clientCommand(cmd), ['crisscross get QmbTz9… hello', 'crisscross get ^app greeting > greeting.txt']);
 }

@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupDaemons, startDaemon, tempDir, type TestDaemon } from '../harness/daemon.ts';
-import { cli, daemonEnv, redisCli } from '../harness/run.ts';
+import { cli, cliOnTerminal, daemonEnv, redisCli } from '../harness/run.ts';
 
 const BASE58_ID = /^[1-9A-HJ-NP-Za-km-z]{40,60}$/;
 
@@ -41,8 +41,11 @@ describe('the issue-3 transcript', { timeout: 60_000 }, () => {
 
     const got = await cli(['get', id, 'hello'], { env });
     expect(got.code).toBe(0);
-    // Raw bytes, no newline added when stdout is not a terminal.
+    // Raw bytes, no newline added when stdout is not a terminal; on a terminal the line is ended.
     expect(got.stdout.toString()).toBe('world');
+    const shown = await cliOnTerminal(['get', id, 'hello'], { env });
+    expect(shown.code).toBe(0);
+    expect(shown.stdout.toString()).toBe('world\r\n');
 
     // The README's quick start shows this id: ids depend on contents alone, so it must match.
     expect(await readFile(new URL('../../README.md', import.meta.url), 'utf8')).toContain(`$ npx crisscross put "" hello world\n${id}\n`);

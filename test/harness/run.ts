@@ -47,6 +47,18 @@ export function cli(args: string[], options: RunOptions = {}): Promise<RunResult
   return run(NODE, [MAIN, ...args], options);
 }
 
+/** POSIX shell quoting of one word. */
+const shellWord = (w: string): string => `'${w.replaceAll("'", "'\\''")}'`;
+
+/**
+ * `crisscross ARGS` with a terminal for stdout and stderr: util-linux `script` runs it on a new
+ * pseudo-terminal, so `isTTY` holds as for a user at a shell. The terminal turns each "\n" into
+ * "\r\n", and `stdout` holds stdout and stderr together.
+ */
+export function cliOnTerminal(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return run('script', ['-qec', [NODE, MAIN, ...args].map(shellWord).join(' '), '/dev/null'], options);
+}
+
 /** Debian's redis-cli (redis-tools), a client nobody here wrote. */
 export function redisCli(port: number, args: string[], options: RunOptions = {}): Promise<RunResult> {
   return run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], options);

@@ -8,7 +8,7 @@ import { keyName, keyText, newKeyPair } from '../../src/net/identity.ts';
 import type { ClusterNode } from '../../src/net/node.ts';
 import { pointerKey, signPointer } from '../../src/net/pointer-record.ts';
 import { type TestDaemon, cleanupDaemons, startDaemons } from '../harness/daemon.ts';
-import { cli, daemonEnv } from '../harness/run.ts';
+import { cli, cliOnTerminal, daemonEnv } from '../harness/run.ts';
 import { clusterInfo, joinCluster, poll } from './cluster-daemons.ts';
 import { eventually, member } from './helpers.ts';
 
@@ -158,6 +158,9 @@ describe('signed pointers between daemons', { timeout: 240_000 }, () => {
       return r.code === 0 ? r : undefined;
     }, 20);
     expect(got.stdout.toString()).toBe('cli-value');
+    // Like `get`: on a terminal the line is ended.
+    const shown = await cliOnTerminal(['pointer_lookup', clusterRef, nameRef], { env: daemonEnv(b) });
+    expect(shown.stdout.toString()).toBe('cli-value\r\n');
     const higher = await cli(['pointer_lookup', clusterRef, nameRef, '--generation', '1'], { env: daemonEnv(b) });
     expect(higher.code).toBe(1);
     expect(higher.stderr).toMatch(/no value .* at generation 1 or later/);
