@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupDaemons, startDaemon, tempDir, type TestDaemon } from '../harness/daemon.ts';
 import { MAIN, NODE, cleanEnv } from '../harness/paths.ts';
-import { cli, daemonEnv, run } from '../harness/run.ts';
+import { cli, cliOnTerminal, daemonEnv, run } from '../harness/run.ts';
 
 const MiB = 1024 * 1024;
 const BASE58_ID = /^[1-9A-HJ-NP-Za-km-z]{40,60}$/;
@@ -55,6 +55,23 @@ describe('upload, cat and download round trips', { timeout: 120_000, concurrent:
     const out = join(dir, `copy-${size}`);
     const dl = await cli(['download', id, out], { env });
     expect([dl.code, dl.stdout.toString(), dl.stderr]).toEqual([0, '', '']);
+    expect(sha(await readFile(out))).toBe(sha(data));
+  });
+
+  it('on a terminal, upload and download draw a progress line and clear it before their own output', async () => {
+    const data = randomBytes(3 * MiB + 5);
+    const path = await fixture('tty-file', data);
+    const up = await cliOnTerminal(['upload', path], { env });
+    expect(up.code).toBe(0);
+    const shown = up.stdout.toString();
+    // A line with the name, a bar and the size is drawn, then "\r\x1b[K" clears it and the id follows on a clean line.
+    expect(shown).toMatch(/^\rtty-file \[#* *\] +\d+% {2}[\d.]+ (B|KiB|MiB) \/ 3\.0 MiB/);
+    const id = /\r\x1b\[K([1-9A-HJ-NP-Za-km-z]{40,60})\r\n$/.exec(shown)?.[1];
+    expect(id).toBe(await upload(path));
+    const out = join(dir, 'tty-copy');
+    const down = await cliOnTerminal(['download', id as string, out], { env });
+    expect(down.code).toBe(0);
+    expect(down.stdout.toString()).toMatch(/^\r.* \[#* *\] +\d+% .* \/ 3\.0 MiB.*\r\x1b\[K$/);
     expect(sha(await readFile(out))).toBe(sha(data));
   });
 
