@@ -28,13 +28,14 @@ export interface Reached extends Want {
  * (a blob in pieces is gathered only if it may hold one: a file's chunk never does).
  */
 export function reachedFrom(kind: BlockKind, bytes: Uint8Array | Uint8ArrayList, id: Id): Reached[] {
+  if (kind === 'node') return reachedFromNode(TreeNode.parse(Buffer.from(id), bytes.subarray()));
+  if (bytes instanceof Uint8ArrayList && (bytes.byteLength === 0 || holdsNoLinks(bytes.get(0)))) return [];
+  return linksIn(bytes.subarray()).map((l) => ({ kind: 'node', id: l }));
+}
+
+/** What a parsed node reaches: reachedFrom without parsing it again. */
+export function reachedFromNode(node: TreeNode): Reached[] {
   const out: Reached[] = [];
-  if (kind === 'blob') {
-    if (bytes instanceof Uint8ArrayList && (bytes.byteLength === 0 || holdsNoLinks(bytes.get(0)))) return out;
-    for (const l of linksIn(bytes.subarray())) out.push({ kind: 'node', id: l });
-    return out;
-  }
-  const node = TreeNode.parse(Buffer.from(id), bytes.subarray());
   for (let i = 0; i < node.length; i++) {
     if (node.level > 0) {
       out.push({ kind: 'node', id: node.child(i) });

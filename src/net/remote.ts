@@ -6,7 +6,7 @@ import type { BlockKind, BlockStore } from '../store/blockstore.ts';
 import { type Id, idEquals, idKey, idToText } from '../store/id.ts';
 import type { BlockSource } from '../tree/index.ts';
 import { TreeNode } from '../tree/node.ts';
-import { type BlockClient, type Want, reachedFrom } from './blocks.ts';
+import { type BlockClient, type Want, reachedFrom, reachedFromNode } from './blocks.ts';
 import type { Network } from './network.ts';
 
 const FIND_TIMEOUT_MS = 20_000;
@@ -306,19 +306,17 @@ export async function clone(store: BlockStore, source: RemoteSource, root: Id, u
         if (block === undefined) throw new CrissError('MISSINGBLOCK', `no provider has block ${idToText(w.id)} of ${idToText(root)}`);
         // A node is small, and parsed whole; a blob stays in pieces down to the segment file.
         const bytes = w.kind === 'node' ? block.subarray() : block;
+        // Parsed once: the strict check before storing, and the children to fetch next.
+        const node = bytes instanceof Uint8Array ? TreeNode.parse(Buffer.from(w.id), bytes) : undefined;
         if (fetched) {
-          // Hashes were checked on arrival; nodes must also pass the strict parser before they are stored.
-          if (bytes instanceof Uint8Array) {
-            TreeNode.parse(Buffer.from(w.id), bytes);
-            blocks.push({ id: w.id, bytes });
-          } else {
-            blobs.push({ id: w.id, bytes: [...bytes] });
-          }
+          // Hashes were checked on arrival, and nodes have passed the strict parser above.
+          if (bytes instanceof Uint8Array) blocks.push({ id: w.id, bytes });
+          else blobs.push({ id: w.id, bytes: [...bytes] });
           report.fetched++;
           report.bytes += bytes.byteLength;
         }
         report.blocks++;
-        for (const r of reachedFrom(w.kind, bytes, w.id)) {
+        for (const r of node !== undefined ? reachedFromNode(node) : reachedFrom(w.kind, bytes, w.id)) {
           const key = `${r.kind}:${idKey(r.id)}`;
           if (seen.has(key)) continue;
           seen.add(key);
