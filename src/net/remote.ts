@@ -118,7 +118,9 @@ export class Providers {
         const fresh = clients.filter((c) => !tried.get(i)?.has(c));
         if (fresh.length === 0) return;
         const c = fresh[n % fresh.length];
-        shares.set(c, [...(shares.get(c) ?? []), i]);
+        const share = shares.get(c);
+        if (share === undefined) shares.set(c, [i]);
+        else share.push(i);
         tried.set(i, (tried.get(i) ?? new Set()).add(c));
       });
       if (shares.size === 0) break;
