@@ -18,15 +18,13 @@ describe('the block exchange', { timeout: 60_000 }, () => {
   /** A server holding `blocks`, serving the ids in `served`, and a client connected to it. */
   async function pair(blocks: Map<string, Uint8Array>, served: Set<string>, lie = false, gate?: Promise<void>, serveRate = 0): Promise<{ server: Node; client: Node }> {
     const cluster = newCluster();
+    const getBlock = async (id: Id): Promise<Uint8Array | undefined> => {
+      await gate;
+      const b = blocks.get(idKey(id));
+      return lie && b !== undefined ? Buffer.concat([b, Buffer.of(0)]) : b;
+    };
     const service = (components: BlockServiceComponents): BlockService => new BlockService(components, {
-      store: {
-        getBlock: async (id: Id) => {
-          await gate;
-          const b = blocks.get(idKey(id));
-          return lie && b !== undefined ? Buffer.concat([b, Buffer.of(0)]) : b;
-        },
-        getBlob: async () => undefined,
-      },
+      store: { getBlock, getBlocks: (ids: Id[]) => Promise.all(ids.map(getBlock)), getBlob: async () => undefined },
       isServed: (id: Id) => served.has(idKey(id)),
       logger: quiet,
       serveRate,

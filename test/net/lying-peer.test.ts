@@ -16,7 +16,7 @@ function lyingBlocks(components: BlockServiceComponents): BlockService {
     return out;
   };
   return new BlockService(components, {
-    store: { getBlock: async () => flip(undefined), getBlob: async () => flip(undefined) },
+    store: { getBlock: async () => flip(undefined), getBlocks: async (ids) => ids.map(() => flip(undefined)), getBlob: async () => flip(undefined) },
     isServed: () => true,
     logger: quiet,
   });
