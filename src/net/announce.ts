@@ -5,7 +5,7 @@ import { CID } from 'multiformats/cid';
 import * as Digest from 'multiformats/hashes/digest';
 import { IdSet } from '../gc/idset.ts';
 import { type Id, idToText, parseId } from '../store/id.ts';
-import { type BlockStoreReader, type Reached, reachedFrom } from './blocks.ts';
+import { type BlockStoreReader, type Reached, reachedFrom, readInTurn } from './blocks.ts';
 
 const FILE = 'announcements.json';
 /** The multicodec of raw bytes: a provider record names a root by its plain multihash. */
@@ -92,11 +92,9 @@ export async function addReachable(store: BlockStoreReader, root: Id, into: IdSe
   // Each block enters the frontier once (the set), so the walk ends.
   while (frontier.length > 0) {
     const next: Reached[] = [];
-    for (const w of frontier) {
-      if (!into.add(w.id) || w.flat === true) continue;
-      const bytes = w.kind === 'node' ? await store.getBlock(w.id) : await store.getBlob(w.id);
+    await readInTurn(store, frontier.filter((w) => into.add(w.id) && w.flat !== true), (w, bytes) => {
       if (bytes !== undefined) next.push(...reachedFrom(w.kind, bytes, w.id));
-    }
+    });
     frontier = next;
   }
 }

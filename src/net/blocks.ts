@@ -60,6 +60,31 @@ export interface BlockStoreReader {
   getBlob(id: Id): Promise<Uint8Array | undefined>;
 }
 
+/** Nodes read at once by `readInTurn`. */
+const READ_BATCH = 256;
+
+/**
+ * Reads `wants` from `store` in order, handing each block (undefined: not here) to `each`: runs
+ * of up to READ_BATCH nodes in one batched read (a 1M-key tree is 32,000 nodes, and a read each
+ * was a thread-pool trip each), blobs one at a time, each handed over before the next read, so
+ * a frontier of big blobs is never in memory at once.
+ */
+export async function readInTurn<W extends Want>(store: BlockStoreReader, wants: readonly W[], each: (w: W, bytes: Uint8Array | undefined) => void): Promise<void> {
+  for (let i = 0; i < wants.length; ) {
+    if (wants[i].kind === 'blob') {
+      each(wants[i], await store.getBlob(wants[i].id));
+      i++;
+      continue;
+    }
+    let end = i + 1;
+    while (end < wants.length && end - i < READ_BATCH && wants[end].kind === 'node') end++;
+    const run = wants.slice(i, end);
+    const got = await store.getBlocks(run.map((w) => w.id));
+    run.forEach((w, k) => each(w, got[k]));
+    i = end;
+  }
+}
+
 export interface BlockServiceInit {
   store: BlockStoreReader;
   /** Whether a live announcement of this cluster reaches the block (links included). */

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
 import type { BlockStore } from '../store/blockstore.ts';
 import { type Id, idKey, idToText } from '../store/id.ts';
-import { type BlockStoreReader, type Want, reachedFrom } from './blocks.ts';
+import { type BlockStoreReader, type Want, reachedFrom, readInTurn } from './blocks.ts';
 import type { Network, Node } from './network.ts';
 import type { ClusterNode } from './node.ts';
 import { PushRefused, type PushRequest, newPushRequest, signPush } from './push-message.ts';
@@ -26,8 +26,7 @@ export async function treeSize(store: BlockStoreReader, root: Id): Promise<numbe
   // Each block enters the frontier once (seen), so the walk ends.
   while (frontier.length > 0) {
     const next: Want[] = [];
-    for (const w of frontier) {
-      const bytes = w.kind === 'node' ? await store.getBlock(w.id) : await store.getBlob(w.id);
+    await readInTurn(store, frontier, (w, bytes) => {
       if (bytes === undefined) throw new CrissError('MISSINGBLOCK', `block ${idToText(w.id)} of ${idToText(root)} is not here: push a tree held whole`);
       size += bytes.length;
       for (const r of reachedFrom(w.kind, bytes, w.id)) {
@@ -36,7 +35,7 @@ export async function treeSize(store: BlockStoreReader, root: Id): Promise<numbe
         seen.add(key);
         next.push(r);
       }
-    }
+    });
     frontier = next;
   }
   return size;

@@ -1,6 +1,6 @@
 import { lpStream } from '@libp2p/utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import { BLOCKS_PROTOCOL, BlockService, type BlockServiceComponents, LyingPeerError, reachedFrom } from '../../src/net/blocks.ts';
+import { BLOCKS_PROTOCOL, BlockService, type BlockServiceComponents, LyingPeerError, type Want, reachedFrom, readInTurn } from '../../src/net/blocks.ts';
 import { newCluster } from '../../src/net/cluster-file.ts';
 import type { ClusterNode } from '../../src/net/node.ts';
 import { type Id, idKey, idOf } from '../../src/store/id.ts';
@@ -112,6 +112,28 @@ describe('the block exchange', { timeout: 60_000 }, () => {
     const lp = lpStream(stream);
     await lp.write(Buffer.of(0x01, 0x00, 0x00), { signal: AbortSignal.timeout(10_000) });
     await expect(lp.read({ signal: AbortSignal.timeout(10_000) })).rejects.toThrow();
+  });
+
+  it('reads in order: runs of nodes in batches of at most 256, each blob alone and handed over before the next read', async () => {
+    const id = (i: number): Id => idOf(Buffer.from(String(i)));
+    const wants: Want[] = Array.from({ length: 700 }, (_, i) => ({ kind: i === 300 || i === 301 ? 'blob' : 'node', id: id(i) }));
+    const reads: string[] = [];
+    const seen: number[] = [];
+    const name = new Map(wants.map((w, i) => [idKey(w.id), i]));
+    const store = {
+      getBlock: async () => undefined,
+      getBlocks: async (ids: Id[]) => {
+        reads.push(`nodes ${ids.length} after ${seen.length}`);
+        return ids.map((x) => Buffer.from(String(name.get(idKey(x)))));
+      },
+      getBlob: async (x: Id) => {
+        reads.push(`blob after ${seen.length}`);
+        return name.get(idKey(x)) === 301 ? undefined : Buffer.from('blob');
+      },
+    };
+    await readInTurn(store, wants, (w, bytes) => seen.push(bytes === undefined ? -1 : (name.get(idKey(w.id)) as number)));
+    expect(reads).toEqual(['nodes 256 after 0', 'nodes 44 after 256', 'blob after 300', 'blob after 301', 'nodes 256 after 302', 'nodes 142 after 558']);
+    expect(seen).toEqual(wants.map((_, i) => (i === 301 ? -1 : i)));
   });
 
   it('finds nothing below an empty node or a blob without links', () => {
