@@ -63,6 +63,13 @@ export interface BlockStoreReader {
 /** Nodes read at once by `readInTurn`. */
 const READ_BATCH = 256;
 
+/** The end of the run of node wants that starts at `from`, at most `max` long. */
+function nodeRunEnd(wants: readonly Want[], from: number, max: number): number {
+  let end = from + 1;
+  while (end < wants.length && end - from < max && wants[end].kind === 'node') end++;
+  return end;
+}
+
 /**
  * Reads `wants` from `store` in order, handing each block (undefined: not here) to `each`: runs
  * of up to READ_BATCH nodes in one batched read (a 1M-key tree is 32,000 nodes, and a read each
@@ -76,8 +83,7 @@ export async function readInTurn<W extends Want>(store: BlockStoreReader, wants:
       i++;
       continue;
     }
-    let end = i + 1;
-    while (end < wants.length && end - i < READ_BATCH && wants[end].kind === 'node') end++;
+    const end = nodeRunEnd(wants, i, READ_BATCH);
     const run = wants.slice(i, end);
     const got = await store.getBlocks(run.map((w) => w.id));
     run.forEach((w, k) => each(w, got[k]));
@@ -177,9 +183,7 @@ export class BlockService {
   private async lookup(wants: Want[], from: number): Promise<Array<Uint8Array | undefined>> {
     const w = wants[from];
     if (w.kind === 'blob') return [this.init.isServed(w.id) ? await this.init.store.getBlob(w.id) : undefined];
-    let end = from + 1;
-    while (end < wants.length && end - from < NODE_BATCH && wants[end].kind === 'node') end++;
-    const run = wants.slice(from, end);
+    const run = wants.slice(from, nodeRunEnd(wants, from, NODE_BATCH));
     const served = run.map((x) => this.init.isServed(x.id));
     const ids = run.filter((_, i) => served[i]).map((x) => x.id);
     const got = ids.length === 0 ? [] : await this.init.store.getBlocks(ids);
