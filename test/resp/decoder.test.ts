@@ -270,6 +270,38 @@ describe('RespDecoder: shared bulk buffers', () => {
     expect(got[0][2].equals(b)).toBe(true);
   });
 
+  it('never changes the bytes of a command not recycled, whatever the chunking and whichever commands are recycled', () => {
+    const command = fc.record({
+      size: fc.oneof(fc.integer({ min: 0, max: 64 }), fc.integer({ min: 100_000, max: 3 * MiB })),
+      args: fc.integer({ min: 1, max: 3 }),
+      recycle: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(fc.array(command, { minLength: 1, maxLength: 8 }), fc.array(fc.integer({ min: 1, max: 300_000 }), { minLength: 1, maxLength: 8 }), (cmds, cuts) => {
+        // Each argument's bytes tell which command and argument they are.
+        const expected = cmds.map((c, n) => Array.from({ length: c.args }, (_, a) => Buffer.alloc(c.size, (n * 7 + a * 3 + 1) & 0xff)));
+        const input = Buffer.concat(expected.map((args) => Buffer.concat([Buffer.from(`*${args.length + 1}\r\n$9\r\nFILEWRITE\r\n`), ...args.flatMap((x) => [Buffer.from(`$${x.length}\r\n`), x, Buffer.from('\r\n')])])));
+        const d = new RespDecoder();
+        const kept: Array<{ n: number; cmd: Buffer[] }> = [];
+        let n = 0;
+        let at = 0;
+        for (let k = 0; at < input.length; k++) {
+          const len = cuts[k % cuts.length];
+          d.push(input.subarray(at, at + len));
+          at += len;
+          for (let cmd = d.next(); cmd !== undefined; cmd = d.next(), n++) {
+            expect(cmd.slice(1).every((x, a) => x.equals(expected[n][a]))).toBe(true);
+            if (cmds[n].recycle) d.recycle(cmd);
+            else kept.push({ n, cmd });
+          }
+        }
+        expect(n).toBe(cmds.length);
+        for (const { n: i, cmd } of kept) expect(cmd.slice(1).every((x, a) => x.equals(expected[i][a]))).toBe(true);
+      }),
+      { numRuns: 40, seed: 20261202 },
+    );
+  });
+
   it('leaves small commands out of it', () => {
     const d = new RespDecoder();
     d.push(frame(Buffer.from('GET'), Buffer.from('k')));
