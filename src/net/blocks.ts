@@ -10,6 +10,7 @@ import { isRefAt, refId, refMayLink } from '../tree/blob.ts';
 import { TreeNode } from '../tree/node.ts';
 import { BlockClient } from './block-client.ts';
 import { BLOCKS_PROTOCOL, ENTRY_BYTES, IDLE_MS, MAX_WANTS, type Want, decodeWant, frameOf } from './block-wire.ts';
+import { sendAll } from './frames.ts';
 import { PeerRates } from './rate.ts';
 
 export { BlockClient } from './block-client.ts';
@@ -105,25 +106,6 @@ export interface BlockServiceComponents {
   connectionManager: ConnectionManager;
 }
 
-/** Sends `pieces` as one write, waiting for the stream to drain when its buffer is full. */
-async function sendAll(stream: Stream, pieces: Uint8Array[], signal: AbortSignal): Promise<void> {
-  if (stream.send(new Uint8ArrayList(...pieces))) return;
-  await new Promise<void>((resolve, reject) => {
-    const done = (err?: Error): void => {
-      stream.removeEventListener('drain', onDrain);
-      stream.removeEventListener('close', onClose);
-      signal.removeEventListener('abort', onAbort);
-      if (err === undefined) resolve();
-      else reject(err);
-    };
-    const onDrain = (): void => done();
-    const onClose = (): void => done(new Error('stream closed'));
-    const onAbort = (): void => done(signal.reason as Error);
-    stream.addEventListener('drain', onDrain);
-    stream.addEventListener('close', onClose);
-    signal.addEventListener('abort', onAbort);
-  });
-}
 /**
  * The block exchange of one cluster node (docs/blocks-protocol.md), as a libp2p service. It
  * serves only blocks that a live announcement of the cluster reaches: a peer asking for

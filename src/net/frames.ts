@@ -64,23 +64,8 @@ export class FrameStream {
   }
 
   /** Sends one frame, waiting for the stream to drain when its send buffer is full. */
-  async write(data: Uint8Array, signal: AbortSignal): Promise<void> {
-    if (this.stream.send(new Uint8ArrayList(lengthPrefix(data.byteLength), data))) return;
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: unknown): void => {
-        this.stream.removeEventListener('drain', onDrain);
-        this.stream.removeEventListener('close', onClose);
-        signal.removeEventListener('abort', onAbort);
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      const onDrain = (): void => done();
-      const onClose = (): void => done(new CrissError('CLOSED', 'the stream closed before the frame was sent'));
-      const onAbort = (): void => done(signal.reason);
-      this.stream.addEventListener('drain', onDrain);
-      this.stream.addEventListener('close', onClose);
-      signal.addEventListener('abort', onAbort);
-    });
+  write(data: Uint8Array, signal: AbortSignal): Promise<void> {
+    return sendAll(this.stream, [lengthPrefix(data.byteLength), data], signal);
   }
 
   /** A whole frame from the front of the buffer, or undefined when more bytes are needed. */
@@ -113,6 +98,26 @@ export class FrameStream {
     this.wake = null;
     wake?.();
   }
+}
+
+/** Sends `pieces` as one write, waiting for the stream to drain when its send buffer is full. */
+export async function sendAll(stream: Stream, pieces: Uint8Array[], signal: AbortSignal): Promise<void> {
+  if (stream.send(new Uint8ArrayList(...pieces))) return;
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: unknown): void => {
+      stream.removeEventListener('drain', onDrain);
+      stream.removeEventListener('close', onClose);
+      signal.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onDrain = (): void => done();
+    const onClose = (): void => done(new CrissError('CLOSED', 'the stream closed before everything was sent'));
+    const onAbort = (): void => done(signal.reason);
+    stream.addEventListener('drain', onDrain);
+    stream.addEventListener('close', onClose);
+    signal.addEventListener('abort', onAbort);
+  });
 }
 
 /** The unsigned varint length prefix of a frame, as lpStream writes it. */
