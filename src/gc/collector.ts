@@ -422,7 +422,7 @@ export class Collector implements CommitGuard {
       if (moves.length >= MOVE_BATCH) await flush();
     }
     if (moves.length > 0) await flush();
-    for (const seg of targets) await this.store.segments.drop(seg);
+    await this.store.dropSegments(targets);
     return targets.size;
   }
 

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
-import { type ChainedBatch, ClassicLevel } from 'classic-level';
+import { ClassicLevel } from 'classic-level';
 import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
 import { BufferPool, type Lease } from './buffer-pool.ts';
-import type { Id } from './id.ts';
+import { type LogOp, decodePosition, encodeCommit, encodePosition, endOf, recordsCrc, replay } from './commit-log.ts';
+import { type Id, idEquals, idOf } from './id.ts';
 import { BLOCK, NODE_AT, type NewNode, NodeRecords, type StoredNode, nodeAtKey, nodeKey } from './records.ts';
-import { LOCATION_BYTES, type Location, SegmentFiles, decodeLocation, diskUsage, encodeLocation } from './segments.ts';
+import { type Appended, LOCATION_BYTES, type Location, RECORD_HEAD, SegmentFiles, decodeLocation, diskUsage, encodeLocation } from './segments.ts';
 
 /**
  * Blocks, pins and variables (docs/format.md §8): the bytes of every block (node records, big
@@ -22,7 +23,11 @@ const VAR = 0x76; // 'v'
 const META = 0x6d; // 'm'
 
 /** Stored layout version; a store written by a newer layout is refused, not misread. */
-const STORE_VERSION = 4;
+const STORE_VERSION = 5;
+/** Where the commit records LevelDB may not hold yet begin (docs/format.md §8.2). */
+const CHECKPOINT = Buffer.from([META, 0x63]);
+/** LevelDB's log is synced at most this often: a crash's replay covers about this much. */
+const INDEX_SYNC_MS = 1000;
 export const FOREVER = Number.MAX_SAFE_INTEGER;
 /**
  * Free read buffers kept: the recent-blobs cache (8 MiB) plus a cat's windows in flight. At 16 MiB
@@ -82,6 +87,9 @@ export class BlockStore {
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
   private closed = false;
+  /** Set once a write failed after its commit record was appended: no write is taken after it. */
+  private broken: CrissError | null = null;
+  private indexSyncedAt = performance.now();
   /** Set by the garbage collector while it runs. */
   guard: CommitGuard | null = null;
   /** Sweeps of the garbage collector started and finished so far (see WriteSet.since). */
@@ -115,13 +123,20 @@ export class BlockStore {
     const metaKey = Buffer.from([META, 0x76]);
     const version = await db.get(metaKey);
     // Each layout only adds to the one before (2: segments and `l`; 3: delta records; 4: node
-    // records in the segments): an old store is upgraded in place, and its `b` records stay readable.
-    if (version === undefined || (version[0] >= 1 && version[0] < STORE_VERSION)) await db.put(metaKey, Buffer.from([STORE_VERSION]), { sync: true });
-    else if (version[0] !== STORE_VERSION) {
+    // records in the segments; 5: commit records): an old store is upgraded in place, and its
+    // `b` records stay readable.
+    if (version !== undefined && (version[0] < 1 || version[0] > STORE_VERSION)) {
       await db.close();
       throw new CrissError('ERR', `the store at ${dir} has layout version ${version[0]}; this build reads ${STORE_VERSION}`);
     }
     const segments = await SegmentFiles.open(join(dir, 'segments'));
+    try {
+      await recover(db, segments, version?.[0] === STORE_VERSION ? await db.get(CHECKPOINT) : undefined, logger);
+    } catch (e) {
+      await segments.close();
+      await db.close();
+      throw e;
+    }
     let legacy = false;
     for await (const _ of db.keys({ gt: Buffer.from([BLOCK]), lt: Buffer.from([BLOCK + 1]), limit: 1 })) legacy = true;
     return new BlockStore(db, segments, legacy, dir, logger);
@@ -292,6 +307,7 @@ export class BlockStore {
     const group: Pending[] = [];
     for (const p of all) {
       try {
+        if (this.broken !== null) throw this.broken;
         if (this.guard !== null) await this.guard.admit(p.set as WriteSet);
         group.push(p);
       } catch (e) {
@@ -299,23 +315,45 @@ export class BlockStore {
       }
     }
     if (group.length === 0) return;
+    let appended = false;
     try {
       const written = group.flatMap((p) => p.set?.blocks ?? []);
       const encoded = await this.nodes.encode(written, this.guard?.collecting !== true);
-      // Promoted bases go first in the batch: a node stored against one is never without it.
+      // Promoted bases go first: a node stored against one is never without it.
       const nodes = [...encoded.promoted, ...written];
       const records = [...encoded.promoted.map((p) => p.bytes), ...encoded.records];
+      const stored = NodeRecords.toAppend(nodes, records);
+      const { items, ops } = this.logOps(group, stored);
+      let logged: LogOp[] = [];
+      appended = true;
+      const { at, sealed } = await this.segments.appendSealed(items, (locs) => encodeCommit({
+        first: stored.length === 0 ? { segment: 0, offset: 0 } : { segment: locs[0].segment, offset: locs[0].offset - RECORD_HEAD },
+        count: stored.length,
+        crc: recordsCrc(stored),
+        ops: (logged = ops(locs)),
+      }));
       // A chained batch: each put is one call into LevelDB's batch, where an array of ops costs
       // property reads per op on this thread (about a third more for a group's ~100 nodes).
       const batch = this.db.batch();
       try {
-        await this.fill(batch, group, nodes, records);
+        this.nodes.stage(batch, stored, at);
+        for (const op of logged) {
+          if (op.type === 'put') batch.put(op.key, op.value);
+          else batch.del(op.key);
+        }
+        batch.put(CHECKPOINT, encodePosition(endOf(sealed)));
         await this.segments.sync();
-        await batch.write({ sync: true });
+        // The commit record, synced above, is what makes the write durable; LevelDB's log is
+        // synced about once a second, which bounds what a recovery replays.
+        const now = performance.now();
+        const sync = now - this.indexSyncedAt >= INDEX_SYNC_MS;
+        await batch.write({ sync });
+        if (sync) this.indexSyncedAt = now;
       } finally {
         // Idempotent: frees the batch when filling or syncing failed before it was written.
         await batch.close();
       }
+      this.count(nodes, records, group);
       this.nodes.landed(nodes, records);
       this.stats.syncs++;
       this.stats.commits += group.length;
@@ -323,12 +361,43 @@ export class BlockStore {
     } catch (e) {
       this.logger.error({ err: e }, 'store write failed');
       const err = new CrissError('ERR', `store write failed: ${(e as Error).message}`, { cause: e });
+      // Its commit record may be on disk, half written or to be replayed after a crash: a
+      // later write appended behind it could be lost with it, so none is taken until a restart.
+      if (appended) this.broken = new CrissError('ERR', `the store refuses writes since one could not be made durable (${(e as Error).message}); restart the daemon`);
       for (const p of group) p.reject(err);
     }
   }
 
-  /** One batch for a whole group of writers; `records` are the group's nodes' records, in order. */
-  private async fill(batch: ChainedBatch<ClassicLevel<Buffer, Buffer>, Buffer, Buffer>, group: Pending[], nodes: NewNode[], records: Array<Uint8Array | undefined>): Promise<void> {
+  /**
+   * What a group appends besides its node records (blobs given as bytes), and its LevelDB
+   * operations other than node entries, in the group's order, given where the appends landed.
+   */
+  private logOps(group: Pending[], stored: ReadonlyArray<{ id: Id; bytes: Uint8Array }>): { items: Appended[]; ops: (at: Location[]) => LogOp[] } {
+    const items: Appended[] = [...stored];
+    const appendedAt = new Map<object, number>();
+    for (const { set } of group) {
+      for (const b of set?.blobs ?? []) {
+        if ('at' in b) continue;
+        appendedAt.set(b, items.length);
+        items.push(b);
+      }
+    }
+    const ops = (at: Location[]): LogOp[] => {
+      const out: LogOp[] = [];
+      for (const { set } of group) {
+        if (set === null) continue;
+        for (const b of set.blobs ?? []) out.push({ type: 'put', key: key(LOCATION, b.id), value: encodeLocation('at' in b ? b.at : at[appendedAt.get(b) as number]) });
+        for (const v of set.vars ?? []) out.push(v.value === null ? { type: 'del', key: key(VAR, v.name) } : { type: 'put', key: key(VAR, v.name), value: Buffer.from(v.value) });
+        // A pin is a record keyed by root and expiry, written blind: the latest expiry wins by
+        // key order, so concurrent pins need no read-modify-write and none can shorten another.
+        for (const p of set.pins ?? []) out.push({ type: 'put', key: pinKey(p.root, p.until), value: EMPTY });
+      }
+      return out;
+    };
+    return { items, ops };
+  }
+
+  private count(nodes: NewNode[], records: Array<Uint8Array | undefined>, group: Pending[]): void {
     nodes.forEach((b, i) => {
       const r = records[i];
       if (r === undefined) return;
@@ -336,22 +405,11 @@ export class BlockStore {
       this.stats.bytesWritten += b.bytes.length;
       this.stats.recordBytesWritten += r.length;
     });
-    await this.nodes.stage(batch, nodes, records);
     for (const { set } of group) {
-      if (set === null) continue;
-      for (const b of set.blobs ?? []) {
-        const at = 'at' in b ? b.at : await this.segments.append(b.id, b.bytes);
-        batch.put(key(LOCATION, b.id), encodeLocation(at));
+      for (const b of set?.blobs ?? []) {
         this.stats.blobsWritten++;
-        this.stats.blobBytesWritten += at.length;
+        this.stats.blobBytesWritten += 'at' in b ? b.at.length : lengthOf(b.bytes);
       }
-      for (const v of set.vars ?? []) {
-        if (v.value === null) batch.del(key(VAR, v.name));
-        else batch.put(key(VAR, v.name), Buffer.from(v.value));
-      }
-      // A pin is a record keyed by root and expiry, written blind: the latest expiry wins by
-      // key order, so concurrent pins need no read-modify-write and none can shorten another.
-      for (const p of set.pins ?? []) batch.put(pinKey(p.root, p.until), EMPTY);
     }
   }
 
@@ -381,6 +439,15 @@ export class BlockStore {
       if (entry !== undefined) ops.push({ type: 'put', key: nodeAtKey(m.id), value: encodeLocation(m.at, entry) });
     }
     await this.db.batch(ops, { sync: true });
+  }
+
+  /**
+   * Unlinks segments the index no longer points into (collector only). LevelDB is synced first:
+   * a commit record in them may be all that holds a write LevelDB has not synced yet.
+   */
+  async dropSegments(numbers: Iterable<number>): Promise<void> {
+    await this.db.put(CHECKPOINT, encodePosition(this.segments.nextPosition), { sync: true });
+    for (const n of numbers) await this.segments.drop(n);
   }
 
   /** Where a block's record is now in the segments, or undefined. */
@@ -426,9 +493,41 @@ export class BlockStore {
     this.closed = true;
     while (this.flushing !== null) await this.flushing;
     await this.segments.close();
+    // Every commit so far is in LevelDB for good: the next open replays nothing.
+    await this.db.put(CHECKPOINT, encodePosition(this.segments.nextPosition), { sync: true });
     await this.db.close();
     this.logger.debug('store closed');
   }
+}
+
+/**
+ * Rebuilds what the commit records past LevelDB's checkpoint wrote (LevelDB's log is synced
+ * about once a second, the segments before every reply), then moves the checkpoint to this
+ * run's first segment. `checkpoint` undefined: a new store, or one of a layout before commit
+ * records, whose every write LevelDB synced.
+ */
+async function recover(db: ClassicLevel<Buffer, Buffer>, segments: SegmentFiles, checkpoint: Buffer | undefined, logger: Logger): Promise<void> {
+  const ops: Batch = [];
+  if (checkpoint !== undefined) {
+    const replayed = await replay(segments, decodePosition(checkpoint), async (op) => {
+      if (op.type !== 'put' || op.key[0] !== LOCATION) return true;
+      // A blob appended before its commit (an upload's chunk) is checked like any block read.
+      const bytes = await segments.read(decodeLocation(op.value)).catch(() => undefined);
+      return bytes !== undefined && idEquals(idOf(bytes), op.key.subarray(1));
+    });
+    ops.push(...replayed.ops);
+    if (replayed.commits > 0) logger.info({ commits: replayed.commits }, 'replayed commits LevelDB had not synced');
+  }
+  ops.push({ type: 'put', key: Buffer.from([META, 0x76]), value: Buffer.from([STORE_VERSION]) });
+  ops.push({ type: 'put', key: CHECKPOINT, value: encodePosition(segments.nextPosition) });
+  await db.batch(ops, { sync: true });
+}
+
+function lengthOf(bytes: Uint8Array | readonly Uint8Array[]): number {
+  if (bytes instanceof Uint8Array) return bytes.length;
+  let n = 0;
+  for (const b of bytes) n += b.length;
+  return n;
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -26,7 +26,7 @@ function prefixed(prefix: number, id: Uint8Array): Buffer {
 }
 
 /** The record's location, then for a delta its keyframe's id: writers learn how a base is stored without reading it. */
-function indexEntry(at: Location, record: Uint8Array): Buffer {
+export function indexEntry(at: Location, record: Uint8Array): Buffer {
   const delta = isDelta(record);
   const e = encodeLocation(at, Buffer.allocUnsafe(delta ? LOCATION_BYTES + ID_BYTES : LOCATION_BYTES));
   if (delta) e.set(keyframeOf(record), LOCATION_BYTES);
@@ -284,18 +284,20 @@ export class NodeRecords {
     return kfBytes === undefined ? undefined : encodeDelta(keyframe, kfBytes, c.node.bytes);
   }
 
-  /**
-   * Appends the records (undefined: nothing to write) to the segments and puts their index
-   * entries in `batch`; the caller syncs the segments before writing the batch, so no entry
-   * ever points at bytes that are not on disk.
-   */
-  async stage(batch: ChainedBatch<ClassicLevel<Buffer, Buffer>, Buffer, Buffer>, nodes: NewNode[], records: Array<Uint8Array | undefined>): Promise<void> {
+  /** The records to append for `nodes` (undefined: nothing to write), in order. */
+  static toAppend(nodes: NewNode[], records: Array<Uint8Array | undefined>): Array<{ id: Id; bytes: Uint8Array }> {
     const items: Array<{ id: Id; bytes: Uint8Array }> = [];
     records.forEach((r, i) => {
       if (r !== undefined) items.push({ id: nodes[i].id, bytes: r });
     });
-    if (items.length === 0) return;
-    const at = await this.segments.appendMany(items);
+    return items;
+  }
+
+  /**
+   * Puts the index entries of appended records in `batch`; the caller syncs the segments
+   * before writing the batch, so no entry ever points at bytes that are not on disk.
+   */
+  stage(batch: ChainedBatch<ClassicLevel<Buffer, Buffer>, Buffer, Buffer>, items: ReadonlyArray<{ id: Id; bytes: Uint8Array }>, at: Location[]): void {
     items.forEach((it, k) => batch.put(nodeAtKey(it.id), indexEntry(at[k], it.bytes)));
   }
 

@@ -16,7 +16,8 @@ import { ID_BYTES, type Id } from './id.ts';
  * the garbage collector and unlinked.
  */
 export const SEGMENT_BYTES = 256 * 1024 * 1024;
-const RECORD_HEAD = 4 + ID_BYTES;
+/** A record's head: its length (uint32 BE) and its id. */
+export const RECORD_HEAD = 4 + ID_BYTES;
 /** Synced in the background past this many unsynced bytes, so the commit's own sync stays short. */
 const BACKGROUND_SYNC_BYTES = 64 * 1024 * 1024;
 const NAME = /^(\d{8})\.seg$/;
@@ -24,6 +25,22 @@ const NAME = /^(\d{8})\.seg$/;
 const SPAN_GAP = 16 * 1024;
 /** …and the pread stays within this many bytes. */
 const SPAN_BYTES = 512 * 1024;
+
+/** Reads of `scan`: enough for a few hundred node records at a time. */
+const SCAN_BYTES = 256 * 1024;
+
+/** A place in the segments: a segment number and an offset in it. */
+export interface Position {
+  segment: number;
+  offset: number;
+}
+
+/** A record met by `scan`: where its head is, its id and length, and its bytes when asked for. */
+export interface ScannedRecord extends Position {
+  id: Uint8Array;
+  length: number;
+  bytes: Uint8Array | undefined;
+}
 
 /** Where a block's bytes are: segment number, offset of the bytes, their length. */
 export interface Location {
@@ -47,6 +64,12 @@ export function decodeLocation(b: Uint8Array): Location {
   const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   if (buf.length !== LOCATION_BYTES) throw new CrissError('ERR', 'corrupt block location in the index');
   return { segment: buf.readUInt32BE(0), offset: buf.readUIntBE(6, 6), length: buf.readUInt32BE(12) };
+}
+
+/** A block to append: its id and its bytes, whole or in the pieces they arrived in. */
+export interface Appended {
+  id: Uint8Array;
+  bytes: Uint8Array | readonly Uint8Array[];
 }
 
 interface Segment {
@@ -105,47 +128,68 @@ export class SegmentFiles {
    * resolves with their locations, in order, once written (not yet synced). A block given in
    * pieces (from the network) is written as they lie, never gathered into one buffer.
    */
-  appendMany(items: ReadonlyArray<{ id: Id; bytes: Uint8Array | readonly Uint8Array[] }>, hold = false): Promise<Location[]> {
-    const run = this.tail.then(() => this.appendNow(items, hold));
+  appendMany(items: readonly Appended[], hold = false): Promise<Location[]> {
+    return this.serialized(() => this.appendNow(items, hold)).then((r) => r.at);
+  }
+
+  /**
+   * Appends blocks, then a last record made by `seal` from their locations (a commit record,
+   * docs/format.md §8.2), in the same writes: one write per segment spanned, one sync after.
+   */
+  appendSealed(items: readonly Appended[], seal: (at: Location[]) => Appended & { bytes: Uint8Array }): Promise<{ at: Location[]; sealed: Location }> {
+    return this.serialized(() => this.appendNow(items, false, seal)) as Promise<{ at: Location[]; sealed: Location }>;
+  }
+
+  private serialized<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(job);
     this.tail = run.catch(() => undefined);
     return run;
   }
 
-  private async appendNow(items: ReadonlyArray<{ id: Id; bytes: Uint8Array | readonly Uint8Array[] }>, hold: boolean): Promise<Location[]> {
-    const blocks = items.map(({ id, bytes }) => {
+  private async appendNow(items: readonly Appended[], hold: boolean, seal?: (at: Location[]) => Appended): Promise<{ at: Location[]; sealed?: Location }> {
+    const heads = Buffer.allocUnsafe(RECORD_HEAD * (items.length + (seal === undefined ? 0 : 1)));
+    const writes: Array<{ seg: Segment; from: number; list: Uint8Array[] }> = [];
+    const place = async ({ id, bytes }: Appended, n: number): Promise<Location> => {
       const pieces = bytes instanceof Uint8Array ? [bytes] : bytes;
       let length = 0;
       for (const p of pieces) length += p.length;
-      return { id, pieces, length };
-    });
-    const out: Location[] = [];
-    const heads = Buffer.allocUnsafe(RECORD_HEAD * blocks.length);
-    let i = 0;
-    while (i < blocks.length) {
       let seg = this.active;
-      if (seg === null || seg.size + RECORD_HEAD + blocks[i].length > SEGMENT_BYTES) seg = await this.roll();
-      const at = seg.size;
-      const write: Uint8Array[] = [];
-      let end = at;
       // At least one record per segment, whatever its size: a fresh segment takes it.
-      for (; i < blocks.length && (write.length === 0 || end + RECORD_HEAD + blocks[i].length <= SEGMENT_BYTES); i++) {
-        const { id, pieces, length } = blocks[i];
-        const head = heads.subarray(i * RECORD_HEAD, (i + 1) * RECORD_HEAD);
-        head.writeUInt32BE(length, 0);
-        head.set(id, 4);
-        write.push(head, ...pieces);
-        out.push({ segment: seg.number, offset: end + RECORD_HEAD, length });
-        end += RECORD_HEAD + length;
-        if (hold) seg.holds++;
-      }
-      seg.size = end;
+      if (seg === null || (seg.size > 0 && seg.size + RECORD_HEAD + length > SEGMENT_BYTES)) seg = await this.roll();
+      let w = writes[writes.length - 1];
+      if (w === undefined || w.seg !== seg) writes.push((w = { seg, from: seg.size, list: [] }));
+      const head = heads.subarray(n * RECORD_HEAD, (n + 1) * RECORD_HEAD);
+      head.writeUInt32BE(length, 0);
+      head.set(id, 4);
+      w.list.push(head, ...pieces);
+      const at = { segment: seg.number, offset: seg.size + RECORD_HEAD, length };
+      seg.size += RECORD_HEAD + length;
+      if (hold) seg.holds++;
+      return at;
+    };
+    const at: Location[] = [];
+    for (let i = 0; i < items.length; i++) at.push(await place(items[i], i));
+    const sealed = seal === undefined ? undefined : await place(seal(at), items.length);
+    for (const { seg, from, list } of writes) {
+      const length = seg.size - from;
       // libuv writes the whole list (in runs of IOV_MAX buffers, resuming after short writes) or fails.
-      const { bytesWritten } = await seg.fh.writev(write, at);
-      if (bytesWritten !== end - at) throw new CrissError('ERR', `short write to segment ${seg.number}`);
-      seg.unsynced += end - at;
+      const { bytesWritten } = await seg.fh.writev(list, from).catch((e: unknown) => {
+        this.retire(seg);
+        throw e;
+      });
+      if (bytesWritten !== length) {
+        this.retire(seg);
+        throw new CrissError('ERR', `short write to segment ${seg.number}`);
+      }
+      seg.unsynced += length;
       if (seg.unsynced >= BACKGROUND_SYNC_BYTES && seg.syncing === null) void this.syncSegment(seg).catch(() => undefined);
     }
-    return out;
+    return { at, sealed };
+  }
+
+  /** No more appends behind a failed write: what follows it would be read after its garbage. */
+  private retire(seg: Segment): void {
+    if (this.active === seg) this.active = null;
   }
 
   private async roll(): Promise<Segment> {
@@ -226,6 +270,63 @@ export class SegmentFiles {
     }
     await Promise.all(reads);
     return out;
+  }
+
+  /**
+   * The records from `from` on, in order, through every later segment: each one's head, and its
+   * bytes when `withBytes(id)` asks for them. A record that would pass the end of its file (a
+   * torn tail) ends that segment's scan.
+   */
+  async *scan(from: Position, withBytes: (id: Uint8Array) => boolean): AsyncGenerator<ScannedRecord> {
+    const numbers = [...this.segments.keys()].filter((n) => n >= from.segment).sort((a, b) => a - b);
+    const buf = Buffer.allocUnsafe(SCAN_BYTES);
+    for (const n of numbers) {
+      const seg = this.segments.get(n) as Segment;
+      let pos = n === from.segment ? from.offset : 0;
+      let bufAt = 0;
+      let bufLen = 0;
+      while (pos + RECORD_HEAD <= seg.size) {
+        if (pos < bufAt || pos + RECORD_HEAD > bufAt + bufLen) {
+          bufAt = pos;
+          bufLen = (await seg.fh.read(buf, 0, SCAN_BYTES, pos)).bytesRead;
+          if (bufLen < RECORD_HEAD) break;
+        }
+        const length = buf.readUInt32BE(pos - bufAt);
+        const id = Buffer.from(buf.subarray(pos - bufAt + 4, pos - bufAt + RECORD_HEAD));
+        const end = pos + RECORD_HEAD + length;
+        if (end > seg.size) break;
+        let bytes: Uint8Array | undefined;
+        if (withBytes(id)) {
+          bytes = end <= bufAt + bufLen
+            ? Buffer.from(buf.subarray(pos - bufAt + RECORD_HEAD, end - bufAt))
+            : await this.read({ segment: n, offset: pos + RECORD_HEAD, length });
+        }
+        yield { segment: n, offset: pos, id, length, bytes };
+        pos = end;
+      }
+    }
+  }
+
+  /**
+   * `count` consecutive records from `from`, with their bytes, running on into the next
+   * segment where one ends (a write that rolled); undefined when they are not all there.
+   */
+  async readRecords(from: Position, count: number): Promise<Array<{ id: Uint8Array; at: Location; bytes: Uint8Array }> | undefined> {
+    const out: Array<{ id: Uint8Array; at: Location; bytes: Uint8Array }> = [];
+    if (count === 0) return out;
+    let last = from.segment;
+    for await (const r of this.scan(from, () => true)) {
+      if (r.segment !== last && (r.segment !== last + 1 || r.offset !== 0)) return undefined;
+      last = r.segment;
+      out.push({ id: r.id, at: { segment: r.segment, offset: r.offset + RECORD_HEAD, length: r.length }, bytes: r.bytes as Uint8Array });
+      if (out.length === count) return out;
+    }
+    return undefined;
+  }
+
+  /** Where the next append goes: a fresh segment, never one written by an earlier run. */
+  get nextPosition(): Position {
+    return this.active === null ? { segment: this.next, offset: 0 } : { segment: this.active.number, offset: this.active.size };
   }
 
   /** A block read into a buffer of `pool`, leased to the caller. */
