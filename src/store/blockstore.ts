@@ -24,6 +24,7 @@ const META = 0x6d; // 'm'
 
 /** Stored layout version; a store written by a newer layout is refused, not misread. */
 const STORE_VERSION = 5;
+const VERSION_KEY = Buffer.from([META, 0x76]);
 /** Where the commit records LevelDB may not hold yet begin (docs/format.md §8.2). */
 const CHECKPOINT = Buffer.from([META, 0x63]);
 /** LevelDB's log is synced at most this often: a crash's replay covers about this much. */
@@ -120,8 +121,7 @@ export class BlockStore {
     } catch (e) {
       throw new CrissError('ERR', `cannot open the store at ${dir}: ${(e as Error).message}`, { cause: e });
     }
-    const metaKey = Buffer.from([META, 0x76]);
-    const version = await db.get(metaKey);
+    const version = await db.get(VERSION_KEY);
     // Each layout only adds to the one before (2: segments and `l`; 3: delta records; 4: node
     // records in the segments; 5: commit records): an old store is upgraded in place, and its
     // `b` records stay readable.
@@ -443,10 +443,12 @@ export class BlockStore {
 
   /**
    * Unlinks segments the index no longer points into (collector only). LevelDB is synced first:
-   * a commit record in them may be all that holds a write LevelDB has not synced yet.
+   * a commit record in them may be all that holds a write LevelDB has not synced yet. (Every
+   * write with records in them landed before they were sealed; the checkpoint stays where it is,
+   * since a write in flight now may not be in LevelDB yet.)
    */
   async dropSegments(numbers: Iterable<number>): Promise<void> {
-    await this.db.put(CHECKPOINT, encodePosition(this.segments.nextPosition), { sync: true });
+    await this.db.put(VERSION_KEY, Buffer.from([STORE_VERSION]), { sync: true });
     for (const n of numbers) await this.segments.drop(n);
   }
 
@@ -518,7 +520,7 @@ async function recover(db: ClassicLevel<Buffer, Buffer>, segments: SegmentFiles,
     ops.push(...replayed.ops);
     if (replayed.commits > 0) logger.info({ commits: replayed.commits }, 'replayed commits LevelDB had not synced');
   }
-  ops.push({ type: 'put', key: Buffer.from([META, 0x76]), value: Buffer.from([STORE_VERSION]) });
+  ops.push({ type: 'put', key: VERSION_KEY, value: Buffer.from([STORE_VERSION]) });
   ops.push({ type: 'put', key: CHECKPOINT, value: encodePosition(segments.nextPosition) });
   await db.batch(ops, { sync: true });
 }
