@@ -302,6 +302,25 @@ describe('BlockStore on LevelDB', () => {
     await after.close();
   });
 
+  it('takes no write after one that failed past its commit record, until reopened; what was acknowledged stays', async () => {
+    let s = await openStore();
+    const kept = block('acknowledged');
+    await s.commit({ blocks: [kept], pins: [{ root: kept.id, until: FOREVER }] });
+    // An fdatasync that fails (EIO): the write's commit record may be on disk or half of it.
+    const sync = s.segments.sync.bind(s.segments);
+    s.segments.sync = () => Promise.reject(new Error('EIO: i/o error, fdatasync'));
+    await expect(s.commit({ blocks: [block('failed')] })).rejects.toMatchObject({ code: 'ERR', message: expect.stringMatching(/store write failed: EIO/) });
+    s.segments.sync = sync;
+    await expect(s.commit({ blocks: [block('after')] })).rejects.toMatchObject({ message: expect.stringMatching(/refuses writes.*restart/) });
+    await closeStore(s);
+    s = await openStore();
+    expect(hex(await s.getBlock(kept.id))).toBe(hex(kept.bytes));
+    expect(await s.pinOf(kept.id)).toBe(FOREVER);
+    const later = block('after a restart');
+    await s.commit({ blocks: [later] });
+    expect(hex(await s.getBlock(later.id))).toBe(hex(later.bytes));
+  });
+
   it('refuses to open a directory another open store holds', async () => {
     await openStore();
     await expect(BlockStore.open(dir, logger)).rejects.toBeInstanceOf(CrissError);
