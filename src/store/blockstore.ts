@@ -487,6 +487,8 @@ export class BlockStore {
       ['store_read_buffers_allocated', this.readBuffers.stats.allocated],
       ['store_read_buffer_bytes_free', this.readBuffers.pooledBytes],
       ['store_queue', this.queue.length],
+      // 0 once a write could not be made durable: writes are refused until a restart.
+      ['store_writable', this.broken === null ? 1 : 0],
     ];
   }
 

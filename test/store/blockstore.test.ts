@@ -311,9 +311,11 @@ describe('BlockStore on LevelDB', () => {
     s.segments.sync = () => Promise.reject(new Error('EIO: i/o error, fdatasync'));
     await expect(s.commit({ blocks: [block('failed')] })).rejects.toMatchObject({ code: 'ERR', message: expect.stringMatching(/store write failed: EIO/) });
     s.segments.sync = sync;
+    expect(s.info()).toContainEqual(['store_writable', 0]);
     await expect(s.commit({ blocks: [block('after')] })).rejects.toMatchObject({ message: expect.stringMatching(/refuses writes.*restart/) });
     await closeStore(s);
     s = await openStore();
+    expect(s.info()).toContainEqual(['store_writable', 1]);
     expect(hex(await s.getBlock(kept.id))).toBe(hex(kept.bytes));
     expect(await s.pinOf(kept.id)).toBe(FOREVER);
     const later = block('after a restart');
