@@ -108,7 +108,7 @@ export function decodePosition(b: Uint8Array): Position {
   return { segment: buf.readUInt32BE(0), offset: buf.readUIntBE(4, 6) };
 }
 
-/** Where the record that ends at `at` (a commit record's location) is followed by the next one. */
+/** The position just past the bytes at `at`: where the next record's head goes. */
 export function endOf(at: Location): Position {
   return { segment: at.segment, offset: at.offset + at.length };
 }
