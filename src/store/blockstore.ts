@@ -6,7 +6,7 @@ import { BufferPool, type Lease } from './buffer-pool.ts';
 import { type LogOp, decodePosition, encodeCommit, encodePosition, endOf, recordsCrc, replay } from './commit-log.ts';
 import { type Id, idEquals, idOf } from './id.ts';
 import { BLOCK, NODE_AT, type NewNode, NodeRecords, type StoredNode, nodeAtKey, nodeKey } from './records.ts';
-import { type Appended, LOCATION_BYTES, type Location, RECORD_HEAD, SegmentFiles, decodeLocation, diskUsage, encodeLocation } from './segments.ts';
+import { type Appended, LOCATION_BYTES, type Location, RECORD_HEAD, SegmentFiles, decodeLocation, diskUsage, encodeLocation, lengthOf } from './segments.ts';
 
 /**
  * Blocks, pins and variables (docs/format.md §8): the bytes of every block (node records, big
@@ -525,13 +525,6 @@ async function recover(db: ClassicLevel<Buffer, Buffer>, segments: SegmentFiles,
   ops.push({ type: 'put', key: VERSION_KEY, value: Buffer.from([STORE_VERSION]) });
   ops.push({ type: 'put', key: CHECKPOINT, value: encodePosition(segments.nextPosition) });
   await db.batch(ops, { sync: true });
-}
-
-function lengthOf(bytes: Uint8Array | readonly Uint8Array[]): number {
-  if (bytes instanceof Uint8Array) return bytes.length;
-  let n = 0;
-  for (const b of bytes) n += b.length;
-  return n;
 }
 
 const EMPTY = Buffer.alloc(0);

@@ -66,6 +66,14 @@ export function decodeLocation(b: Uint8Array): Location {
   return { segment: buf.readUInt32BE(0), offset: buf.readUIntBE(6, 6), length: buf.readUInt32BE(12) };
 }
 
+/** Bytes of a block given whole or in pieces. */
+export function lengthOf(bytes: Uint8Array | readonly Uint8Array[]): number {
+  if (bytes instanceof Uint8Array) return bytes.length;
+  let n = 0;
+  for (const b of bytes) n += b.length;
+  return n;
+}
+
 /** A block to append: its id and its bytes, whole or in the pieces they arrived in. */
 export interface Appended {
   id: Uint8Array;
@@ -151,8 +159,7 @@ export class SegmentFiles {
     const writes: Array<{ seg: Segment; from: number; list: Uint8Array[] }> = [];
     const place = async ({ id, bytes }: Appended, n: number): Promise<Location> => {
       const pieces = bytes instanceof Uint8Array ? [bytes] : bytes;
-      let length = 0;
-      for (const p of pieces) length += p.length;
+      const length = lengthOf(pieces);
       let seg = this.active;
       // At least one record per segment, whatever its size: a fresh segment takes it.
       if (seg === null || (seg.size > 0 && seg.size + RECORD_HEAD + length > SEGMENT_BYTES)) seg = await this.roll();
