@@ -468,7 +468,21 @@ export class Connection implements DispatchSession {
   private static readonly batchesEnding: Connection[] = [];
 
   private static endBatches(): void {
-    for (const c of Connection.batchesEnding.splice(0)) if (c.batchEnding) c.endBatchNow();
+    for (const c of Connection.batchesEnding.splice(0)) c.endQueuedBatch();
+  }
+
+  /**
+   * Since it was queued, a connection may have met a full socket (its `drain` goes on from
+   * there) or started a command that is still running: its replies so far leave, but input stays
+   * as it is until that command settles and ends its own batch.
+   */
+  private endQueuedBatch(): void {
+    if (!this.batchEnding) return;
+    if (this.waitingDrain) this.batchEnding = false;
+    else if (this.busy) {
+      this.batchEnding = false;
+      this.flush();
+    } else this.endBatchNow();
   }
 
   /** Flush, then close or read on. */
