@@ -109,7 +109,6 @@ export class Connection implements DispatchSession {
   private waiting: Buffer[] | undefined;
   /** The decoder failed while commands ran: reported once they have replied. */
   private decodeFailure: unknown;
-  private replyFlushQueued = false;
   /** Its flush waits in batchesEnding. */
   private batchEnding = false;
   private waitingDrain = false;
@@ -326,18 +325,8 @@ export class Connection implements DispatchSession {
       this.settled();
       return;
     }
-    if (moved) this.queueReplyFlush();
+    if (moved) this.queueBatchEnd();
     this.overlap();
-  }
-
-  /** Replies that are ready leave without waiting for the rest of the pipeline (once per turn of the event loop). */
-  private queueReplyFlush(): void {
-    if (this.replyFlushQueued) return;
-    this.replyFlushQueued = true;
-    setImmediate(() => {
-      this.replyFlushQueued = false;
-      if (!this.waitingDrain && !this.stopping) this.flush();
-    });
   }
 
   /** Every command started has replied. */
@@ -454,10 +443,15 @@ export class Connection implements DispatchSession {
    * +53 %, +43 % with -P 16). Stopping flushes at once.
    */
   private endBatch(): void {
-    if (this.stopping) {
-      this.endBatchNow();
-      return;
-    }
+    if (this.stopping) this.endBatchNow();
+    else this.queueBatchEnd();
+  }
+
+  /**
+   * Flushes at the end of this turn of the event loop, with every other connection queued; also
+   * how replies that are ready leave without waiting for the rest of a pipeline.
+   */
+  private queueBatchEnd(): void {
     if (this.batchEnding) return;
     this.batchEnding = true;
     if (Connection.batchesEnding.length === 0) setImmediate(Connection.endBatches);
@@ -473,16 +467,15 @@ export class Connection implements DispatchSession {
 
   /**
    * Since it was queued, a connection may have met a full socket (its `drain` goes on from
-   * there) or started a command that is still running: its replies so far leave, but input stays
-   * as it is until that command settles and ends its own batch.
+   * there), begun to stop (it flushes as it stops), or have commands still running: their
+   * replies so far leave, but input stays as it is until they settle and end their own batch.
    */
   private endQueuedBatch(): void {
     if (!this.batchEnding) return;
-    if (this.waitingDrain) this.batchEnding = false;
-    else if (this.busy) {
-      this.batchEnding = false;
-      this.flush();
-    } else this.endBatchNow();
+    this.batchEnding = false;
+    if (this.waitingDrain || this.stopping) return;
+    if (this.busy) this.flush();
+    else this.endBatchNow();
   }
 
   /** Flush, then close or read on. */
