@@ -105,13 +105,11 @@ export class TreeNode {
    * The shared prefix as 3-byte words (`prefixWords` of them), then per key the 30 high bits of
    * its next four bytes, then a copy of `keyStart` (from `startsAt`): one dense array of small
    * integers (Smis), so a search reads no key byte until words tie, and a read of a cold leaf
-   * finds its key offsets in the array it already missed on, not in one more (+6–10 % on the
-   * command path, docs/benchmarks.md).
+   * finds its key offsets in the array it already missed on, not in one more (−6 % CPU a
+   * FETCHBIN on the command path, docs/benchmarks.md).
    */
   private probe: number[] = NO_WORDS;
   private prefixWords = 0;
-  /** Where `probe`'s copy of `keyStart` begins, or -1 while there is none. */
-  private startsAt = -1;
   /** `leads`' measure: undefined until taken, null when the keys are not all of one lead kind. */
   private leadArray: number[] | null | undefined;
   /** 1: every key is an integer of at most 32 bits; 2: every key a tuple led by one (tupleLeadAt). */
@@ -334,7 +332,7 @@ export class TreeNode {
       let c = w - words[pw + mid];
       if (c === 0) {
         const b = this.bytes;
-        const p = words[this.startsAt + mid];
+        const p = words[pw + this.length + mid];
         const bl = family === 1 ? b[p + 1] : b[p] & 0x1f;
         c = comparePayload(key, ka, kr, b, p + ks + shared, bl - shared);
       }
@@ -352,7 +350,7 @@ export class TreeNode {
   valueOf(key: Uint8Array): Uint8Array | undefined {
     const i = this.lowerBound(key);
     if (i === this.length) return undefined;
-    const o = this.startsAt;
+    const o = this.startsAt();
     const pr = this.probe;
     const ks = this.keyStart;
     const p = o < 0 ? ks[i] : pr[o + i];
@@ -362,6 +360,11 @@ export class TreeNode {
     const b = this.bytes;
     for (let j = n - 1; j >= 0; j--) if (key[j] !== b[p + j]) return undefined;
     return b.subarray(p + n, end);
+  }
+
+  /** Where `probe`'s copy of `keyStart` begins, or -1 while there is none. */
+  private startsAt(): number {
+    return this.prefixFamily > 0 ? this.prefixWords + this.length : -1;
   }
 
   /** Payload bytes every key shares when all have `family`'s header (1 bin8, 2 fixstr), else -1; measured once. */
@@ -391,7 +394,6 @@ export class TreeNode {
       for (let j = 0; j < pw; j++) words[j] = prefixWordAt(b, a + skip + 3 * j, len - 3 * j);
       for (let i = 0; i < n; i++) words[pw + i] = wordAt(b, ks[i] + skip + len, lengthOf(ks[i]) - len);
       for (let i = 0; i <= n; i++) words[pw + n + i] = ks[i];
-      this.startsAt = pw + n;
       this.probe = words;
       this.prefixWords = pw;
     }
