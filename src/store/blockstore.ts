@@ -200,7 +200,7 @@ export class BlockStore {
   }
 
   /** Appends a big block before its commit (uploads); the segment is held until `release`. */
-  appendBlob(id: Id, bytes: Uint8Array): Promise<Location> {
+  appendBlob(id: Id, bytes: Uint8Array | readonly Uint8Array[]): Promise<Location> {
     if (this.closed) return Promise.reject(new CrissError('CLOSED', 'the store is closing'));
     return this.segments.append(id, bytes, true);
   }

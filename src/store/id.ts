@@ -51,12 +51,20 @@ export async function hasId(block: Uint8Array, id: Id): Promise<boolean> {
   return Buffer.from(await crypto.subtle.digest('SHA-256', block)).equals(id.subarray(ID_PREFIX_BYTES));
 }
 
-/** Whether a block that arrived in pieces hashes to `id`, hashed where the pieces lie. */
-export function piecesHaveId(pieces: Iterable<Uint8Array>, id: Id): boolean {
-  if (!isId(id)) return false;
+/** The id of a block given in pieces, hashed where the pieces lie. */
+export function idOfPieces(pieces: Iterable<Uint8Array>): Id {
   const h = createHash('sha256');
   for (const piece of pieces) h.update(piece);
-  return h.digest().equals(id.subarray(ID_PREFIX_BYTES));
+  const out = Buffer.allocUnsafe(ID_BYTES);
+  out[0] = SHA2_256;
+  out[1] = DIGEST_BYTES;
+  out.set(h.digest(), 2);
+  return out;
+}
+
+/** Whether a block that arrived in pieces hashes to `id`, hashed where the pieces lie. */
+export function piecesHaveId(pieces: Iterable<Uint8Array>, id: Id): boolean {
+  return isId(id) && idEquals(idOfPieces(pieces), id);
 }
 
 export function isId(bytes: Uint8Array): boolean {

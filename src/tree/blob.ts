@@ -2,6 +2,7 @@ import { EXT8, EXT_BLOB, MAX_VALUE_BYTES } from '../codec/format.ts';
 import { skipValue } from '../codec/index.ts';
 import { CrissError } from '../errors.ts';
 import { ID_BYTES, type Id, hasId, idOf, idToText, isId } from '../store/id.ts';
+import { lengthOf } from '../store/segments.ts';
 
 /**
  * Large values live in blocks of their own (docs/format.md §4): a leaf keeps a 42-byte blob
@@ -22,14 +23,14 @@ export interface Blob {
 }
 
 /** `c7 27 04`, the id, the value's byte length (u32) and its first byte (its type). */
-export function blobRef(id: Id, value: Uint8Array): Buffer {
+export function blobRef(id: Id, value: Uint8Array | readonly Uint8Array[]): Buffer {
   const r = Buffer.allocUnsafe(REF_BYTES);
   r[0] = EXT8;
   r[1] = PAYLOAD;
   r[2] = EXT_BLOB;
   r.set(id, 3);
-  r.writeUInt32BE(value.length, 3 + ID_BYTES);
-  r[3 + ID_BYTES + 4] = value[0];
+  r.writeUInt32BE(lengthOf(value), 3 + ID_BYTES);
+  r[3 + ID_BYTES + 4] = value instanceof Uint8Array ? value[0] : value[0][0];
   return r;
 }
 

@@ -2,138 +2,165 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CrissError } from '../errors.ts';
-import type { Chunk } from './cdc.ts';
-import { CHUNK_SLOT, CHUNK_SLOTS, type FromWorker, PIECE_SLOT, PIECE_SLOTS, type SharedSlots, type ToWorker, type WireChunk } from './chunk-slots.ts';
+import type { FromWorker, ToWorker } from './chunk-messages.ts';
+import { type Cut, blobHead } from './chunk-stream.ts';
+import { UploadRing } from './upload-ring.ts';
 
 /** The worker's module, next to this one and of its kind: `.ts` in src/, `.js` in the bin's build (bin/build.js). */
 const WORKER = new URL(`./chunk-worker${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
 
-/** Bytes handed to the thread and not yet chunked, past which an upload waits. */
-const MAX_BACKLOG = 2 * 1024 * 1024;
+/** A write into the ring waits for room for this much of its piece (or all of a smaller one), not for every byte. */
+const MIN_WRITE = 1024 * 1024;
+/** Rings kept for the next uploads: each is a shared memory of 9 MiB, and `upload_dir` opens one per file. */
+const MAX_FREE_RINGS = 2;
+
+/** One chunk of an upload, in file order. */
+export interface UploadChunk {
+  offset: number;
+  /** The file's bytes the chunk holds. */
+  length: number;
+  /** The chunk's canonical value: one buffer (an inline chunk), or a blob's head and its bytes, which lie in the upload's ring until released. */
+  value: readonly Uint8Array[];
+  /** The blob's id (sha2-256 of the value); null for a chunk short enough to stay inline. */
+  id: Uint8Array | null;
+}
 
 interface Session {
-  onChunks: (chunks: Chunk[]) => void;
-  /** The thread holding this upload's chunking state, from its first message on. */
+  onChunks: (chunks: UploadChunk[]) => void;
+  /** The thread that chunks this upload, from its first byte on. */
   thread: Thread | null;
-  backlog: number;
+  ring: UploadRing | null;
+  /** File bytes written into the ring. */
+  written: number;
+  /** Every byte before this file offset is released: the ring may take new bytes there. */
+  released: number;
+  /** Chunks delivered and not yet released, in file order, from `head` on; `settled` holds those released out of order. */
+  delivered: UploadChunk[];
+  head: number;
+  settled: Set<UploadChunk>;
+  /** The thread is done with the ring: it sent the final chunks. */
+  threadDone: boolean;
   waiting: Array<() => void>;
   finished: PromiseWithResolvers<void> | null;
   failure: CrissError | null;
 }
 
-/** One running thread and the slots it shares with this one. */
 interface Thread {
   worker: Worker;
-  slots: SharedSlots;
-  freePieces: number[];
-  /** Pushes waiting for a free piece slot. */
-  slotWaiters: Array<() => void>;
-  /** Chunk slots to hand back, sent together once the current microtasks are done. */
-  returned: number[];
-  /** Chunk slots received and not yet handed back. */
-  held: number;
 }
 
 /**
  * The main thread's side of chunk-worker.ts: one thread for every upload, started on first use
- * and unref'd so it never keeps the process alive. Each upload's chunks arrive in order.
+ * and unref'd so it never keeps the process alive. Each upload's chunks arrive in order; each is
+ * released (`release`) once stored, which makes room in the upload's ring.
  */
 export class ChunkerThread {
   private current: Thread | null = null;
   private readonly sessions = new Map<number, Session>();
+  private readonly freeRings: UploadRing[] = [];
   private next = 1;
 
   private thread(): Thread {
     if (this.current !== null) return this.current;
-    const slots: SharedSlots = { pieces: new SharedArrayBuffer(PIECE_SLOTS * PIECE_SLOT), chunks: new SharedArrayBuffer(CHUNK_SLOTS * CHUNK_SLOT) };
     // A small young generation: the thread's garbage is small, and RSS must stay flat.
-    const worker = new Worker(WORKER, { workerData: slots, resourceLimits: { maxYoungGenerationSizeMb: 8 } });
-    const t: Thread = { worker, slots, freePieces: Array.from({ length: PIECE_SLOTS }, (_, i) => i), slotWaiters: [], returned: [], held: 0 };
+    const worker = new Worker(WORKER, { resourceLimits: { maxYoungGenerationSizeMb: 8 } });
+    const t: Thread = { worker };
     worker.unref();
-    worker.on('message', (m: FromWorker) => this.received(t, m));
-    worker.on('error', (err) => this.failAll(new CrissError('ERR', `the chunker thread failed: ${err.message}`)));
+    worker.on('message', (m: FromWorker) => this.received(m));
+    worker.on('error', (err) => this.failAll(t, new CrissError('ERR', `the chunker thread failed: ${err.message}`)));
     worker.on('exit', () => {
       if (this.current === t) this.current = null;
-      for (const r of t.slotWaiters.splice(0)) r();
-      this.failAll(new CrissError('ERR', 'the chunker thread exited'));
+      this.failAll(t, new CrissError('ERR', 'the chunker thread exited'));
     });
     this.current = t;
     return t;
   }
 
   /** A new upload; `onChunks` receives its chunks in file order. */
-  open(onChunks: (chunks: Chunk[]) => void): ChunkerSession {
+  open(onChunks: (chunks: UploadChunk[]) => void): ChunkerSession {
     const id = this.next++;
-    this.sessions.set(id, { onChunks, thread: null, backlog: 0, waiting: [], finished: null, failure: null });
+    this.sessions.set(id, {
+      onChunks, thread: null, ring: null, written: 0, released: 0, delivered: [], head: 0, settled: new Set(),
+      threadDone: false, waiting: [], finished: null, failure: null,
+    });
     return new ChunkerSession(this, id);
   }
 
-  /** Copies `piece` into piece slots for the thread; resolves once the backlog allows more. */
+  /** Copies `piece` into the upload's ring as room allows; resolves once all of it is in. */
   async push(id: number, piece: Uint8Array): Promise<void> {
-    // An empty piece sends nothing, but only to an upload still open.
-    this.session(id);
-    for (let at = 0; at < piece.length; at += PIECE_SLOT) {
-      const s = this.session(id);
-      const t = this.threadOf(s);
-      let slot = t.freePieces.pop();
-      while (slot === undefined) {
-        await new Promise<void>((r) => t.slotWaiters.push(r));
-        this.threadOf(this.session(id));
-        slot = t.freePieces.pop();
+    const s = this.session(id);
+    for (let at = 0; at < piece.length;) {
+      const ring = this.ringOf(id, s);
+      const want = Math.min(piece.length - at, MIN_WRITE);
+      while (UploadRing.room(s.written, s.released) < want) {
+        await new Promise<void>((r) => s.waiting.push(r));
+        this.session(id);
       }
-      const part = piece.subarray(at, at + PIECE_SLOT);
-      new Uint8Array(t.slots.pieces, slot * PIECE_SLOT, part.length).set(part);
-      s.backlog += part.length;
-      // To this thread: a slot number means nothing to a thread started since.
-      t.worker.postMessage({ type: 'push', upload: id, slot, length: part.length } satisfies ToWorker);
-      while (s.backlog > MAX_BACKLOG && s.failure === null) await new Promise<void>((r) => s.waiting.push(r));
-      if (s.failure !== null) throw s.failure;
+      const n = Math.min(piece.length - at, UploadRing.room(s.written, s.released));
+      ring.write(s.written, piece.subarray(at, at + n));
+      s.written += n;
+      at += n;
+      this.post(s, { type: 'push', upload: id, end: s.written });
     }
   }
 
   /** Resolves once the last chunk has been delivered. */
   finish(id: number): Promise<void> {
     const s = this.session(id);
-    const t = this.threadOf(s);
+    if (s.ring === null) {
+      // An empty file: no chunks, and no thread asked.
+      this.sessions.delete(id);
+      return Promise.resolve();
+    }
     s.finished = Promise.withResolvers<void>();
-    t.worker.postMessage({ type: 'finish', upload: id } satisfies ToWorker);
+    this.post(s, { type: 'finish', upload: id, end: s.written });
     return s.finished.promise;
   }
 
+  /** The chunk is stored, or will never be: its bytes in the ring may be overwritten. */
+  release(id: number, chunk: UploadChunk): void {
+    const s = this.sessions.get(id);
+    if (s === undefined) return;
+    s.settled.add(chunk);
+    let moved = false;
+    while (s.head < s.delivered.length && s.settled.delete(s.delivered[s.head])) {
+      const c = s.delivered[s.head++];
+      s.released = c.offset + c.length;
+      moved = true;
+    }
+    if (s.head === s.delivered.length) {
+      s.delivered.length = 0;
+      s.head = 0;
+    }
+    if (moved) for (const r of s.waiting.splice(0)) r();
+    this.retire(id, s);
+  }
+
+  /** Once the thread is done and every chunk stored, no write reads the ring any more: the next upload may. */
+  private retire(id: number, s: Session): void {
+    if (!s.threadDone || s.failure !== null || s.delivered.length > 0) return;
+    // Once only: the ring must not go to two uploads.
+    if (!this.sessions.delete(id)) return;
+    if (s.thread === this.current && this.freeRings.length < MAX_FREE_RINGS) this.freeRings.push(s.ring as UploadRing);
+  }
+
+  /** Rings lent to uploads and not back yet: 0 once every upload is done and its chunks released. */
+  get ringsLent(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) if (s.ring !== null) n++;
+    return n;
+  }
+
   /**
-   * The session's thread (the current one, for its first message). A thread started since
-   * knows nothing of the bytes sent before: such an upload fails rather than go on there.
+   * Forgets an upload. Its ring is not reused: appends of its chunks may still be reading it, and
+   * it goes when the last of them lets go.
    */
-  private threadOf(s: Session): Thread {
-    s.thread ??= this.thread();
-    if (s.thread !== this.current) throw new CrissError('ERR', 'the chunker thread exited');
-    return s.thread;
-  }
-
-  /** Hands a chunk's slot back to the thread once nothing refers to its value any more. */
-  recycle(value: Uint8Array): void {
-    const t = this.current;
-    if (t === null || value.buffer !== t.slots.chunks) return;
-    if (t.returned.length === 0) queueMicrotask(() => this.flushReturned(t));
-    t.returned.push(value.byteOffset / CHUNK_SLOT);
-    t.held--;
-  }
-
-  /** Chunk slots the main thread holds (values being stored): 0 once every upload is done. */
-  get slotsHeld(): number {
-    return this.current?.held ?? 0;
-  }
-
-  private flushReturned(t: Thread): void {
-    const slots = t.returned.splice(0);
-    if (slots.length > 0 && this.current === t) t.worker.postMessage({ type: 'recycle', slots } satisfies ToWorker);
-  }
-
   drop(id: number): void {
     const s = this.sessions.get(id);
     if (s === undefined) return;
     this.sessions.delete(id);
-    if (s.thread !== null && s.thread === this.current) s.thread.worker.postMessage({ type: 'drop', upload: id } satisfies ToWorker);
+    this.fail(s, new CrissError('ERR', 'this upload is finished'));
+    if (s.thread !== null && !s.threadDone && s.thread === this.current) s.thread.worker.postMessage({ type: 'drop', upload: id } satisfies ToWorker);
   }
 
   async close(): Promise<void> {
@@ -149,50 +176,65 @@ export class ChunkerThread {
     return s;
   }
 
-  private chunkOf(t: Thread, w: WireChunk): Chunk {
-    if (w.slot >= 0) t.held++;
-    const value = w.slot < 0 ? (w.value as Uint8Array) : new Uint8Array(t.slots.chunks, w.slot * CHUNK_SLOT, w.length);
-    return { offset: w.offset, value, id: w.id };
+  /** The upload's ring, opened on its thread (the current one) with its first byte. */
+  private ringOf(id: number, s: Session): UploadRing {
+    if (s.ring !== null) return s.ring;
+    s.thread = this.thread();
+    s.ring = this.freeRings.pop() ?? new UploadRing();
+    this.post(s, { type: 'open', upload: id, memory: s.ring.memory });
+    return s.ring;
   }
 
-  private received(t: Thread, m: FromWorker): void {
-    if (m.freed >= 0) {
-      t.freePieces.push(m.freed);
-      t.slotWaiters.shift()?.();
-    }
+  /**
+   * To the upload's thread. A thread started since knows nothing of the bytes sent before: such
+   * an upload fails rather than go on there.
+   */
+  private post(s: Session, m: ToWorker): void {
+    if (s.thread !== this.current || s.thread === null) throw new CrissError('ERR', 'the chunker thread exited');
+    s.thread.worker.postMessage(m);
+  }
+
+  private chunkOf(s: Session, c: Cut): UploadChunk {
+    const value = c.inline !== null ? [c.inline] : [blobHead(c.length), (s.ring as UploadRing).view(c.offset, c.length)];
+    return { offset: c.offset, length: c.length, value, id: c.id };
+  }
+
+  private received(m: FromWorker): void {
     const s = this.sessions.get(m.upload);
+    if (s === undefined) return;
     if (m.type === 'failed') {
-      if (s !== undefined) this.fail(s, new CrissError('ERR', `chunking failed: ${m.message}`));
+      s.threadDone = true;
+      this.fail(s, new CrissError('ERR', `chunking failed: ${m.message}`));
       return;
     }
-    const chunks = m.chunks.map((w) => this.chunkOf(t, w));
-    if (s === undefined) {
-      // A dropped upload's chunks: nobody stores them, so their slots are free at once.
-      for (const c of chunks) this.recycle(c.value);
-      return;
-    }
+    s.threadDone = m.final;
+    const chunks = m.chunks.map((c) => this.chunkOf(s, c));
+    s.delivered.push(...chunks);
     try {
       s.onChunks(chunks);
     } catch (e) {
       this.fail(s, e instanceof CrissError ? e : new CrissError('ERR', (e as Error).message));
       return;
     }
-    s.backlog -= m.consumed;
-    if (s.backlog <= MAX_BACKLOG) for (const r of s.waiting.splice(0)) r();
     if (m.final) {
-      this.sessions.delete(m.upload);
       s.finished?.resolve();
+      this.retire(m.upload, s);
     }
   }
 
   private fail(s: Session, err: CrissError): void {
-    s.failure = err;
+    s.failure ??= err;
     for (const r of s.waiting.splice(0)) r();
     s.finished?.reject(err);
   }
 
-  private failAll(err: CrissError): void {
-    for (const s of this.sessions.values()) this.fail(s, err);
+  private failAll(t: Thread, err: CrissError): void {
+    for (const [id, s] of this.sessions) {
+      if (s.thread !== t) continue;
+      s.threadDone = true;
+      this.fail(s, err);
+      this.sessions.delete(id);
+    }
   }
 }
 
@@ -213,8 +255,8 @@ export class ChunkerSession {
     return this.thread.finish(this.id);
   }
 
-  recycle(value: Uint8Array): void {
-    this.thread.recycle(value);
+  release(chunk: UploadChunk): void {
+    this.thread.release(this.id, chunk);
   }
 
   drop(): void {

@@ -6,8 +6,7 @@ import { Lease } from '../store/buffer-pool.ts';
 import type { Location } from '../store/segments.ts';
 import { type Id, idKey, idToText } from '../store/id.ts';
 import { blobRef, isRefAt, refLength, refTag } from './blob.ts';
-import type { Chunk } from './cdc.ts';
-import { type ChunkerSession, ChunkerThread } from './chunker-thread.ts';
+import { type ChunkerSession, ChunkerThread, type UploadChunk } from './chunker-thread.ts';
 import type { Mutation } from './mutate.ts';
 import type { TreeNode } from './node.ts';
 import type { Trees } from './index.ts';
@@ -20,7 +19,7 @@ import type { Trees } from './index.ts';
 
 /** What an upload needs of the store: blobs go to segments as they arrive, not at the end. */
 export interface BlobAppender {
-  appendBlob(id: Id, bytes: Uint8Array): Promise<Location>;
+  appendBlob(id: Id, bytes: Uint8Array | readonly Uint8Array[]): Promise<Location>;
   hasBlob(id: Id): Promise<boolean>;
   release(at: Location): void;
 }
@@ -108,29 +107,30 @@ export class FileWriter {
     if (this.done) throw new CrissError('ERR', 'this upload is finished');
   }
 
-  private emit(c: Chunk): void {
+  private emit(c: UploadChunk): void {
     const key = encodeValue(c.offset);
     if (c.id === null) {
-      this.muts.push({ key, val: c.value });
+      this.muts.push({ key, val: c.value[0] });
+      this.session.release(c);
       return;
     }
     const id = Buffer.from(c.id.buffer, c.id.byteOffset, c.id.byteLength);
     this.muts.push({ key, val: blobRef(id, c.value) });
     const k = idKey(id);
     if (this.seen.has(k)) {
-      this.session.recycle(c.value);
+      this.session.release(c);
       return;
     }
     this.seen.add(k);
-    // Once written, found or failed, nothing refers to the chunk's bytes: its slot goes back.
+    // Once written, found or failed, nothing refers to the chunk's bytes: the ring may reuse them.
     const job = this.store(id, c.value).catch((e: unknown) => {
       this.failure ??= e;
-    }).finally(() => this.session.recycle(c.value));
+    }).finally(() => this.session.release(c));
     const tracked = job.finally(() => this.inFlight.delete(tracked));
     this.inFlight.add(tracked);
   }
 
-  private async store(id: Id, value: Uint8Array): Promise<void> {
+  private async store(id: Id, value: readonly Uint8Array[]): Promise<void> {
     if (await this.appender.hasBlob(id)) {
       this.reused.push({ id, kind: 'blob' });
       return;

@@ -4,6 +4,8 @@
  * memory (no bounds check per load) as from a typed array. The module is assembled here, a few
  * dozen bytes, so there is no build step and no binary in the repository.
  *
+ * Its memory is imported and shared (upload-ring.ts): the main thread writes an upload's bytes
+ * where the chunker thread scans, hashes and cuts them, and the segment writes read them there.
  * Memory layout: the gear table at 0 (256 little-endian i32), the table shifted left by one at
  * 1024, the bytes to scan from DATA on.
  *
@@ -15,6 +17,8 @@
 const DATA = 2048;
 const GEAR2_AT = 1024;
 const PAGE = 65536;
+/** The most pages a scanner's memory may have: the import's declared maximum. */
+const MAX_PAGES = 16384;
 
 const I32 = 0x7f;
 const op = {
@@ -73,68 +77,69 @@ function scan(limit: number, mask: number): number[] {
   ];
 }
 
-function assemble(maskS: number, maskL: number, pages: number): Uint8Array {
+/** Limits flag of a shared memory with a maximum (the threads proposal, in V8 since 7.4). */
+const SHARED_WITH_MAX = 0x03;
+
+function assemble(maskS: number, maskL: number): Uint8Array {
   const code = [1, 1, I32, ...scan(1, maskS), ...scan(2, maskL), op.i32Const, ...sleb(-1), op.end];
   return Uint8Array.from([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [1, 0x60, 3, I32, I32, I32, 1, I32]),
+    ...section(2, [1, ...name('m'), ...name('mem'), 2, SHARED_WITH_MAX, 1, ...uleb(MAX_PAGES)]),
     ...section(3, [1, 0]),
-    ...section(5, [1, 0, ...uleb(pages)]),
-    ...section(7, [2, ...name('mem'), 2, 0, ...name('cut'), 0, 0]),
+    ...section(7, [1, ...name('cut'), 0, 0]),
     ...section(10, [1, ...uleb(code.length), ...code]),
   ]);
 }
 
 /** The little of WebAssembly's API used here (the lib settings do not declare its types). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
+export interface WasmMemory {
+  readonly buffer: SharedArrayBuffer;
 }
 interface WasmApi {
   Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { exports: Record<string, unknown> };
+  Instance: new (module: object, imports: { m: { mem: WasmMemory } }) => { exports: Record<string, unknown> };
+  Memory: new (limits: { initial: number; maximum: number; shared: true }) => WasmMemory;
 }
 const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 let compiled: { module: object; masks: [number, number] } | undefined;
 
-/** A scanner with its own memory: `bytes` is where the data goes, and grows on request. */
-export class GearScanner {
-  private readonly memory: WasmMemory;
-  private readonly scanFn: (i: number, mid: number, stop: number) => number;
-  /** The data area (offset 0 = DATA in linear memory); replaced when memory grows. */
-  bytes: Buffer;
+/**
+ * A memory for scanners to share, with a data area of at least `capacity` bytes. A
+ * WebAssembly memory posted to a worker is the same memory there, never a copy.
+ */
+export function scannerMemory(capacity: number): WasmMemory {
+  const pages = Math.ceil((DATA + capacity) / PAGE);
+  if (pages > MAX_PAGES) throw new RangeError(`a scanner's memory holds at most ${MAX_PAGES * PAGE - DATA} bytes`);
+  return new wasm.Memory({ initial: pages, maximum: pages, shared: true });
+}
 
-  constructor(gear: Int32Array, maskS: number, maskL: number, capacity: number) {
+/** The data area of `memory`: offset 0 here is DATA in linear memory. */
+export function dataArea(memory: WasmMemory): Buffer {
+  return Buffer.from(memory.buffer, DATA, memory.buffer.byteLength - DATA);
+}
+
+/** The gear scan over the data area of `memory` (scannerMemory), which may be shared with other threads. */
+export class GearScanner {
+  private readonly scanFn: (i: number, mid: number, stop: number) => number;
+
+  constructor(memory: WasmMemory, gear: Int32Array, maskS: number, maskL: number) {
     if (compiled === undefined || compiled.masks[0] !== maskS || compiled.masks[1] !== maskL) {
-      compiled = { module: new wasm.Module(assemble(maskS, maskL, 1)), masks: [maskS, maskL] };
+      compiled = { module: new wasm.Module(assemble(maskS, maskL)), masks: [maskS, maskL] };
     }
-    const instance = new wasm.Instance(compiled.module);
-    this.memory = instance.exports.mem as WasmMemory;
+    const instance = new wasm.Instance(compiled.module, { m: { mem: memory } });
     this.scanFn = instance.exports.cut as (i: number, mid: number, stop: number) => number;
-    const tables = new DataView(this.memory.buffer);
+    // The same tables whoever writes them, so scanners sharing a memory may each write them.
+    const tables = new DataView(memory.buffer);
     for (let i = 0; i < 256; i++) {
       tables.setInt32(4 * i, gear[i], true);
       tables.setInt32(GEAR2_AT + 4 * i, gear[i] << 1, true);
     }
-    this.bytes = this.view();
-    this.reserve(capacity);
   }
 
-  /** Makes the data area at least `capacity` bytes; its contents are kept. */
-  reserve(capacity: number): void {
-    const need = Math.ceil((DATA + capacity) / PAGE) - this.memory.buffer.byteLength / PAGE;
-    if (need <= 0) return;
-    this.memory.grow(need);
-    this.bytes = this.view();
-  }
-
-  /** Where the hash first hits zero in [i, stop) (harder mask before `mid`), or -1. */
+  /** Where the hash first hits zero in [i, stop) of the data area (harder mask before `mid`), or -1. */
   scan(i: number, mid: number, stop: number): number {
     return this.scanFn(i, mid, stop);
-  }
-
-  private view(): Buffer {
-    return Buffer.from(this.memory.buffer, DATA, this.memory.buffer.byteLength - DATA);
   }
 }

@@ -1,6 +1,6 @@
-import { BIN8, BIN16 } from '../../src/codec/format.ts';
 import { encodeValue, type Value } from '../../src/codec/index.ts';
-import { type Chunk, ChunkStream } from '../../src/tree/cdc.ts';
+import { ChunkStream } from '../../src/tree/chunk-stream.ts';
+import { UploadRing } from '../../src/tree/upload-ring.ts';
 import { idKey, type Id } from '../../src/store/id.ts';
 import { NodeLoader, type BlockReader } from '../../src/tree/loader.ts';
 import { type Mutation, mutate, normalize } from '../../src/tree/mutate.ts';
@@ -38,16 +38,27 @@ export function del(k: Value): Mutation {
 }
 
 
-/** Where ChunkStream ends each chunk of `data`, pushed in pieces of `piece` bytes. */
+/** Where ChunkStream ends each chunk of `data`, written into its ring in pieces of `piece` bytes. */
 export function streamCuts(data: Uint8Array, piece = Math.max(1, data.length)): number[] {
-  const s = new ChunkStream((n) => new Uint8Array(n));
+  const ring = new UploadRing();
+  const s = new ChunkStream(ring);
   const ends: number[] = [];
-  const take = (chunks: Chunk[]): void => {
-    // A chunk's value is its bytes behind a bin8/bin16/bin32 head.
-    for (const c of chunks) ends.push(c.offset + c.value.length - (c.value[0] === BIN8 ? 2 : c.value[0] === BIN16 ? 3 : 5));
+  let written = 0;
+  // Each cut is taken at once, so the ring is released up to the last one.
+  const take = (final: boolean): void => {
+    for (const c of s.cut(written, final)) ends.push(c.offset + c.length);
   };
-  for (let o = 0; o < data.length; o += piece) take(s.push(data.subarray(o, o + piece)));
-  take(s.finish());
+  for (let o = 0; o < data.length; o += piece) {
+    const p = data.subarray(o, o + piece);
+    for (let at = 0; at < p.length;) {
+      const n = Math.min(p.length - at, UploadRing.room(written, ends.at(-1) ?? 0));
+      ring.write(written, p.subarray(at, at + n));
+      written += n;
+      at += n;
+      take(false);
+    }
+  }
+  take(true);
   return ends;
 }
 
