@@ -1,5 +1,4 @@
-import { createReadStream } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Connection, Reply } from './client.ts';
 import { bytes, integer } from './common.ts';
@@ -27,10 +26,9 @@ export const READ_AHEAD = 4 * READ_WINDOW;
  */
 export async function sendFile(p: Pipeline, path: string, ttl: number, onAcked: (n: number) => void, onId: (id: string) => void): Promise<void> {
   await p.send(undefined, 'FILEBEGIN');
-  const input: Readable = path === '-' ? process.stdin : createReadStream(path, { highWaterMark: PIECE });
   let sent = 0;
   try {
-    for await (const chunk of input as AsyncIterable<Buffer>) {
+    for await (const { bytes: chunk, whole } of path === '-' ? streamPieces(process.stdin) : filePieces(path)) {
       sent += chunk.length;
       const expected = sent;
       // The daemon's running total catches a lost or doubled piece at once, not as a wrong id.
@@ -38,6 +36,8 @@ export async function sendFile(p: Pipeline, path: string, ttl: number, onAcked: 
         (reply) => {
           const received = integer(reply, 'FILEWRITE');
           if (received !== expected) throw new CliFailure(EXIT.server, `FILEWRITE: the daemon counted ${received} bytes where ${expected} were sent`);
+          // Acknowledged, so the socket has long taken it: the buffer may hold a later piece.
+          if (whole !== null && spare.length < MAX_SPARE) spare.push(whole);
           onAcked(chunk.length);
         },
         'FILEWRITE',
@@ -51,6 +51,40 @@ export async function sendFile(p: Pipeline, path: string, ttl: number, onAcked: 
     throw new CliFailure(EXIT.usage, `cannot read ${path}: ${code}`);
   }
   await p.send((reply) => onId(bytes(reply, 'FILEEND').toString()), 'FILEEND', String(ttl));
+}
+
+/** A piece to send, and the reusable buffer it lies in (null when it is not ours to reuse). */
+interface SendPiece {
+  bytes: Buffer;
+  whole: Buffer | null;
+}
+
+/**
+ * Buffers of pieces the daemon acknowledged, for the next reads: a fresh 1 MiB buffer per read
+ * cost page faults for every 4 KiB of it, ~0.1 s of system time per GiB uploaded.
+ */
+const spare: Buffer[] = [];
+const MAX_SPARE = UPLOAD_IN_FLIGHT / PIECE + 2;
+
+async function* filePieces(path: string): AsyncGenerator<SendPiece> {
+  const fh = await open(path, 'r');
+  try {
+    for (;;) {
+      const whole = spare.pop() ?? Buffer.allocUnsafeSlow(PIECE);
+      const { bytesRead } = await fh.read(whole, 0, PIECE, null);
+      if (bytesRead === 0) {
+        spare.push(whole);
+        return;
+      }
+      yield { bytes: whole.subarray(0, bytesRead), whole };
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+async function* streamPieces(input: Readable): AsyncGenerator<SendPiece> {
+  for await (const bytes of input as AsyncIterable<Buffer>) yield { bytes, whole: null };
 }
 
 /** The next reply from readPieces, checked to be the whole of `piece`. */
