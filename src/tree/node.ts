@@ -8,7 +8,7 @@ import { CrissError } from '../errors.ts';
 import { ID_BYTES, type Id, LINK_BYTES, LINK_HEADER_BYTES, idOf } from '../store/id.ts';
 import { INLINE_MAX, checkRefAt, isRefAt, refLength } from './blob.ts';
 import { keyLevel } from './level.ts';
-import { nodeArrays } from './slab.ts';
+import { nodeArrays, wordArray } from './slab.ts';
 
 /** Largest block a node may take (docs/format.md §7). */
 export const MAX_NODE_BYTES = 64 * 1024 * 1024;
@@ -108,7 +108,7 @@ export class TreeNode {
    * finds its key offsets in the array it already missed on, not in one more (−6 % CPU a
    * FETCHBIN on the command path, docs/benchmarks.md).
    */
-  private probe: number[] = NO_WORDS;
+  private probe: Int32Array = NO_WORDS;
   private prefixWords = 0;
   /** `leads`' measure: undefined until taken, null when the keys are not all of one lead kind. */
   private leadArray: number[] | null | undefined;
@@ -388,9 +388,10 @@ export class TreeNode {
       const z = ks[n - 1];
       const m = Math.min(lengthOf(a), lengthOf(z));
       while (len < m && b[a + skip + len] === b[z + skip + len]) len++;
-      // A plain array of numbers: on the JS heap, no backing store of its own for the GC to track.
+      // Four bytes a word in a slab (an array of numbers takes eight on the JS heap): the search
+      // reads half the cache lines of a cold leaf, and no backing store of its own to track.
       const pw = Math.ceil(len / 3);
-      const words = new Array<number>(pw + n + n + 1);
+      const words = wordArray(pw + n + n + 1);
       for (let j = 0; j < pw; j++) words[j] = prefixWordAt(b, a + skip + 3 * j, len - 3 * j);
       for (let i = 0; i < n; i++) words[pw + i] = wordAt(b, ks[i] + skip + len, lengthOf(ks[i]) - len);
       for (let i = 0; i <= n; i++) words[pw + n + i] = ks[i];
@@ -484,7 +485,7 @@ function checkLeafHead(b: Uint8Array, start: number, items: number): void {
   if (b[start] !== NODE_VERSION) throw new Error('unknown node version');
 }
 
-const NO_WORDS: number[] = [];
+const NO_WORDS = new Int32Array(0);
 const MIN_LINKS = 4;
 
 /**

@@ -61,3 +61,9 @@ export function nodeArrays(n: number, internal: boolean): NodeArrays {
   const { buffer, at } = take(arraysBytes(n, internal));
   return arraysAt(buffer, at, n, internal);
 }
+
+/** An array of `n` 32-bit words (a node's search words, measured on its first read). */
+export function wordArray(n: number): Int32Array {
+  const { buffer, at } = take(4 * n);
+  return new Int32Array(buffer, at, n);
+}
