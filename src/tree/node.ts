@@ -103,10 +103,11 @@ export class TreeNode {
   private prefixLen = 0;
   /**
    * The shared prefix as 3-byte words (`prefixWords` of them), then per key the 30 high bits of
-   * its next four bytes, then a copy of `keyStart` (from `startsAt`): one dense array of small
-   * integers (Smis), so a search reads no key byte until words tie, and a read of a cold leaf
-   * finds its key offsets in the array it already missed on, not in one more (−6 % CPU a
-   * FETCHBIN on the command path, docs/benchmarks.md).
+   * its next four bytes, then a copy of `keyStart` (from `startsAt`): one array of 32-bit words
+   * in a slab, so a search reads no key byte until words tie, and a read of a cold leaf finds
+   * its key offsets in the array it already missed on, not in one more (−6 % CPU a FETCHBIN on
+   * the command path; words of four bytes rather than numbers of eight on the JS heap, −16 %:
+   * docs/benchmarks.md).
    */
   private probe: Int32Array = NO_WORDS;
   private prefixWords = 0;
@@ -388,8 +389,6 @@ export class TreeNode {
       const z = ks[n - 1];
       const m = Math.min(lengthOf(a), lengthOf(z));
       while (len < m && b[a + skip + len] === b[z + skip + len]) len++;
-      // Four bytes a word in a slab (an array of numbers takes eight on the JS heap): the search
-      // reads half the cache lines of a cold leaf, and no backing store of its own to track.
       const pw = Math.ceil(len / 3);
       const words = wordArray(pw + n + n + 1);
       for (let j = 0; j < pw; j++) words[j] = prefixWordAt(b, a + skip + 3 * j, len - 3 * j);
