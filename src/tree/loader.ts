@@ -57,6 +57,19 @@ function idAt(node: TreeNode, b: Uint8Array, o: number): boolean {
   return true;
 }
 
+/** On the JS heap: the TreeNode object (~210 bytes) and its seven typed arrays (~90 each: id, bytes, two offset arrays, counts, sizes, words). */
+const NODE_OBJECTS = 840;
+
+/**
+ * What a cached node holds, by which the cache is bounded: its bytes, and per entry its offsets
+ * (4 + 4 bytes, in a slab), its search word and the copy of its key offset (4 + 4, measured on
+ * its first read) and, in an internal node, its child's count and size (8 + 8). Counting the bytes
+ * alone, a cache bounded at 256 MiB held ~400 MiB (docs/benchmarks.md).
+ */
+function footprint(node: TreeNode): number {
+  return node.bytes.length + node.length * (node.level > 0 ? 32 : 16) + NODE_OBJECTS;
+}
+
 /**
  * Parsed nodes by id, bounded by bytes. A hit answers synchronously (warm reads never await).
  * Eviction is insertion-ordered; a hit re-inserts an entry only once it has aged past half the
@@ -169,7 +182,7 @@ export class NodeLoader {
     node.cacheStamp = this.inserted;
     node.cachedIn++;
     this.nodes.set(slot, { node, next: this.nodes.get(slot) });
-    const size = node.bytes.length + 64;
+    const size = footprint(node);
     this.bytes += size;
     this.inserted += size;
     if (this.bytes > this.maxBytes) this.evict();
@@ -181,7 +194,7 @@ export class NodeLoader {
       if (c.node === EMPTY_NODE) continue;
       if (c.next === undefined) this.nodes.delete(slot);
       else this.nodes.set(slot, c.next);
-      this.bytes -= c.node.bytes.length + 64;
+      this.bytes -= footprint(c.node);
       if (--c.node.cachedIn === 0) c.node.unlinkParents();
     }
   }

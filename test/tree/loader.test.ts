@@ -90,9 +90,25 @@ describe('a missing block', () => {
   });
 });
 
+/** What the node cache counts for the whole tree under `id`. */
+async function countedSize(id: Id): Promise<number> {
+  const trees = new Trees(full, full);
+  for await (const node of trees.walk(id)) expect(node.length).toBeGreaterThan(0);
+  return trees.loader.cachedBytes;
+}
+
 describe('the node cache', () => {
+  it('counts what a node holds beyond its bytes: its offsets, search words and objects', async () => {
+    const trees = new Trees(full, full);
+    const node = await trees.root(root);
+    // An internal node: offsets, words, counts and sizes take 32 bytes an entry.
+    expect(trees.loader.cachedBytes).toBeGreaterThanOrEqual(node.bytes.length + 32 * node.length);
+    const leaf = await trees.loader.child(node.child(0));
+    expect(trees.loader.cachedBytes).toBeGreaterThanOrEqual(node.bytes.length + leaf.bytes.length + 32 * node.length + 16 * leaf.length);
+  });
+
   it('keeps a tree resident while reads keep reaching its nodes through their parents, however much else is cached after it', async () => {
-    const size = (await new Trees(full, full).stats(root)).bytes;
+    const size = await countedSize(root);
     const trees = new Trees(full, full, { cacheBytes: 8 * size });
     const ids: Id[] = [];
     for await (const node of trees.walk(root)) ids.push(node.id);
@@ -109,7 +125,7 @@ describe('the node cache', () => {
     expect(ids.filter((id) => trees.loader.peek(id) === undefined)).toEqual([]);
   }, 60_000);
   it('links a parent to a child only while the cache holds the child: an evicted node is not kept alive by the nodes above it', async () => {
-    const size = (await new Trees(full, full).stats(root)).bytes;
+    const size = await countedSize(root);
     const trees = new Trees(full, full, { cacheBytes: 2 * size });
     const rootNode = await trees.root(root);
     expect(await trees.get(root, encodeValue(0))).toEqual(encodeValue('v0'));
