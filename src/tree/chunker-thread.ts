@@ -11,7 +11,7 @@ const WORKER = new URL(`./chunk-worker${extname(fileURLToPath(import.meta.url))}
 
 /** A write into the ring waits for room for this much of its piece (or all of a smaller one), not for every byte. */
 const MIN_WRITE = 1024 * 1024;
-/** Rings kept for the next uploads: each is a shared memory of 9 MiB, and `upload_dir` opens one per file. */
+/** Rings kept for the next uploads: each is a shared memory of 6 MiB, and `upload_dir` opens one per file. */
 const MAX_FREE_RINGS = 2;
 
 /** One chunk of an upload, in file order. */
