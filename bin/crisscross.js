@@ -19,8 +19,11 @@ const MALLOC_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' };
 // V8 sizes a fresh heap's old generation for a small script; the daemon's ~22 MB of modules and
 // state sat at that limit, and while a file streamed through, V8 marked the whole heap every
 // ~50 ms (60-70 full collections in a 512 MiB upload, each freeing almost nothing) and the main
-// thread's CPU doubled. 64 MiB leaves room; it is a limit, not memory taken.
-const SERVE_V8_FLAGS = ['--initial-old-space-size=64'];
+// thread's CPU doubled. 64 MiB leaves room; it is a limit, not memory taken. The young
+// generation grows to 16 MiB semi-spaces by default, and while a file streamed through it did:
+// 4 MiB keeps the daemon's peak RSS under 200 MiB (176 against 197 after a 1 GiB upload, 179
+// against 208 after its cat) at the same upload, read and put rates (docs/benchmarks.md).
+const SERVE_V8_FLAGS = ['--initial-old-space-size=64', '--max-semi-space-size=4'];
 // Both only take effect at process start, so `serve` re-runs itself once with them.
 const serving = process.argv[2] === 'serve';
 
