@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BlockStore } from '../../src/store/blockstore.ts';
-import { idToText } from '../../src/store/id.ts';
+import { idToText, piecesHaveId } from '../../src/store/id.ts';
 import { ChunkerThread } from '../../src/tree/chunker-thread.ts';
-import { FileWriter } from '../../src/tree/file.ts';
+import { type BlobAppender, FileWriter } from '../../src/tree/file.ts';
 import { RING_BYTES } from '../../src/tree/upload-ring.ts';
 import { Trees } from '../../src/tree/index.ts';
 import { fileBytes } from './helpers.ts';
@@ -60,6 +60,38 @@ describe('the chunker thread', () => {
       const files = [randomBytes(2 * RING_BYTES + 1), randomBytes(2 * RING_BYTES + 2)];
       const ids = await Promise.all(files.map((f) => upload(f, 300_007, own)));
       for (const [i, f] of files.entries()) expect((await fileBytes(trees, ids[i], 0, f.length)).equals(f)).toBe(true);
+    } finally {
+      await own.close();
+    }
+  }, 60_000);
+
+  it('never lets a ring take new bytes while an append still reads the old ones, a dropped upload\'s included', async () => {
+    // A thread of its own, so that the second upload is lent the ring the first one left, if any.
+    const own = new ChunkerThread();
+    const corrupt: string[] = [];
+    // The store's appender, each blob checked against its id only after a pause: what a slow disk write reads.
+    const slow: BlobAppender = {
+      appendBlob: async (id, bytes) => {
+        await new Promise((r) => setTimeout(r, 5));
+        if (!piecesHaveId(bytes instanceof Uint8Array ? [bytes] : bytes, id)) corrupt.push(idToText(id));
+        return store.appendBlob(id, bytes);
+      },
+      hasBlob: (id) => store.hasBlob(id),
+      release: (at) => store.release(at),
+    };
+    try {
+      const dropped = new FileWriter(trees, slow, own);
+      const first = randomBytes(3 * RING_BYTES);
+      for (let o = 0; o < 2 * RING_BYTES; o += PIECE) await dropped.write(first.subarray(o, o + PIECE));
+      dropped.close();
+      const data = randomBytes(3 * RING_BYTES);
+      const w = new FileWriter(trees, slow, own);
+      for (let o = 0; o < data.length; o += 300_007) await w.write(data.subarray(o, o + 300_007));
+      const id = await w.finish(-1);
+      // The dropped upload's last appends land after their pause.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(corrupt).toEqual([]);
+      expect((await fileBytes(trees, id, 0, data.length)).equals(data)).toBe(true);
     } finally {
       await own.close();
     }
