@@ -70,22 +70,60 @@ function footprint(node: TreeNode): number {
   return node.bytes.length + node.length * (node.level > 0 ? 32 : 16) + NODE_OBJECTS;
 }
 
+/** Reads a node may bank against eviction: each lets it pass the head of the main queue once more. */
+const MAX_FREQ = 3;
+/** The share of the cache for nodes a forking write created, before they are read. */
+const FORK_SHARE = 0.1;
+
+/** Nodes in the order they were queued (a Map keeps insertion order), each slot a chain of ids sharing 30 bits. */
+class Queue {
+  readonly slots = new Map<number, Cached>();
+  bytes = 0;
+
+  find(slot: number, b: Uint8Array, o: number): Cached | undefined {
+    let c = this.slots.get(slot);
+    while (c !== undefined && !idAt(c.node, b, o)) c = c.next;
+    return c;
+  }
+
+  /** Queues a node at the tail (behind the slot's position, when another node already holds the slot). */
+  push(slot: number, node: TreeNode): void {
+    this.slots.set(slot, { node, next: this.slots.get(slot) });
+    this.bytes += footprint(node);
+  }
+
+  /** Takes `c`, the head of its slot's chain, out of the queue. */
+  remove(slot: number, c: Cached): void {
+    if (c.next === undefined) this.slots.delete(slot);
+    else this.slots.set(slot, c.next);
+    this.bytes -= footprint(c.node);
+  }
+}
+
 /**
- * Parsed nodes by id, bounded by bytes. A hit answers synchronously (warm reads never await).
- * Eviction is insertion-ordered; a hit re-inserts an entry only once it has aged past half the
- * cache, which keeps hot nodes (roots, upper levels) resident without reordering on every read.
+ * Parsed nodes by id, bounded by bytes. A hit answers synchronously (warm reads never await),
+ * and only counts: nodes are queued in insertion order with a small read count each (S3-FIFO's
+ * queues, SIEVE's visited bit made a counter). At the head of the main queue, a node read since
+ * it last passed goes to the tail with one read fewer, and one that was not read leaves.
+ *
+ * A write on a root that an earlier write already built on forks the tree, and its new nodes go
+ * to a small queue of their own: 50 writers each putting one key on one base tree create four
+ * nodes a put that nobody reads, and in one queue they pushed the base tree's leaves out (reloaded
+ * from disk on a third of the puts, docs/benchmarks.md). Leaving that queue, a node that was read
+ * joins the main queue; the others are dropped. A chain of writes, each on the last one's root,
+ * never forks: what it creates is the live tree, and joins the main queue at once.
+ *
  * A node reached through its parent's link (TreeNode.knownChild) skips the lookup, so walks
- * report it with `touch`: else every hot node reached that way aged out as if never read, and
- * 50 writers on a 200k-key tree reloaded a node from LevelDB on ~9 % of their puts. Those links
- * are strong, so an eviction undoes every link to the node it evicts (TreeNode.unlinkParents).
+ * count it with `touch`. Those links are strong, so an eviction undoes every link to the node it
+ * evicts (TreeNode.unlinkParents).
  */
 export class NodeLoader {
   private readonly reader: BlockReader;
   private readonly maxBytes: number;
-  private readonly nodes = new Map<number, Cached>();
+  private readonly main = new Queue();
+  private readonly forks = new Queue();
   private readonly loading = new Map<string, Promise<TreeNode>>();
   private readonly epoch: () => number;
-  private bytes = 0;
   private inserted = 0;
   hits = 0;
   misses = 0;
@@ -99,7 +137,7 @@ export class NodeLoader {
   }
 
   get cachedBytes(): number {
-    return this.bytes;
+    return this.main.bytes + this.forks.bytes;
   }
 
   peek(id: Id): TreeNode | undefined {
@@ -109,22 +147,21 @@ export class NodeLoader {
   /** The cached node whose id is the ID_BYTES at `b[o]`, without slicing them out. */
   peekAt(b: Uint8Array, o: number): TreeNode | undefined {
     const slot = slotAt(b, o);
-    const head = this.nodes.get(slot);
-    let c = head;
-    while (c !== undefined && !idAt(c.node, b, o)) c = c.next;
+    const c = this.main.find(slot, b, o) ?? this.forks.find(slot, b, o);
     if (c === undefined) return undefined;
     this.hits++;
-    if (c === head && this.inserted - c.node.cacheStamp > this.maxBytes / 2) {
-      this.nodes.delete(slot);
-      c.node.cacheStamp = this.inserted;
-      this.nodes.set(slot, c);
-    }
+    if (c.node.cacheFreq < MAX_FREQ) c.node.cacheFreq++;
     return c.node;
   }
 
-  /** A node reached without a lookup is a hit too: once it has aged, it is refreshed (or cached again, if it was evicted). */
+  /**
+   * A node reached without a lookup is a hit too. Once in `maxBytes` of insertions it is looked
+   * up, and cached again if this cache let it go while another one keeps its parents' links.
+   */
   touch(node: TreeNode): void {
-    if (this.inserted - node.cacheStamp <= this.maxBytes / 2) return;
+    if (node.cacheFreq < MAX_FREQ) node.cacheFreq++;
+    if (this.inserted - node.cacheStamp <= this.maxBytes) return;
+    node.cacheStamp = this.inserted;
     if (this.peekAt(node.id, 0) === undefined) this.add(node, node.epoch);
   }
 
@@ -173,29 +210,50 @@ export class NodeLoader {
     return p;
   }
 
-  /** Caches a node known to be in the store as of `epoch` (by default: now). */
-  add(node: TreeNode, epoch = this.epoch()): void {
+  /**
+   * Caches a node known to be in the store as of `epoch` (by default: now); `forked`: created by
+   * a write on a root an earlier write built on.
+   */
+  add(node: TreeNode, epoch = this.epoch(), forked = false): void {
     const known = this.peekAt(node.id, 0);
     if (node !== EMPTY_NODE) (known ?? node).epoch = epoch;
     if (known !== undefined) return;
-    const slot = slotAt(node.id, 0);
     node.cacheStamp = this.inserted;
     node.cachedIn++;
-    this.nodes.set(slot, { node, next: this.nodes.get(slot) });
-    const size = footprint(node);
-    this.bytes += size;
-    this.inserted += size;
-    if (this.bytes > this.maxBytes) this.evict();
+    (forked ? this.forks : this.main).push(slotAt(node.id, 0), node);
+    this.inserted += footprint(node);
+    if (this.cachedBytes > this.maxBytes) this.evict();
   }
 
   private evict(): void {
-    for (const [slot, c] of this.nodes) {
-      if (this.bytes <= this.maxBytes * 0.9) break;
-      if (c.node === EMPTY_NODE) continue;
-      if (c.next === undefined) this.nodes.delete(slot);
-      else this.nodes.set(slot, c.next);
-      this.bytes -= footprint(c.node);
-      if (--c.node.cachedIn === 0) c.node.unlinkParents();
+    const { main, forks } = this;
+    const share = this.maxBytes * FORK_SHARE;
+    if (forks.bytes > share) {
+      for (const [slot, c] of forks.slots) {
+        if (forks.bytes <= share * 0.9) break;
+        forks.remove(slot, c);
+        if (c.node.cacheFreq > 0) {
+          c.node.cacheStamp = this.inserted;
+          main.push(slot, c.node);
+        } else this.drop(c.node);
+      }
     }
+    const limit = this.maxBytes * 0.9;
+    for (const [slot, c] of main.slots) {
+      if (main.bytes + forks.bytes <= limit) break;
+      const node = c.node;
+      if (node === EMPTY_NODE) continue;
+      main.remove(slot, c);
+      if (node.cacheFreq > 0) {
+        // Read since it last passed: to the tail, one read spent.
+        node.cacheFreq--;
+        node.cacheStamp = this.inserted;
+        main.push(slot, node);
+      } else this.drop(node);
+    }
+  }
+
+  private drop(node: TreeNode): void {
+    if (--node.cachedIn === 0) node.unlinkParents();
   }
 }

@@ -71,7 +71,10 @@ export async function mutate(loader: NodeLoader, root: TreeNode, sorted: Mutatio
   }
   const copied = created.map((_, i) => fromBase(runs[i], bases[i]));
   // New nodes go to the cache now: the collapse below and the next write may read them.
-  for (const n of created) loader.add(n);
+  const forked = root !== EMPTY_NODE && root.rewrites++ > 0;
+  for (const n of created) loader.add(n, undefined, forked);
+  // Unforked, the nodes replaced are likely dead: the read that found them earns no stay.
+  if (!forked) for (const b of bases) if (b !== undefined) b.cacheFreq = 0;
   // A single-entry internal root only means the level below already fits in one node.
   const dropped = new Set<TreeNode>();
   while (newRoot.level > 0 && newRoot.length === 1) {
@@ -157,9 +160,22 @@ function chunkAll(level: number, entries: Mutation[], created: TreeNode[], bases
   return ch.up;
 }
 
+/** By key; of a delete and a put of one key, the delete first. */
+function upOrder(a: Mutation, b: Mutation): number {
+  return compareEncoded(a.key, b.key) || (a.val === null ? -1 : 1);
+}
+
 /** Deletes of old chunk keys and puts of new ones interleave; a put replaces a delete. */
 function normalizeUp(up: Mutation[]): Mutation[] {
-  up.sort((a, b) => compareEncoded(a.key, b.key) || (a.val === null ? -1 : 1));
+  // A put of one key has two or three of them a level: Array#sort allocated more than the merge.
+  if (up.length <= 8) {
+    for (let i = 1; i < up.length; i++) {
+      const m = up[i];
+      let j = i;
+      for (; j > 0 && upOrder(up[j - 1], m) > 0; j--) up[j] = up[j - 1];
+      up[j] = m;
+    }
+  } else up.sort(upOrder);
   const out: Mutation[] = [];
   for (const m of up) {
     const last = out[out.length - 1];

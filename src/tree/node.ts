@@ -94,8 +94,12 @@ export class TreeNode {
    */
   epoch = 0;
 
-  /** NodeLoader's: how many bytes it had cached in all when it last counted this node as used. */
+  /** NodeLoader's: how many bytes it had inserted in all when it last queued this node. */
   cacheStamp = 0;
+  /** NodeLoader's: reads since the node last passed the head of its queue (at most 3). */
+  cacheFreq = 0;
+  /** Writes that built on this node as their root: a second one forks the tree (NodeLoader). */
+  rewrites = 0;
 
   private lastKeyLevel = -1;
   /** `sharedPrefix`'s measure: -1 until taken. */

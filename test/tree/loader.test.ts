@@ -124,6 +124,36 @@ describe('the node cache', () => {
     }
     expect(ids.filter((id) => trees.loader.peek(id) === undefined)).toEqual([]);
   }, 60_000);
+  it('keeps a base tree resident under writes that fork it, however many nodes they create', async () => {
+    const size = await countedSize(root);
+    const trees = new Trees(full, full, { cacheBytes: 3 * size });
+    const ids: Id[] = [];
+    for await (const node of trees.walk(root)) ids.push(node.id);
+    // Each write puts one key on the same base, as 50 clients sending one command do, and
+    // nobody reads what they create: more than three times what the cache holds.
+    const written = full.stats.bytesWritten;
+    for (let i = 0; i < 600; i++) await trees.write(root, [put((i * 7919) % 2000, `w${i}`)], 0);
+    expect(full.stats.bytesWritten - written).toBeGreaterThan(3 * 3 * size);
+    expect(ids.filter((id) => trees.loader.peek(id) === undefined)).toEqual([]);
+  }, 60_000);
+
+  it('keeps what a forking write created once it is read, and drops the rest first', async () => {
+    const size = await countedSize(root);
+    const trees = new Trees(full, full, { cacheBytes: 3 * size });
+    await trees.write(root, [put(1, 'first')], 0);
+    const mine = await trees.write(root, [put(2, 'mine')], 0);
+    const ids: Id[] = [];
+    for await (const node of trees.walk(mine)) ids.push(node.id);
+    const forked: Id[] = [];
+    for (let i = 0; i < 600; i++) {
+      const other = await trees.write(root, [put((i * 7919) % 2000, `w${i}`)], 0);
+      if (i === 0) forked.push(other);
+      expect(await trees.get(mine, encodeValue(2))).toEqual(encodeValue('mine'));
+    }
+    expect(ids.filter((id) => trees.loader.peek(id) === undefined)).toEqual([]);
+    expect(trees.loader.peek(forked[0])).toBeUndefined();
+  }, 60_000);
+
   it('links a parent to a child only while the cache holds the child: an evicted node is not kept alive by the nodes above it', async () => {
     const size = await countedSize(root);
     const trees = new Trees(full, full, { cacheBytes: 2 * size });
