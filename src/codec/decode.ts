@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { isId } from '../store/id.ts';
+import { isId, isIdAt } from '../store/id.ts';
 import { compareAt } from './compare.ts';
 import * as F from './format.ts';
 import { Head, malformed, readHead } from './head.ts';
@@ -25,22 +25,46 @@ export function decodeValue(bytes: Uint8Array, opts: DecodeOptions = { strict: t
   return v;
 }
 
+/**
+ * One strict reader for every skip: a node is checked entry by entry, and a reader per key and
+ * value (with its heads and views) was most of what a write allocated on a cache miss.
+ */
+let skipper: ValueReader | undefined;
+
 /** Validates the value at `pos` (strictly) and returns where it ends, without building it. */
 export function skipValue(bytes: Uint8Array, pos: number): number {
-  const r = new ValueReader(bytes, true);
-  r.skip(pos, 0);
-  return r.pos;
+  const r = (skipper ??= new ValueReader(bytes, true));
+  r.reset(bytes);
+  try {
+    r.skip(pos, 0);
+    return r.pos;
+  } finally {
+    r.reset(EMPTY);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Whether `b[start, end)` is UTF-8: short ASCII runs (most keys) without a call into C++ and a view. */
+function utf8At(b: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (b[i] >= 0x80) return isUtf8(b.subarray(start, end));
+  return true;
 }
 
 class ValueReader {
   pos = 0;
-  private readonly b: Uint8Array;
+  private b: Uint8Array;
   private readonly strict: boolean;
   private readonly heads: Head[] = [];
 
   constructor(b: Uint8Array, strict: boolean) {
     this.b = b;
     this.strict = strict;
+  }
+
+  reset(b: Uint8Array): void {
+    this.b = b;
+    this.pos = 0;
   }
 
   private head(p: number, depth: number): Head {
@@ -148,7 +172,7 @@ class ValueReader {
       }
       case F.RANK_STRING:
         this.pos = h.start + h.len;
-        if (!isUtf8(b.subarray(h.start, this.pos))) throw malformed('string is not valid UTF-8');
+        if (!utf8At(b, h.start, this.pos)) throw malformed('string is not valid UTF-8');
         return;
       case F.RANK_TUPLE: {
         const end = h.start + h.len;
@@ -160,7 +184,7 @@ class ValueReader {
       }
       case F.RANK_LINK:
         this.pos = h.start + h.len;
-        if (!isId(b.subarray(h.start, this.pos))) throw malformed('link is not a sha2-256 multihash');
+        if (!isIdAt(b, h.start, h.len)) throw malformed('link is not a sha2-256 multihash');
         return;
       case F.RANK_BYTES:
         this.pos = h.start + h.len;

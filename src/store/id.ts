@@ -68,7 +68,12 @@ export function piecesHaveId(pieces: Iterable<Uint8Array>, id: Id): boolean {
 }
 
 export function isId(bytes: Uint8Array): boolean {
-  return bytes.length === ID_BYTES && bytes[0] === SHA2_256 && bytes[1] === DIGEST_BYTES;
+  return isIdAt(bytes, 0, bytes.length);
+}
+
+/** Whether the `len` bytes at `b[at]` are an id, without a view of them. */
+export function isIdAt(b: Uint8Array, at: number, len: number): boolean {
+  return len === ID_BYTES && b[at] === SHA2_256 && b[at + 1] === DIGEST_BYTES;
 }
 
 export function idToText(id: Id): string {

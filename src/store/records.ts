@@ -84,6 +84,17 @@ class Generations<V> {
   }
 }
 
+function idText(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.length).toString('latin1');
+}
+
+/** The bytes in an ArrayBuffer of their own (not Node's shared 8 KiB pool either). */
+function ownCopy(b: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(b.length);
+  out.set(b);
+  return out;
+}
+
 const KNOWN_RECORDS = 1 << 18;
 const CACHED_KEYFRAMES = 8192;
 /** Keyframes larger than this are read again rather than cached (nodes are ~1–4 KiB). */
@@ -107,8 +118,13 @@ export class NodeRecords {
   private readonly logger: Logger;
   /** LevelDB may hold records of layouts up to 3 (`b`): a store created since never looks there. */
   readonly legacy: boolean;
-  /** For nodes this run wrote or read: their keyframe, or null when stored whole. */
-  private readonly known = new Generations<Id | null>(KNOWN_RECORDS);
+  /**
+   * For nodes this run wrote or read: their keyframe's id as latin1 text, or null when stored
+   * whole. Text, not bytes: a 34-byte copy lies in Node's shared 8 KiB pool beside the delta
+   * records written with it, and the 512k ids kept every one of those pool chunks alive long
+   * after the records had gone (~2.7 KB a put, docs/benchmarks.md).
+   */
+  private readonly known = new Generations<string | null>(KNOWN_RECORDS);
   private readonly keyframes = new Generations<Uint8Array>(CACHED_KEYFRAMES);
   /** Delta records of nodes this run wrote or read, the likely bases of the next writes. */
   private readonly deltas = new Generations<Uint8Array>(CACHED_KEYFRAMES);
@@ -232,7 +248,7 @@ export class NodeRecords {
     const candidates: Candidate[] = [];
     if (deltas) {
       nodes.forEach((n, at) => {
-        if (n.base !== undefined && records[at] !== undefined) candidates.push({ at, node: n, base: n.base, keyframe: this.known.get(idKey(n.base.id)) });
+        if (n.base !== undefined && records[at] !== undefined) candidates.push({ at, node: n, base: n.base, keyframe: this.knownKeyframe(n.base.id) });
       });
     }
     if (candidates.length === 0) return { records, promoted: [] };
@@ -308,12 +324,14 @@ export class NodeRecords {
       if (r === undefined) return;
       const k = idKey(n.id);
       if (isDelta(r)) {
-        this.known.set(k, Buffer.from(keyframeOf(r)));
+        this.known.set(k, idText(keyframeOf(r)));
         this.deltas.set(k, r);
         this.stats.deltas++;
       } else {
         this.known.set(k, null);
-        if (n.bytes.length <= MAX_CACHED_KEYFRAME) this.keyframes.set(k, n.bytes);
+        // A copy in memory of its own: a new node's bytes lie in a slab with other nodes' (tree/slab),
+        // and 16k cached keyframes, one a put, kept ~300 MB of slabs alive (docs/benchmarks.md).
+        if (n.bytes.length <= MAX_CACHED_KEYFRAME) this.keyframes.set(k, ownCopy(n.bytes));
       }
     });
   }
@@ -344,6 +362,11 @@ export class NodeRecords {
     return out;
   }
 
+  private knownKeyframe(id: Id): Id | null | undefined {
+    const kf = this.known.get(idKey(id));
+    return kf === null || kf === undefined ? kf : Buffer.from(kf, 'latin1');
+  }
+
   private cacheKeyframe(id: Id, bytes: Uint8Array): void {
     if (bytes.length <= MAX_CACHED_KEYFRAME) this.keyframes.set(idKey(id), bytes);
   }
@@ -356,7 +379,7 @@ export class NodeRecords {
     }
     if (remember) {
       const k = idKey(id);
-      this.known.set(k, Buffer.from(keyframeOf(rec)));
+      this.known.set(k, idText(keyframeOf(rec)));
       this.deltas.set(k, rec);
     }
     return bytes;

@@ -11,8 +11,32 @@ import { Buffer } from 'node:buffer';
 const SLAB_BYTES = 64 * 1024;
 /** Not zero-filled: every byte handed out is written before the node is used (a node that fails to parse is dropped). */
 const freshSlab = (bytes: number): ArrayBuffer => Buffer.allocUnsafeSlow(bytes).buffer as ArrayBuffer;
-let slab = freshSlab(SLAB_BYTES);
-let used = 0;
+
+/** Carves 8-byte-aligned pieces out of a slab, and starts a fresh one when it is full. */
+class Slabs {
+  private slab = freshSlab(SLAB_BYTES);
+  private used = 0;
+
+  take(size: number): { buffer: ArrayBuffer; at: number } {
+    if (size > SLAB_BYTES / 4) return { buffer: freshSlab(size), at: 0 };
+    if (this.used + size > SLAB_BYTES) {
+      this.slab = freshSlab(SLAB_BYTES);
+      this.used = 0;
+    }
+    const at = this.used;
+    this.used += align(size);
+    return { buffer: this.slab, at };
+  }
+}
+
+/** Nodes as they are built or loaded, with their offsets. */
+const nodeSlabs = new Slabs();
+/**
+ * Search words, measured on a node's first read, which can come long after the node was built:
+ * carved beside the nodes being built then, the words of 4k long-lived nodes kept 266 MB of
+ * slabs of dead ones alive (docs/benchmarks.md). Nodes read are mostly nodes kept.
+ */
+const wordSlabs = new Slabs();
 
 /** What a node needs besides its bytes: offsets of its n entries, and per child counts and sizes. */
 export interface NodeArrays {
@@ -28,18 +52,6 @@ function arraysBytes(n: number, internal: boolean): number {
   return align(4 * (n + 1)) + align(4 * n) + (internal ? 16 * n : 0);
 }
 
-/** Reserves `size` bytes, 8-byte aligned, from the current slab (a fresh one when it is full). */
-function take(size: number): { buffer: ArrayBuffer; at: number } {
-  if (size > SLAB_BYTES / 4) return { buffer: freshSlab(size), at: 0 };
-  if (used + size > SLAB_BYTES) {
-    slab = freshSlab(SLAB_BYTES);
-    used = 0;
-  }
-  const at = used;
-  used += align(size);
-  return { buffer: slab, at };
-}
-
 function arraysAt(buffer: ArrayBuffer, at: number, n: number, internal: boolean): NodeArrays {
   const keyStart = new Uint32Array(buffer, at, n + 1);
   let p = at + align(4 * (n + 1));
@@ -52,18 +64,18 @@ function arraysAt(buffer: ArrayBuffer, at: number, n: number, internal: boolean)
 
 /** Room for a node being built: its `size` bytes and the arrays of its `n` entries. */
 export function nodeSpace(size: number, n: number, internal: boolean): { bytes: Buffer } & NodeArrays {
-  const { buffer, at } = take(align(size) + arraysBytes(n, internal));
+  const { buffer, at } = nodeSlabs.take(align(size) + arraysBytes(n, internal));
   return { bytes: Buffer.from(buffer, at, size), ...arraysAt(buffer, at + align(size), n, internal) };
 }
 
 /** The arrays of a node parsed from bytes it already has. */
 export function nodeArrays(n: number, internal: boolean): NodeArrays {
-  const { buffer, at } = take(arraysBytes(n, internal));
+  const { buffer, at } = nodeSlabs.take(arraysBytes(n, internal));
   return arraysAt(buffer, at, n, internal);
 }
 
 /** An array of `n` 32-bit words (a node's search words, measured on its first read). */
 export function wordArray(n: number): Int32Array {
-  const { buffer, at } = take(4 * n);
+  const { buffer, at } = wordSlabs.take(4 * n);
   return new Int32Array(buffer, at, n);
 }
