@@ -120,9 +120,9 @@ export class NodeRecords {
   readonly legacy: boolean;
   /**
    * For nodes this run wrote or read: their keyframe's id as latin1 text, or null when stored
-   * whole. Text, not bytes: a 34-byte copy lies in Node's shared 8 KiB pool beside the delta
-   * records written with it, and the 512k ids kept every one of those pool chunks alive long
-   * after the records had gone (~2.7 KB a put, docs/benchmarks.md).
+   * whole. Text, not bytes: a 34-byte copy would lie in Node's shared 8 KiB pool beside the delta
+   * records written with it, and 512k remembered ids would keep those pool chunks alive long
+   * after the records had gone.
    */
   private readonly known = new Generations<string | null>(KNOWN_RECORDS);
   private readonly keyframes = new Generations<Uint8Array>(CACHED_KEYFRAMES);
@@ -329,8 +329,8 @@ export class NodeRecords {
         this.stats.deltas++;
       } else {
         this.known.set(k, null);
-        // A copy in memory of its own: a new node's bytes lie in a slab with other nodes' (tree/slab),
-        // and 16k cached keyframes, one a put, kept ~300 MB of slabs alive (docs/benchmarks.md).
+        // A copy in memory of its own: a new node's bytes lie in a slab with other nodes'
+        // (tree/slab), which a cached keyframe would keep alive long after they are dropped.
         if (n.bytes.length <= MAX_CACHED_KEYFRAME) this.keyframes.set(k, ownCopy(n.bytes));
       }
     });
