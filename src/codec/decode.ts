@@ -30,20 +30,21 @@ export function decodeValue(bytes: Uint8Array, opts: DecodeOptions = { strict: t
  * value (with its heads and views) was most of what a write allocated on a cache miss.
  */
 let skipper: ValueReader | undefined;
+const EMPTY = new Uint8Array(0);
 
 /** Validates the value at `pos` (strictly) and returns where it ends, without building it. */
 export function skipValue(bytes: Uint8Array, pos: number): number {
-  const r = (skipper ??= new ValueReader(bytes, true));
+  // Created on first use: the class is declared below.
+  const r = (skipper ??= new ValueReader(EMPTY, true));
   r.reset(bytes);
   try {
     r.skip(pos, 0);
     return r.pos;
   } finally {
+    // Not keeping the last node's bytes (and its slab) alive.
     r.reset(EMPTY);
   }
 }
-
-const EMPTY = new Uint8Array(0);
 
 /** Whether `b[start, end)` is UTF-8: short ASCII runs (most keys) without a call into C++ and a view. */
 function utf8At(b: Uint8Array, start: number, end: number): boolean {
