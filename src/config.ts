@@ -17,6 +17,8 @@ export interface DaemonConfig {
   gcGraceMs: number;
   /** Pause between background garbage collections; 0: only on request (GC). */
   gcIntervalMs: number;
+  /** Whether segment files bypass the page cache (O_DIRECT) where the file system allows it. */
+  directIo: boolean;
   /** When set, clients must AUTH first. */
   password?: string;
   /** Where cluster nodes listen (libp2p over TCP). */
@@ -59,6 +61,7 @@ export const SETTINGS: Record<Setting, SettingDoc> = {
   logLevel: { flag: 'log-level', env: 'CRISSCROSS_LOG_LEVEL', default: 'warn', description: `log level: ${LOG_LEVELS.join(', ')}` },
   gcGraceMs: { flag: 'gc-grace-ms', env: 'CRISSCROSS_GC_GRACE_MS', default: '60000', description: 'ms a root written with TTL 0 survives garbage collection' },
   gcIntervalMs: { flag: 'gc-interval-ms', env: 'CRISSCROSS_GC_INTERVAL_MS', default: '600000', description: 'ms between background garbage collections (0: only GC)' },
+  directIo: { flag: 'direct-io', env: 'CRISSCROSS_DIRECT_IO', default: 'on', description: 'write and read segment files around the page cache (O_DIRECT) where the file system allows it: on or off' },
   password: { flag: 'password', env: 'CRISSCROSS_PASSWORD', description: 'require AUTH with this password' },
   p2pHost: { flag: 'p2p-host', env: 'CRISSCROSS_P2P_HOST', default: '127.0.0.1', description: 'address cluster nodes listen on (libp2p, TCP)' },
   p2pPort: { flag: 'p2p-port', env: 'CRISSCROSS_P2P_PORT', default: '0', description: 'port of the default overlay (0: any free one, then kept in the data dir)' },
@@ -163,6 +166,7 @@ export function resolveDaemonConfig(flags: Flags, env: Env = process.env, cwd = 
     logLevel: parseLogLevel(required('logLevel', flags, env)),
     gcGraceMs: parseMs(required('gcGraceMs', flags, env)),
     gcIntervalMs: parseMs(required('gcIntervalMs', flags, env)),
+    directIo: parseSwitch(required('directIo', flags, env)),
     p2pHost: parseHost(required('p2pHost', flags, env)),
     p2pPort: parsePort(required('p2pPort', flags, env)),
     overlay: parseSwitch(required('overlay', flags, env)),

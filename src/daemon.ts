@@ -33,7 +33,7 @@ export async function startDaemon(config: DaemonConfig, logger: Logger = createL
     // Key pairs are secrets: a fresh directory is readable by its owner only.
     mkdir(config.keysDir, { recursive: true, mode: 0o700 }),
   ]);
-  const store = await openStore(config.dataDir, { logger: logger.child({ module: 'store' }) });
+  const store = await openStore(config.dataDir, { logger: logger.child({ module: 'store' }), directIo: config.directIo });
   const collector = new Collector(store, { graceMs: config.gcGraceMs, intervalMs: config.gcIntervalMs, logger: logger.child({ module: 'gc' }) });
   let server: RespServer;
   let address: Daemon['address'];

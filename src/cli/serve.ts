@@ -13,6 +13,7 @@ const PLACEHOLDER: Record<keyof DaemonConfig, string> = {
   logLevel: '<level>',
   gcGraceMs: '<ms>',
   gcIntervalMs: '<ms>',
+  directIo: '<on|off>',
   password: '<password>',
   p2pHost: '<host>',
   p2pPort: '<port>',

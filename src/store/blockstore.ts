@@ -6,7 +6,7 @@ import { BufferPool, type Lease } from './buffer-pool.ts';
 import { type LogOp, decodePosition, encodeCommit, encodePosition, endOf, recordsCrc, replay } from './commit-log.ts';
 import { type Id, idEquals, idOf } from './id.ts';
 import { BLOCK, NODE_AT, type NewNode, NodeRecords, type StoredNode, nodeAtKey, nodeKey } from './records.ts';
-import { type Appended, LOCATION_BYTES, type Location, RECORD_HEAD, SegmentFiles, decodeLocation, diskUsage, encodeLocation, lengthOf } from './segments.ts';
+import { type Appended, LOCATION_BYTES, type Location, RECORD_HEAD, SegmentFiles, type SegmentOptions, decodeLocation, diskUsage, encodeLocation, lengthOf } from './segments.ts';
 
 /**
  * Blocks, pins and variables (docs/format.md §8): the bytes of every block (node records, big
@@ -23,7 +23,9 @@ const VAR = 0x76; // 'v'
 const META = 0x6d; // 'm'
 
 /** Stored layout version; a store written by a newer layout is refused, not misread. */
-const STORE_VERSION = 5;
+const STORE_VERSION = 6;
+/** The first layout with commit records (§8.2), whose checkpoint recovery replays from. */
+const COMMIT_RECORDS = 5;
 const VERSION_KEY = Buffer.from([META, 0x76]);
 /** Where the commit records LevelDB may not hold yet begin (docs/format.md §8.2). */
 const CHECKPOINT = Buffer.from([META, 0x63]);
@@ -107,7 +109,7 @@ export class BlockStore {
     this.nodes = new NodeRecords(db, segments, legacy, logger);
   }
 
-  static async open(dir: string, logger: Logger): Promise<BlockStore> {
+  static async open(dir: string, logger: Logger, opts: SegmentOptions = {}): Promise<BlockStore> {
     // A 64 MiB memtable and 64 MiB table files (LevelDB's defaults: 4 and 2) mean far fewer
     // compactions competing with the syncs every write waits for (docs/benchmarks.md).
     const db = new ClassicLevel<Buffer, Buffer>(dir, {
@@ -123,15 +125,16 @@ export class BlockStore {
     }
     const version = await db.get(VERSION_KEY);
     // Each layout only adds to the one before (2: segments and `l`; 3: delta records; 4: node
-    // records in the segments; 5: commit records): an old store is upgraded in place, and its
-    // `b` records stay readable.
+    // records in the segments; 5: commit records; 6: zero padding after a write in a segment):
+    // an old store is upgraded in place, and its `b` records stay readable.
     if (version !== undefined && (version[0] < 1 || version[0] > STORE_VERSION)) {
       await db.close();
       throw new CrissError('ERR', `the store at ${dir} has layout version ${version[0]}; this build reads ${STORE_VERSION}`);
     }
-    const segments = await SegmentFiles.open(join(dir, 'segments'));
+    const segments = await SegmentFiles.open(join(dir, 'segments'), opts);
+    if (!segments.directIo && opts.direct !== false) logger.info({ dir }, 'the file system refuses O_DIRECT: segments go through the page cache');
     try {
-      await recover(db, segments, version?.[0] === STORE_VERSION ? await db.get(CHECKPOINT) : undefined, logger);
+      await recover(db, segments, version !== undefined && version[0] >= COMMIT_RECORDS ? await db.get(CHECKPOINT) : undefined, logger);
     } catch (e) {
       await segments.close();
       await db.close();

@@ -5,6 +5,6 @@ export { BlockStore, FOREVER, type WriteSet } from './blockstore.ts';
 export { type Id, idOf, idToText, parseId } from './id.ts';
 export { Vars } from './vars.ts';
 
-export function openStore(dataDir: string, opts: { logger: Logger }): Promise<BlockStore> {
-  return BlockStore.open(dataDir, opts.logger);
+export function openStore(dataDir: string, opts: { logger: Logger; directIo?: boolean }): Promise<BlockStore> {
+  return BlockStore.open(dataDir, opts.logger, { direct: opts.directIo });
 }

@@ -1,7 +1,9 @@
+import { constants } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CrissError } from '../errors.ts';
 import type { BufferPool, Lease } from './buffer-pool.ts';
+import { ALIGN, AlignedSlots, alignDown, alignUp, alignedMemory, openDirect, writeAligned } from './direct-io.ts';
 import { ID_BYTES, type Id } from './id.ts';
 
 /**
@@ -14,6 +16,10 @@ import { ID_BYTES, type Id } from './id.ts';
  * is what makes a record live. Each run of the daemon appends to fresh segments and never to a
  * file a crash may have left with a torn tail. Segments that are mostly dead are rewritten by
  * the garbage collector and unlinked.
+ *
+ * Writes and big reads bypass the page cache where the file system allows it (store/direct-io):
+ * each write then starts on a 4 KiB boundary and its last block is padded with zeros, which a
+ * scan skips (a record is never 0 bytes long).
  */
 export const SEGMENT_BYTES = 256 * 1024 * 1024;
 /** A record's head: its length (uint32 BE) and its id. */
@@ -28,6 +34,19 @@ const SPAN_BYTES = 512 * 1024;
 
 /** Reads of `scan`: enough for a few hundred node records at a time. */
 const SCAN_BYTES = 256 * 1024;
+/** Appends go to the disk through this much aligned memory at a time. */
+const STAGING_BYTES = 4 * 1024 * 1024;
+/** Reads this long and longer (file chunks, big values) bypass the page cache… */
+const DIRECT_READ_MIN = 64 * 1024;
+/** …up to a file chunk's most (1 MiB, §11) and the partial blocks around it. */
+const DIRECT_READ_MAX = 1024 * 1024 + 64 * 1024;
+/** Direct reads under way at once (libuv's pool has four threads): a cat keeps more in flight. */
+const DIRECT_READS = 8;
+
+export interface SegmentOptions {
+  /** Whether to bypass the page cache where the file system allows it (default true). */
+  direct?: boolean;
+}
 
 /** A place in the segments: a segment number and an offset in it. */
 export interface Position {
@@ -83,6 +102,8 @@ export interface Appended {
 interface Segment {
   readonly number: number;
   readonly fh: FileHandle;
+  /** The same file opened with O_DIRECT (read-write while it is the active segment), or null. */
+  readonly direct: FileHandle | null;
   size: number;
   /** Bytes appended since the last fdatasync. */
   unsynced: number;
@@ -98,25 +119,37 @@ export class SegmentFiles {
   private next: number;
   /** Appends are serialized: each gets its offset before the next starts. */
   private tail: Promise<unknown> = Promise.resolve();
+  /** Asked for, and not yet refused by the file system. */
+  private direct: boolean;
+  /** What appends go through to an O_DIRECT file; made on the first. */
+  private staging: Uint8Array | null = null;
+  private readonly readSlots = new AlignedSlots(DIRECT_READS, DIRECT_READ_MAX + 2 * ALIGN);
 
-  private constructor(dir: string, next: number) {
+  private constructor(dir: string, next: number, direct: boolean) {
     this.dir = dir;
     this.next = next;
+    this.direct = direct;
   }
 
-  static async open(dir: string): Promise<SegmentFiles> {
+  static async open(dir: string, opts: SegmentOptions = {}): Promise<SegmentFiles> {
     await mkdir(dir, { recursive: true });
     const numbers: number[] = [];
     for (const name of await readdir(dir)) {
       const m = NAME.exec(name);
       if (m !== null) numbers.push(Number(m[1]));
     }
-    const files = new SegmentFiles(dir, numbers.length === 0 ? 1 : Math.max(...numbers) + 1);
+    const files = new SegmentFiles(dir, numbers.length === 0 ? 1 : Math.max(...numbers) + 1, opts.direct !== false && (await allowsDirect(dir)));
     for (const n of numbers) {
       const fh = await open(files.path(n), 'r');
-      files.segments.set(n, { number: n, fh, size: (await fh.stat()).size, unsynced: 0, syncing: null, holds: 0 });
+      const direct = files.direct ? await openDirect(files.path(n), constants.O_RDONLY) : null;
+      files.segments.set(n, { number: n, fh, direct, size: (await fh.stat()).size, unsynced: 0, syncing: null, holds: 0 });
     }
     return files;
+  }
+
+  /** Whether appends and big reads bypass the page cache: asked for, and the file system allows it. */
+  get directIo(): boolean {
+    return this.direct;
   }
 
   private path(n: number): string {
@@ -179,19 +212,36 @@ export class SegmentFiles {
     const sealed = seal === undefined ? undefined : await place(seal(at), items.length);
     for (const { seg, from, list } of writes) {
       const length = seg.size - from;
-      // libuv writes the whole list (in runs of IOV_MAX buffers, resuming after short writes) or fails.
-      const { bytesWritten } = await seg.fh.writev(list, from).catch((e: unknown) => {
+      const written = await this.write(seg, list, from).catch((e: unknown) => {
         this.retire(seg);
         throw e;
       });
-      if (bytesWritten !== length) {
+      if (written < length) {
         this.retire(seg);
         throw new CrissError('ERR', `short write to segment ${seg.number}`);
       }
-      seg.unsynced += length;
+      // The padding of a direct write: the next one starts on a block boundary.
+      seg.size = from + written;
+      seg.unsynced += written;
       if (seg.unsynced >= BACKGROUND_SYNC_BYTES && seg.syncing === null) void this.syncSegment(seg).catch(() => undefined);
     }
     return { at, sealed };
+  }
+
+  /** Bytes written at `from`: through the aligned staging memory when `seg` is direct, padding included. */
+  private async write(seg: Segment, list: Uint8Array[], from: number): Promise<number> {
+    if (seg.direct !== null && this.direct) {
+      this.staging ??= alignedMemory(STAGING_BYTES);
+      try {
+        return await writeAligned(seg.direct, this.staging, list, from);
+      } catch (e) {
+        // Memory the kernel found misaligned: nothing was written; go on through the page cache.
+        if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+        this.direct = false;
+      }
+    }
+    // libuv writes the whole list (in runs of IOV_MAX buffers, resuming after short writes) or fails.
+    return (await seg.fh.writev(list, from)).bytesWritten;
   }
 
   /** No more appends behind a failed write: what follows it would be read after its garbage. */
@@ -202,7 +252,9 @@ export class SegmentFiles {
   private async roll(): Promise<Segment> {
     const n = this.next++;
     const fh = await open(this.path(n), 'wx+');
-    const seg: Segment = { number: n, fh, size: 0, unsynced: 0, syncing: null, holds: 0 };
+    const direct = this.direct ? await openDirect(this.path(n), constants.O_RDWR) : null;
+    if (direct === null) this.direct = false;
+    const seg: Segment = { number: n, fh, direct, size: 0, unsynced: 0, syncing: null, holds: 0 };
     this.segments.set(n, seg);
     this.active = seg;
     return seg;
@@ -299,6 +351,11 @@ export class SegmentFiles {
           if (bufLen < RECORD_HEAD) break;
         }
         const length = buf.readUInt32BE(pos - bufAt);
+        if (length === 0) {
+          // The padding after a direct write: the next write begins on the next block.
+          pos = alignUp(pos + 1);
+          continue;
+        }
         const id = Buffer.from(buf.subarray(pos - bufAt + 4, pos - bufAt + RECORD_HEAD));
         const end = pos + RECORD_HEAD + length;
         if (end > seg.size) break;
@@ -351,6 +408,25 @@ export class SegmentFiles {
   private async readInto(loc: Location, out: Buffer): Promise<void> {
     const seg = this.segments.get(loc.segment);
     if (seg === undefined) throw new CrissError('NOTFOUND', `segment ${loc.segment} is gone`);
+    const direct = this.direct ? seg.direct : null;
+    if (direct !== null && loc.length >= DIRECT_READ_MIN && loc.length <= DIRECT_READ_MAX) {
+      const slot = await this.readSlots.take();
+      try {
+        const from = alignDown(loc.offset);
+        const skip = loc.offset - from;
+        // Past the end of the file the read comes back short, which is fine once it covers the block.
+        const { bytesRead } = await direct.read(slot.bytes, 0, alignUp(skip + loc.length), from);
+        if (bytesRead < skip + loc.length) throw new CrissError('ERR', `segment ${loc.segment} is shorter than its index says`);
+        out.set(slot.bytes.subarray(skip, skip + loc.length));
+        return;
+      } catch (e) {
+        // As for writes: memory the kernel found misaligned; read through the page cache from now on.
+        if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+        this.direct = false;
+      } finally {
+        this.readSlots.give(slot.index);
+      }
+    }
     const { bytesRead } = await seg.fh.read(out, 0, loc.length, loc.offset);
     if (bytesRead !== loc.length) throw new CrissError('ERR', `segment ${loc.segment} is shorter than its index says`);
   }
@@ -384,16 +460,33 @@ export class SegmentFiles {
     this.segments.delete(segment);
     await unlink(this.path(segment));
     // Readers that looked the location up just before may still be reading: close later.
-    setTimeout(() => void seg.fh.close().catch(() => undefined), 10_000).unref();
+    setTimeout(() => void closeSegment(seg).catch(() => undefined), 10_000).unref();
   }
 
   async close(): Promise<void> {
     await this.tail;
     await this.sync();
-    await Promise.all([...this.segments.values()].map((s) => s.fh.close()));
+    await Promise.all([...this.segments.values()].map(closeSegment));
     this.segments.clear();
     this.active = null;
   }
+}
+
+/** Whether files in `dir` open with O_DIRECT (asked once, of a file made for it). */
+async function allowsDirect(dir: string): Promise<boolean> {
+  const probe = join(dir, 'direct-io.probe');
+  await (await open(probe, 'w')).close();
+  try {
+    const fh = await openDirect(probe, constants.O_RDWR);
+    await fh?.close();
+    return fh !== null;
+  } finally {
+    await unlink(probe);
+  }
+}
+
+async function closeSegment(seg: Segment): Promise<void> {
+  await Promise.all([seg.fh.close(), seg.direct?.close()]);
 }
 
 /** Size of a directory's regular files, recursively (LevelDB's files and the segments). */

@@ -16,6 +16,7 @@ describe('daemon configuration', () => {
       logLevel: 'warn',
       gcGraceMs: 60000,
       gcIntervalMs: 600000,
+      directIo: true,
       p2pHost: '127.0.0.1',
       p2pPort: 0,
       overlay: true,
@@ -31,7 +32,7 @@ describe('daemon configuration', () => {
   });
 
   it('reads every setting from its documented variable', () => {
-    const numeric: Record<string, string> = { CRISSCROSS_PORT: '1234', CRISSCROSS_GC_GRACE_MS: '5000', CRISSCROSS_GC_INTERVAL_MS: '0', CRISSCROSS_P2P_PORT: '4001', CRISSCROSS_OVERLAY: 'off', CRISSCROSS_SERVE_RATE: '1000', CRISSCROSS_BOOTSTRAP: BOOT };
+    const numeric: Record<string, string> = { CRISSCROSS_PORT: '1234', CRISSCROSS_GC_GRACE_MS: '5000', CRISSCROSS_GC_INTERVAL_MS: '0', CRISSCROSS_P2P_PORT: '4001', CRISSCROSS_OVERLAY: 'off', CRISSCROSS_DIRECT_IO: 'off', CRISSCROSS_SERVE_RATE: '1000', CRISSCROSS_BOOTSTRAP: BOOT };
     const env = Object.fromEntries(Object.values(SETTINGS).map((s) => [s.env, numeric[s.env] ?? (s.env === 'CRISSCROSS_LOG_LEVEL' ? 'debug' : `v-${s.flag}`)]));
     expect(resolveDaemonConfig({}, env, cwd)).toEqual({
       host: 'v-host',
@@ -42,6 +43,7 @@ describe('daemon configuration', () => {
       logLevel: 'debug',
       gcGraceMs: 5000,
       gcIntervalMs: 0,
+      directIo: false,
       password: 'v-password',
       p2pHost: 'v-p2p-host',
       p2pPort: 4001,

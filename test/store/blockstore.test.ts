@@ -264,8 +264,8 @@ describe('BlockStore on LevelDB', () => {
     // The version lives under the meta prefix 'm' (0x6d), key 'v' (0x76).
     const db = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await db.open();
-    expect(hex(await db.get(Buffer.from([0x6d, 0x76])))).toBe('05');
-    await db.put(Buffer.from([0x6d, 0x76]), Buffer.from([6]));
+    expect(hex(await db.get(Buffer.from([0x6d, 0x76])))).toBe('06');
+    await db.put(Buffer.from([0x6d, 0x76]), Buffer.from([7]));
     await db.close();
 
     let err: unknown;
@@ -275,16 +275,16 @@ describe('BlockStore on LevelDB', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(CrissError);
-    expect(String((err as Error).message)).toMatch(/version 6/);
+    expect(String((err as Error).message)).toMatch(/version 7/);
 
     // The refusal closed LevelDB (the lock is free) and changed nothing.
     const again = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await again.open();
-    expect(hex(await again.get(Buffer.from([0x6d, 0x76])))).toBe('06');
+    expect(hex(await again.get(Buffer.from([0x6d, 0x76])))).toBe('07');
     await again.close();
   });
 
-  it.each([1, 2, 3, 4])('upgrades a layout-%i store in place: later layouts only add to it', async (layout) => {
+  it.each([1, 2, 3, 4, 5])('upgrades a layout-%i store in place: later layouts only add to it', async (layout) => {
     const s = await openStore();
     const b = block(`from layout ${layout}`);
     await s.commit({ blocks: [b] });
@@ -298,7 +298,7 @@ describe('BlockStore on LevelDB', () => {
     await closeStore(upgraded);
     const after = new ClassicLevel<Buffer, Buffer>(dir, { keyEncoding: 'buffer', valueEncoding: 'buffer' });
     await after.open();
-    expect(hex(await after.get(Buffer.from([0x6d, 0x76])))).toBe('05');
+    expect(hex(await after.get(Buffer.from([0x6d, 0x76])))).toBe('06');
     await after.close();
   });
 

@@ -1,7 +1,7 @@
 import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +9,7 @@ import { encodeValue } from '../../src/codec/index.ts';
 import { decodeCommit, encodeCommit, isCommitId } from '../../src/store/commit-log.ts';
 import { BlockStore } from '../../src/store/blockstore.ts';
 import type { Id } from '../../src/store/id.ts';
+import { RECORD_HEAD } from '../../src/store/segments.ts';
 import { Vars } from '../../src/store/vars.ts';
 import { Trees } from '../../src/tree/index.ts';
 import { prng } from '../helpers/prng.ts';
@@ -69,6 +70,17 @@ async function lastSegment(): Promise<{ path: string; size: number }> {
   return { path, size: (await stat(path)).size };
 }
 
+/**
+ * Where the records of the last segment begin and end, in order: a write's commit record ends
+ * where its last record does, before the zero padding a direct write adds (docs/format.md §8).
+ */
+async function records(store: BlockStore): Promise<Array<{ start: number; end: number }>> {
+  const segment = Number(basename((await lastSegment()).path, '.seg'));
+  const out: Array<{ start: number; end: number }> = [];
+  for await (const r of store.segments.scan({ segment, offset: 0 }, () => false)) out.push({ start: r.offset, end: r.offset + RECORD_HEAD + r.length });
+  return out;
+}
+
 const key = (i: number): Uint8Array => encodeValue(`key:${String(i).padStart(6, '0')}`);
 /** Small values, and one over 1 KiB per write: node records (whole and deltas) and a blob. */
 function write(n: number, r: () => number, blobBytes: number): Array<{ key: Uint8Array; val: Uint8Array }> {
@@ -80,7 +92,9 @@ function write(n: number, r: () => number, blobBytes: number): Array<{ key: Uint
 interface Done {
   root: Id;
   muts: Array<{ key: Uint8Array; val: Uint8Array }>;
-  /** Size of the last segment once the tree write was acknowledged: its commit record ends there. */
+  /** Where the tree write's first record begins in the last segment. */
+  treeStart: number;
+  /** Where its commit record ends. */
   treeEnd: number;
   /** The same after the variable `head` was set to the root (a commit of its own). */
   end: number;
@@ -101,10 +115,14 @@ async function run(writes: number, seed: number, blobBytes = 1500): Promise<{ ba
   let root = base;
   for (let n = 0; n < writes; n++) {
     const muts = write(n, r, blobBytes);
+    const was = (await lastSegment()).path;
+    let before = (await records(store)).length;
     root = await trees.write(root, muts, -1);
-    const treeEnd = (await lastSegment()).size;
+    const recs = await records(store);
+    // The run's first write begins the run's first segment.
+    if ((await lastSegment()).path !== was) before = 0;
     await vars.set(Buffer.from('head'), Buffer.from(root));
-    done.push({ root, muts, treeEnd, end: (await lastSegment()).size });
+    done.push({ root, muts, treeStart: recs[before].start, treeEnd: recs[recs.length - 1].end, end: (await records(store)).at(-1)?.end as number });
   }
   await store.close();
   return { base, done };
@@ -198,7 +216,7 @@ describe('commit records (docs/format.md §8.2)', () => {
     const seg = await lastSegment();
     const bytes = await readFile(seg.path);
     // A byte in the middle of the second tree write's records (its commit record is its last ~100 bytes).
-    const at = Math.floor((done[0].end + done[1].treeEnd - 100) / 2);
+    const at = Math.floor((done[1].treeStart + done[1].treeEnd - 100) / 2);
     bytes[at] ^= 0xff;
     await writeFile(seg.path, bytes);
     const { store, trees } = await reopen();
