@@ -486,6 +486,8 @@ export class BlockStore {
       ['store_blob_bytes_written', this.stats.blobBytesWritten],
       ['store_segments', this.segments.count],
       ['store_segment_bytes', this.segments.bytesOnDisk],
+      // 1 while segments are written and read around the page cache (--direct-io).
+      ['store_direct_io', this.segments.directIo ? 1 : 0],
       ['store_read_buffers_reused', this.readBuffers.stats.reused],
       ['store_read_buffers_allocated', this.readBuffers.stats.allocated],
       ['store_read_buffer_bytes_free', this.readBuffers.pooledBytes],

@@ -3,6 +3,8 @@ import { mkdtemp, open, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { BlockStore } from '../../src/store/blockstore.ts';
 import { ALIGN, alignedMemory, openDirect, writeAligned } from '../../src/store/direct-io.ts';
 import { idOf } from '../../src/store/id.ts';
 import { RECORD_HEAD, SegmentFiles } from '../../src/store/segments.ts';
@@ -89,5 +91,15 @@ describe('direct I/O (store/direct-io)', () => {
     expect(at[2].offset).toBe(at[1].offset + blocks[1].length + RECORD_HEAD);
     const names = (await readdir(dir)).filter((n) => n.endsWith('.seg'));
     expect((await stat(join(dir, names[0]))).size).toBe(at[2].offset + blocks[2].length);
+  });
+
+  it('INFO store says whether the store bypasses the page cache', async () => {
+    const expected = (await directHere()) ? 1 : 0;
+    const on = await BlockStore.open(join(dir, 'on'), pino({ level: 'silent' }));
+    expect(on.info()).toContainEqual(['store_direct_io', expected]);
+    await on.close();
+    const off = await BlockStore.open(join(dir, 'off'), pino({ level: 'silent' }), { direct: false });
+    expect(off.info()).toContainEqual(['store_direct_io', 0]);
+    await off.close();
   });
 });
