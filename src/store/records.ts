@@ -36,20 +36,42 @@ export function indexEntry(at: Location, record: Uint8Array): Buffer {
 /** Undefined: not stored; null: stored whole; else the keyframe the node is stored against. */
 type StoredAs = Id | null | undefined;
 
+/**
+ * How a node this run wrote is stored, kept by the writer with the node itself (the tree's
+ * cached node) so the next write on it finds its record without a lookup: random writes into a
+ * 1M-key tree revisit a leaf only every ~30 writes, long after a cache of recent records had
+ * let it go, and its keyframe was read from disk again to store the leaf's successor.
+ */
+export interface StoredRecord {
+  /** The keyframe the node is stored against, or null when it is stored whole. */
+  keyframe: Id | null;
+  /** The node's delta record against `keyframe` (none when stored whole). */
+  delta: Uint8Array | undefined;
+  /** How often writes have replaced this node (see `recordOf`). */
+  uses: number;
+}
+
+/** Where a writer keeps a node's StoredRecord once the write lands. */
+export interface RecordHolder {
+  stored?: StoredRecord | undefined;
+}
+
 /** A node to store; `base` is the node it replaces in its tree, which it may be stored against. */
 export interface NewNode {
   id: Id;
   bytes: Uint8Array;
-  base?: { id: Id; bytes: Uint8Array } | undefined;
+  base?: ({ id: Id; bytes: Uint8Array } & RecordHolder) | undefined;
   /** Byte runs the node shares with its base, as triples (offset in the node, offset in the base, length), when known. */
   copied?: readonly number[] | undefined;
+  /** Told how the node was stored once the write lands; without it, the store remembers for a while itself. */
+  holder?: RecordHolder | undefined;
 }
 
 /** A new node that may become a delta: `keyframe` is how its base is stored (null: whole; undefined: unknown, then absent). */
 interface Candidate {
   at: number;
   node: NewNode;
-  base: { id: Id; bytes: Uint8Array };
+  base: NonNullable<NewNode['base']>;
   keyframe: Id | null | undefined;
   /** The base's own delta record against `keyframe`, when cached: the node's delta is made from it. */
   via?: Uint8Array | undefined;
@@ -248,7 +270,9 @@ export class NodeRecords {
     const candidates: Candidate[] = [];
     if (deltas) {
       nodes.forEach((n, at) => {
-        if (n.base !== undefined && records[at] !== undefined) candidates.push({ at, node: n, base: n.base, keyframe: this.knownKeyframe(n.base.id) });
+        if (n.base === undefined || records[at] === undefined) return;
+        const stored = n.base.stored;
+        candidates.push({ at, node: n, base: n.base, keyframe: stored !== undefined ? stored.keyframe : this.knownKeyframe(n.base.id), via: stored?.delta });
       });
     }
     if (candidates.length === 0) return { records, promoted: [] };
@@ -261,7 +285,7 @@ export class NodeRecords {
       c.keyframe = found[candidates.length + i];
     });
     for (const c of candidates) {
-      if (c.keyframe === null || c.keyframe === undefined) continue;
+      if (c.keyframe === null || c.keyframe === undefined || c.via !== undefined) continue;
       const rb = this.deltas.get(idKey(c.base.id));
       if (rb !== undefined && idEquals(keyframeOf(rb), c.keyframe)) c.via = rb;
     }
@@ -282,14 +306,22 @@ export class NodeRecords {
     const delta = this.againstKeyframe(c, keyframe, keyframeBytes);
     // A base written on again and again (every write on one tree) pays for storing it whole
     // at once; a base used once (random ingest) does not.
-    const bk = idKey(base.id);
-    const uses = (this.baseUses.get(bk) ?? 0) + 1;
-    this.baseUses.set(bk, uses);
+    const uses = this.countUse(base);
     if (delta !== undefined && uses < 2) return delta;
     const own = encodeDelta(base.id, base.bytes, node.bytes, node.copied);
     if (own === undefined || (delta !== undefined && own.length * 2 > delta.length)) return delta ?? node.bytes;
-    promoted.set(bk, { id: base.id, bytes: base.bytes });
+    // A base that keeps its record learns it is stored whole now.
+    promoted.set(idKey(base.id), { id: base.id, bytes: base.bytes, holder: base.stored !== undefined ? base : undefined });
     return own;
+  }
+
+  /** One more write replaced `base`: how many have, counted with its record when its writer keeps it. */
+  private countUse(base: Candidate['base']): number {
+    if (base.stored !== undefined) return ++base.stored.uses;
+    const bk = idKey(base.id);
+    const uses = (this.baseUses.get(bk) ?? 0) + 1;
+    this.baseUses.set(bk, uses);
+    return uses;
   }
 
   /** The node's delta against its base's keyframe: from the base's record when cached, else by searching the keyframe. */
@@ -322,6 +354,14 @@ export class NodeRecords {
     nodes.forEach((n, i) => {
       const r = records[i];
       if (r === undefined) return;
+      if (n.holder !== undefined) {
+        // A record of its own: in Node's shared pool, it would keep the chunk it shares with
+        // records of nodes long gone alive as long as this node stays cached.
+        const delta = isDelta(r) ? ownCopy(r) : undefined;
+        n.holder.stored = { keyframe: delta === undefined ? null : keyframeOf(delta), delta, uses: 0 };
+        if (delta !== undefined) this.stats.deltas++;
+        return;
+      }
       const k = idKey(n.id);
       if (isDelta(r)) {
         this.known.set(k, idText(keyframeOf(r)));

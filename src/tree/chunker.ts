@@ -161,7 +161,7 @@ export class Chunker {
     const pre = head + 2;
     const total = pre + this.body.pos;
     if (total > MAX_NODE_BYTES) throw new CrissError('TOOBIG', `a node would take ${total} bytes, over the ${MAX_NODE_BYTES}-byte block limit`);
-    const { bytes, keyStart, valStart, counts, sizes } = nodeSpace(total, n, this.level > 0);
+    const { bytes, keyStart, valStart, counts, sizes, slab } = nodeSpace(total, n, this.level > 0);
     if (head === 1) bytes[0] = 0x90 | items;
     else if (head === 3) {
       bytes[0] = 0xdc;
@@ -187,6 +187,8 @@ export class Chunker {
       }
     }
     const node = new TreeNode(idOf(bytes), bytes, this.level, keyStart, valStart, counts, sizes);
+    node.home = slab;
+    node.homeHoldsBytes = true;
     this.created.push(node);
     const runs = this.runs;
     for (let r = 0; r < runs.length; r += 3) runs[r] += pre;

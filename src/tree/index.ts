@@ -92,7 +92,7 @@ export class Trees {
     });
     const { root: next, created, bases, copied } = await mutate(this.loader, root, normalize(leafMuts));
     await this.sink.commit({
-      blocks: created.map((n, i) => ({ id: n.id, bytes: n.bytes, base: bases[i], copied: copied[i] })),
+      blocks: created.map((n, i) => ({ id: n.id, bytes: n.bytes, base: bases[i], copied: copied[i], holder: n })),
       blobs: [...blobs, ...(extra.blobs ?? [])],
       pins: until === null ? [] : [{ root: next.id, until }],
       uses: [{ id: root.id, kind: 'node' }, ...(extra.uses ?? [])],

@@ -35,6 +35,8 @@ export class MissingBlockError extends CrissError {
 
 interface Cached {
   node: TreeNode;
+  /** Its footprint when queued: what leaving the queue gives back. */
+  bytes: number;
   /** Another node whose id shares this slot (30 bits of the digest). */
   next: Cached | undefined;
 }
@@ -63,11 +65,13 @@ const NODE_OBJECTS = 840;
 /**
  * What a cached node holds, by which the cache is bounded: its bytes, and per entry its offsets
  * (4 + 4 bytes, in a slab), its search word and the copy of its key offset (4 + 4, measured on
- * its first read) and, in an internal node, its child's count and size (8 + 8). Counting the bytes
- * alone, a cache bounded at 256 MiB held ~400 MiB (docs/benchmarks.md).
+ * its first read) and, in an internal node, its child's count and size (8 + 8), and the delta
+ * record the store keeps with it (TreeNode.stored: set once its write lands, so counted from the
+ * node's next queueing). Counting the bytes alone, a cache bounded at 256 MiB held ~400 MiB
+ * (docs/benchmarks.md).
  */
 function footprint(node: TreeNode): number {
-  return node.bytes.length + node.length * (node.level > 0 ? 32 : 16) + NODE_OBJECTS;
+  return node.bytes.length + node.length * (node.level > 0 ? 32 : 16) + NODE_OBJECTS + (node.stored?.delta?.length ?? 0);
 }
 
 /** Reads a node may bank against eviction: each lets it pass the head of the main queue once more. */
@@ -88,15 +92,26 @@ class Queue {
 
   /** Queues a node at the tail (behind the slot's position, when another node already holds the slot). */
   push(slot: number, node: TreeNode): void {
-    this.slots.set(slot, { node, next: this.slots.get(slot) });
-    this.bytes += footprint(node);
+    const bytes = footprint(node);
+    this.slots.set(slot, { node, bytes, next: this.slots.get(slot) });
+    this.bytes += bytes;
   }
 
   /** Takes `c`, the head of its slot's chain, out of the queue. */
   remove(slot: number, c: Cached): void {
     if (c.next === undefined) this.slots.delete(slot);
     else this.slots.set(slot, c.next);
-    this.bytes -= footprint(c.node);
+    this.bytes -= c.bytes;
+  }
+
+  /** Takes `c` out of the queue, wherever it is in its slot's chain. */
+  take(slot: number, c: Cached): void {
+    let p = this.slots.get(slot);
+    if (p === c) return this.remove(slot, c);
+    while (p !== undefined && p.next !== c) p = p.next;
+    if (p === undefined) return;
+    p.next = c.next;
+    this.bytes -= c.bytes;
   }
 }
 
@@ -115,7 +130,7 @@ class Queue {
  *
  * A node reached through its parent's link (TreeNode.knownChild) skips the lookup, so walks
  * count it with `touch`. Those links are strong, so an eviction undoes every link to the node it
- * evicts (TreeNode.unlinkParents).
+ * evicts (TreeNode.uncached).
  */
 export class NodeLoader {
   private readonly reader: BlockReader;
@@ -219,10 +234,26 @@ export class NodeLoader {
     if (node !== EMPTY_NODE) (known ?? node).epoch = epoch;
     if (known !== undefined) return;
     node.cacheStamp = this.inserted;
-    node.cachedIn++;
+    if (node.cachedIn++ === 0) node.settled();
     (forked ? this.forks : this.main).push(slotAt(node.id, 0), node);
     this.inserted += footprint(node);
     if (this.cachedBytes > this.maxBytes) this.evict();
+  }
+
+  /**
+   * A node that a chain of writes replaced: likely dead (only readers of older roots still reach
+   * it), it leaves the main queue for the small one, and goes back only if read there. Left in
+   * the main queue, random writes' dead nodes filled it until live ones reached its head unread:
+   * into a 1M-key tree, a quarter of the leaves a write needed were read from disk again.
+   */
+  retire(node: TreeNode): void {
+    if (node === EMPTY_NODE) return;
+    const slot = slotAt(node.id, 0);
+    const c = this.main.find(slot, node.id, 0);
+    if (c === undefined) return;
+    this.main.take(slot, c);
+    node.cacheFreq = 0;
+    this.forks.push(slot, node);
   }
 
   private evict(): void {
@@ -254,6 +285,6 @@ export class NodeLoader {
   }
 
   private drop(node: TreeNode): void {
-    if (--node.cachedIn === 0) node.unlinkParents();
+    if (--node.cachedIn === 0) node.uncached();
   }
 }

@@ -74,7 +74,7 @@ export async function mutate(loader: NodeLoader, root: TreeNode, sorted: Mutatio
   const forked = root !== EMPTY_NODE && root.rewrites++ > 0;
   for (const n of created) loader.add(n, undefined, forked);
   // Unforked, the nodes replaced are likely dead: the read that found them earns no stay.
-  if (!forked) for (const b of bases) if (b !== undefined) b.cacheFreq = 0;
+  if (!forked) for (const b of bases) if (b !== undefined) loader.retire(b);
   // A single-entry internal root only means the level below already fits in one node.
   const dropped = new Set<TreeNode>();
   while (newRoot.level > 0 && newRoot.length === 1) {

@@ -6,9 +6,10 @@ import { BIN8, EXT_LINK, RANK_LINK, RANK_NUMBER } from '../codec/format.ts';
 import { Head, readHead } from '../codec/head.ts';
 import { CrissError } from '../errors.ts';
 import { ID_BYTES, type Id, LINK_BYTES, LINK_HEADER_BYTES, idOf } from '../store/id.ts';
+import type { StoredRecord } from '../store/records.ts';
 import { INLINE_MAX, checkRefAt, isRefAt, refLength } from './blob.ts';
 import { keyLevel } from './level.ts';
-import { nodeArrays, wordArray } from './slab.ts';
+import { type NodeArrays, type Slab, type Tenant, nodeArrays, nodeSpace, settle, vacate, wordArray } from './slab.ts';
 
 /** Largest block a node may take (docs/format.md §7). */
 export const MAX_NODE_BYTES = 64 * 1024 * 1024;
@@ -27,16 +28,17 @@ export interface Entry {
  * A parsed, immutable node. Entries stay inside the block's bytes and are addressed by
  * offsets, so a cached node costs its bytes plus three small typed arrays.
  */
-export class TreeNode {
+export class TreeNode implements Tenant {
   readonly id: Id;
-  readonly bytes: Uint8Array;
+  /** Its bytes and arrays may move to another slab (`relocate`) with the same contents; the old ones stay valid. */
+  bytes: Uint8Array;
   readonly level: number;
   /** Key i spans [keyStart[i], valStart[i]); its value [valStart[i], keyStart[i + 1]). */
-  readonly keyStart: Uint32Array;
-  readonly valStart: Uint32Array;
+  keyStart: Uint32Array;
+  valStart: Uint32Array;
   /** Internal nodes: per child, its entry count and the byte size of its subtree. */
-  readonly counts: Float64Array | null;
-  readonly sizes: Float64Array | null;
+  counts: Float64Array | null;
+  sizes: Float64Array | null;
   /** Entries in this subtree and bytes of every block in it, blobs included. */
   readonly count: number;
   readonly size: number;
@@ -100,6 +102,8 @@ export class TreeNode {
   cacheFreq = 0;
   /** Writes that built on this node as their root: a second one forks the tree (NodeLoader). */
   rewrites = 0;
+  /** How the store keeps this node, once a write of it landed here: the next write on it reads it here. */
+  stored: StoredRecord | undefined = undefined;
 
   private lastKeyLevel = -1;
   /** `sharedPrefix`'s measure: -1 until taken. */
@@ -121,6 +125,12 @@ export class TreeNode {
   private leadKind = 0;
   /** How many NodeLoaders cache this node (theirs to count): a parent links to it only while one does. */
   cachedIn = 0;
+  /** The slab its arrays (and, for a node built here, its bytes) were carved from; null: buffers of their own. */
+  home: Slab | null = null;
+  /** Its bytes lie in `home` too: a node read from the store keeps the buffer it was read into. */
+  homeHoldsBytes = false;
+  /** tree/slab's: its place among `home`'s tenants while a cache holds it. */
+  tenantAt = -1;
   /**
    * Children found before, held strongly so a warm read walks parent to child with neither a
    * cache lookup nor a WeakRef `deref` (which adds its target to V8's keep-alive set on every
@@ -146,8 +156,42 @@ export class TreeNode {
     child.linkFrom(this, i);
   }
 
-  /** No cache holds this node any longer: no parent may keep it alive. */
-  unlinkParents(): void {
+  /** A cache took this node: its slab counts it as a tenant. */
+  settled(): void {
+    settle(this.home, this);
+  }
+
+  /** No cache holds this node any longer: no parent may keep it alive, nor its slab count it. */
+  uncached(): void {
+    this.unlinkParents();
+    vacate(this.home, this);
+  }
+
+  /** Moves the node's bytes (when in its slab) and arrays to the slab being filled. */
+  relocate(): void {
+    const internal = this.counts !== null;
+    let space: NodeArrays & { slab: Slab | null };
+    if (this.homeHoldsBytes) {
+      const built = nodeSpace(this.bytes.length, this.length, internal);
+      built.bytes.set(this.bytes);
+      this.bytes = built.bytes;
+      space = built;
+    } else space = nodeArrays(this.length, internal);
+    space.keyStart.set(this.keyStart);
+    space.valStart.set(this.valStart);
+    if (this.counts !== null && this.sizes !== null && space.counts !== null && space.sizes !== null) {
+      space.counts.set(this.counts);
+      space.sizes.set(this.sizes);
+    }
+    this.keyStart = space.keyStart;
+    this.valStart = space.valStart;
+    this.counts = space.counts;
+    this.sizes = space.sizes;
+    this.home = space.slab;
+    settle(space.slab, this);
+  }
+
+  private unlinkParents(): void {
     const from = this.linkedFrom;
     if (from === undefined) return;
     this.linkedFrom = undefined;
@@ -450,7 +494,7 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
   if ((items - 2) % per !== 0) throw new Error('entry count does not fit the node kind');
   const n = (items - 2) / per;
   if (n === 0 && level > 0) throw new Error('an internal node has no children');
-  const { keyStart, valStart, counts, sizes } = nodeArrays(n, level > 0);
+  const { keyStart, valStart, counts, sizes, slab } = nodeArrays(n, level > 0);
   for (let i = 0; i < n; i++) {
     keyStart[i] = p;
     p = skipValue(b, p);
@@ -478,7 +522,9 @@ function parseNode(id: Id, b: Uint8Array): TreeNode {
   }
   keyStart[n] = p;
   if (p !== b.length) throw new Error('trailing bytes');
-  return new TreeNode(id, b, level, keyStart, valStart, counts, sizes);
+  const node = new TreeNode(id, b, level, keyStart, valStart, counts, sizes);
+  node.home = slab;
+  return node;
 }
 
 /** What the strict pass would check of a leaf's array header, version and level. */

@@ -112,6 +112,37 @@ describe('nodes stored as deltas (docs/format.md §8.1)', () => {
     expect((await contents(trees, t2)).size).toBe(12);
   });
 
+  it('a node this run wrote holds how it is stored, as the index says, also once a fork stores its base whole again', async () => {
+    env = await openEnv();
+    const random = prng(11);
+    const base = await env.trees.write(env.trees.emptyRoot, Array.from({ length: 3000 }, (_, i) => put(i, `value ${i} `.repeat(3))), -1);
+    let tip = base;
+    const check = async (root: Id): Promise<{ deltas: number; whole: number }> => {
+      let deltas = 0;
+      let whole = 0;
+      for await (const node of env.trees.walk(root)) {
+        if (node.stored === undefined) continue;
+        const [onDisk] = await env.store.readNodes([node.id]);
+        expect(node.stored.keyframe === null ? null : idToText(node.stored.keyframe)).toBe(onDisk?.keyframe === null || onDisk === undefined ? null : idToText(onDisk.keyframe));
+        if (node.stored.keyframe === null) whole++;
+        else deltas++;
+      }
+      return { deltas, whole };
+    };
+    for (let w = 0; w < 30; w++) tip = await env.trees.write(tip, Array.from({ length: 10 }, () => put(Math.floor(random() * 3000), `w${w}`)), -1);
+    const chain = await check(tip);
+    expect(chain.deltas).toBeGreaterThan(10);
+    // Two more writes on the same tip: the second promotes the bases the first replaced.
+    const a = await env.trees.write(tip, [put(5, 'a')], -1);
+    const b = await env.trees.write(tip, [put(5, 'b')], -1);
+    expect((await check(tip)).whole).toBeGreaterThan(chain.whole);
+    await check(a);
+    await check(b);
+    const trees = await reopen();
+    expect(await trees.get(b, encodeValue(5))).toEqual(encodeValue('b'));
+    expect((await contents(trees, tip)).size).toBe(3000);
+  });
+
   it('random writes, expiries, collections and reopens never lose a pinned tree (property)', async () => {
     env = await openEnv();
     deltasWritten = 0;

@@ -9,7 +9,7 @@ import { type Id, idOf, idToText } from '../../src/store/id.ts';
 import { Trees } from '../../src/tree/index.ts';
 import { MissingBlockError } from '../../src/tree/loader.ts';
 import type { TreeNode } from '../../src/tree/node.ts';
-import { put } from './helpers.ts';
+import { prng, put } from './helpers.ts';
 
 const logger = pino({ level: 'silent' });
 let dir: string;
@@ -152,6 +152,23 @@ describe('the node cache', () => {
     }
     expect(ids.filter((id) => trees.loader.peek(id) === undefined)).toEqual([]);
     expect(trees.loader.peek(forked[0])).toBeUndefined();
+  }, 60_000);
+
+  it('keeps the live tree of a chain of random writes resident: the nodes they replace leave first', async () => {
+    const size = await countedSize(root);
+    const trees = new Trees(full, full, { cacheBytes: 2 * size });
+    let tip = root;
+    for await (const node of trees.walk(tip)) expect(node.length).toBeGreaterThan(0);
+    const misses = trees.loader.misses;
+    const random = prng(7);
+    // Each write replaces about a quarter of the leaves: 120 writes create ~15 times what the
+    // cache holds, and a leaf often goes many writes without one landing in it.
+    const written = full.stats.bytesWritten;
+    for (let w = 0; w < 120; w++) {
+      tip = await trees.write(tip, Array.from({ length: 20 }, () => put(Math.floor(random() * 2000), `w${w}`)), 0);
+    }
+    expect(full.stats.bytesWritten - written).toBeGreaterThan(4 * size);
+    expect(trees.loader.misses).toBe(misses);
   }, 60_000);
 
   it('links a parent to a child only while the cache holds the child: an evicted node is not kept alive by the nodes above it', async () => {
