@@ -49,6 +49,8 @@ export interface StoredRecord {
   delta: Uint8Array | undefined;
   /** How often writes have replaced this node (see `recordOf`). */
   uses: number;
+  /** Bytes of the deltas written against `keyframe` along the chain of edits that led to this node, its own included. */
+  spent: number;
 }
 
 /** Where a writer keeps a node's StoredRecord once the write lands. */
@@ -152,6 +154,8 @@ export class NodeRecords {
   private readonly deltas = new Generations<Uint8Array>(CACHED_KEYFRAMES);
   /** How often recent writes replaced each delta-stored base (see `recordOf`). */
   private readonly baseUses = new Generations<number>(CACHED_KEYFRAMES);
+  /** What the chain of each delta record made by `encode` has cost (StoredRecord.spent), until its write lands. */
+  private readonly spent = new WeakMap<Uint8Array, number>();
   readonly stats = { deltas: 0 };
 
   constructor(db: ClassicLevel<Buffer, Buffer>, segments: SegmentFiles, legacy: boolean, logger: Logger) {
@@ -305,14 +309,30 @@ export class NodeRecords {
     if (keyframe === null) return encodeDelta(base.id, base.bytes, node.bytes, node.copied) ?? node.bytes;
     const delta = this.againstKeyframe(c, keyframe, keyframeBytes);
     // A base written on again and again (every write on one tree) pays for storing it whole
-    // at once; a base used once (random ingest) does not.
+    // at once; a base used once (random ingest) does not, until the chain of edits since its
+    // keyframe has cost as many bytes as the base (each delta carries every edit since, and
+    // random inserts make them grow). Renting until the rent reaches the price costs at most
+    // twice the best choice made knowing the edits to come: records of the 1M random ingest
+    // went from 1,724 to 1,251 B a pair (docs/benchmarks.md).
     const uses = this.countUse(base);
-    if (delta !== undefined && uses < 2) return delta;
+    if (delta !== undefined && uses < 2 && !this.chainPaid(base, delta)) return delta;
     const own = encodeDelta(base.id, base.bytes, node.bytes, node.copied);
     if (own === undefined || (delta !== undefined && own.length * 2 > delta.length)) return delta ?? node.bytes;
     // A base that keeps its record learns it is stored whole now.
     promoted.set(idKey(base.id), { id: base.id, bytes: base.bytes, holder: base.stored !== undefined ? base : undefined });
     return own;
+  }
+
+  /**
+   * Whether the chain of edits `delta` extends has cost more than the base's bytes, when the base's
+   * writer keeps its record (else the chain's cost is not known, and it goes on); remembers what
+   * the chain has cost with `delta`, for its node.
+   */
+  private chainPaid(base: Candidate['base'], delta: Uint8Array): boolean {
+    if (base.stored === undefined) return false;
+    const spent = base.stored.spent + delta.length;
+    this.spent.set(delta, spent);
+    return spent > base.bytes.length;
   }
 
   /** One more write replaced `base`: how many have, counted with its record when its writer keeps it. */
@@ -358,7 +378,7 @@ export class NodeRecords {
         // A record of its own: in Node's shared pool, it would keep the chunk it shares with
         // records of nodes long gone alive as long as this node stays cached.
         const delta = isDelta(r) ? ownCopy(r) : undefined;
-        n.holder.stored = { keyframe: delta === undefined ? null : keyframeOf(delta), delta, uses: 0 };
+        n.holder.stored = { keyframe: delta === undefined ? null : keyframeOf(delta), delta, uses: 0, spent: delta === undefined ? 0 : (this.spent.get(r) ?? r.length) };
         if (delta !== undefined) this.stats.deltas++;
         return;
       }

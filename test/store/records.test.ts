@@ -143,6 +143,30 @@ describe('nodes stored as deltas (docs/format.md §8.1)', () => {
     expect((await contents(trees, tip)).size).toBe(3000);
   });
 
+  it('a chain of inserts into one leaf starts a new keyframe once its deltas cost as many bytes as the keyframe', async () => {
+    env = await openEnv();
+    // Keys of level 0: one leaf holds them all, and every insert grows the next delta.
+    const keys = Array.from({ length: 400 }, (_, i) => `k${i}`).filter((k) => keyLevel(encodeValue(k)) === 0).slice(0, 120);
+    let tip = await env.trees.write(env.trees.emptyRoot, keys.slice(0, 20).map((k) => put(k, `${k} `.repeat(6))), -1);
+    const spentOn = new Map<string, number>();
+    for (const k of keys.slice(20)) {
+      tip = await env.trees.write(tip, [put(k, `${k} `.repeat(6))], -1);
+      const [stored] = await env.store.readNodes([tip]);
+      expect(stored).toBeDefined();
+      if (stored?.keyframe == null) continue;
+      const kf = idToText(stored.keyframe);
+      const node = await env.trees.root(tip);
+      const record = node.stored?.delta?.length ?? 0;
+      expect(record).toBeGreaterThan(0);
+      spentOn.set(kf, (spentOn.get(kf) ?? 0) + record);
+      // A delta is kept only while its chain has cost at most the node it replaces (inserts: smaller than this one).
+      expect(spentOn.get(kf)).toBeLessThanOrEqual(node.bytes.length);
+    }
+    expect(spentOn.size).toBeGreaterThan(2);
+    const trees = await reopen();
+    expect((await contents(trees, tip)).size).toBe(120);
+  });
+
   it('random writes, expiries, collections and reopens never lose a pinned tree (property)', async () => {
     env = await openEnv();
     deltasWritten = 0;
