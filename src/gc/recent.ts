@@ -41,7 +41,8 @@ export class RecentRoots {
     return n;
   }
 
+  /** A root is spared while less than the grace period has passed: with none, not at all, even within its millisecond. */
   private prune(now: number): void {
-    while (this.chunks.length > 0 && this.chunks[0].last < now - this.graceMs) this.chunks.shift();
+    while (this.chunks.length > 0 && this.chunks[0].last <= now - this.graceMs) this.chunks.shift();
   }
 }

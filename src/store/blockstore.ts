@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { CrissError } from '../errors.ts';
 import { BufferPool, type Lease } from './buffer-pool.ts';
 import { type LogOp, decodePosition, encodeCommit, encodePosition, endOf, recordsCrc, replay } from './commit-log.ts';
-import { type Id, idEquals, idOf } from './id.ts';
+import { type Id, idEquals, idKey, idOf } from './id.ts';
 import { BLOCK, NODE_AT, type NewNode, NodeRecords, type StoredNode, nodeAtKey, nodeKey } from './records.ts';
 import { type Appended, LOCATION_BYTES, type Location, RECORD_HEAD, SegmentFiles, type SegmentOptions, decodeLocation, diskUsage, encodeLocation, lengthOf } from './segments.ts';
 
@@ -89,6 +89,8 @@ export class BlockStore {
   readonly dir: string;
   private queue: Pending[] = [];
   private flushing: Promise<void> | null = null;
+  /** Nodes of groups appended and not yet in LevelDB (`landGroup`). */
+  private readonly inFlight = new Set<string>();
   private closed = false;
   /** Set once a write failed after its commit record was appended: no write is taken after it. */
   private broken: CrissError | null = null;
@@ -291,22 +293,44 @@ export class BlockStore {
     return promise;
   }
 
+  /**
+   * Takes the queue as one group at a time, and the next group as soon as this one's records are
+   * appended: its lookups and encoding run while the one before syncs and lands in LevelDB, so
+   * the event loop is not left idle between the two (single-key puts: docs/benchmarks.md). Groups
+   * still land, and their writers hear back, in queue order.
+   */
   private async flushLoop(): Promise<void> {
-    while (this.queue.length > 0) {
+    let landing: Promise<void> = Promise.resolve();
+    // Writes queued while the last group lands are taken too: only an empty queue ends the loop.
+    while (this.queue.length > 0 || (await landing, this.queue.length > 0)) {
       const jobAt = this.queue.findIndex((p) => p.job !== null);
       if (jobAt === 0) {
+        await landing;
         const p = this.queue.shift() as Pending;
         await (p.job as () => Promise<unknown>)().then(p.resolve, p.reject);
         continue;
       }
       const group = jobAt < 0 ? this.queue : this.queue.slice(0, jobAt);
       this.queue = jobAt < 0 ? [] : this.queue.slice(jobAt);
-      await this.writeGroup(group);
+      const { appended, landed } = this.writeGroup(group, landing);
+      landing = landed;
+      await appended;
     }
     this.flushing = null;
   }
 
-  private async writeGroup(all: Pending[]): Promise<void> {
+  /**
+   * Writes one group: `appended` once its records are in the segments (or it failed before),
+   * `landed` once it is durable and in LevelDB after `before` (the group ahead of it), its
+   * writers told. Neither rejects: failures reach the writers.
+   */
+  private writeGroup(all: Pending[], before: Promise<void>): { appended: Promise<void>; landed: Promise<void> } {
+    const appended = Promise.withResolvers<void>();
+    const landed = this.landGroup(all, before, appended.resolve).finally(appended.resolve);
+    return { appended: appended.promise, landed };
+  }
+
+  private async landGroup(all: Pending[], before: Promise<void>, appendedNow: () => void): Promise<void> {
     const group: Pending[] = [];
     for (const p of all) {
       try {
@@ -319,9 +343,10 @@ export class BlockStore {
     }
     if (group.length === 0) return;
     let appended = false;
+    const flying: string[] = [];
     try {
       const written = group.flatMap((p) => p.set?.blocks ?? []);
-      const encoded = await this.nodes.encode(written, this.guard?.collecting !== true);
+      const encoded = await this.nodes.encode(written, this.guard?.collecting !== true, this.inFlight);
       // Promoted bases go first: a node stored against one is never without it.
       const nodes = [...encoded.promoted, ...written];
       const records = [...encoded.promoted.map((p) => p.bytes), ...encoded.records];
@@ -335,6 +360,13 @@ export class BlockStore {
         crc: recordsCrc(stored),
         ops: (logged = ops(locs)),
       }));
+      // Until this group is in LevelDB, the groups behind it learn of its nodes here.
+      for (const s of stored) {
+        const k = idKey(s.id);
+        this.inFlight.add(k);
+        flying.push(k);
+      }
+      appendedNow();
       // A chained batch: each put is one call into LevelDB's batch, where an array of ops costs
       // property reads per op on this thread (about a third more for a group's ~100 nodes).
       const batch = this.db.batch();
@@ -346,6 +378,9 @@ export class BlockStore {
         }
         batch.put(CHECKPOINT, encodePosition(endOf(sealed)));
         await this.segments.sync();
+        // In queue order: the checkpoint only moves forward, and a variable's last value wins.
+        await before;
+        if (this.broken !== null) throw this.broken;
         // The commit record, synced above, is what makes the write durable; LevelDB's log is
         // synced about once a second, which bounds what a recovery replays.
         const now = performance.now();
@@ -362,12 +397,14 @@ export class BlockStore {
       this.stats.commits += group.length;
       for (const p of group) p.resolve(undefined);
     } catch (e) {
-      this.logger.error({ err: e }, 'store write failed');
-      const err = new CrissError('ERR', `store write failed: ${(e as Error).message}`, { cause: e });
+      const err = e === this.broken ? e : new CrissError('ERR', `store write failed: ${(e as Error).message}`, { cause: e });
+      if (e !== this.broken) this.logger.error({ err: e }, 'store write failed');
       // Its commit record may be on disk, half written or to be replayed after a crash: a
       // later write appended behind it could be lost with it, so none is taken until a restart.
-      if (appended) this.broken = new CrissError('ERR', `the store refuses writes since one could not be made durable (${(e as Error).message}); restart the daemon`);
+      if (appended && this.broken === null) this.broken = new CrissError('ERR', `the store refuses writes since one could not be made durable (${(e as Error).message}); restart the daemon`);
       for (const p of group) p.reject(err);
+    } finally {
+      for (const k of flying) this.inFlight.delete(k);
     }
   }
 

@@ -266,9 +266,10 @@ export class NodeRecords {
    * bytes, the node itself otherwise, and undefined for a node already stored (nothing to
    * write). `deltas` false stores every node whole (while the collector runs). `promoted` are
    * bases to store whole again: a base that is itself a delta, far from its keyframe, would
-   * otherwise make every write on it store its successor whole.
+   * otherwise make every write on it store its successor whole. `inFlight`: nodes appended by
+   * writes not yet in LevelDB, which are stored already too.
    */
-  async encode(nodes: NewNode[], deltas: boolean): Promise<{ records: Array<Uint8Array | undefined>; promoted: NewNode[] }> {
+  async encode(nodes: NewNode[], deltas: boolean, inFlight: ReadonlySet<string>): Promise<{ records: Array<Uint8Array | undefined>; promoted: NewNode[] }> {
     // A node equal to the one it replaces is stored already (a write that changed nothing).
     const records = nodes.map((n) => (n.base !== undefined && idEquals(n.base.id, n.id) ? undefined : n.bytes));
     const candidates: Candidate[] = [];
@@ -297,7 +298,7 @@ export class NodeRecords {
     const keyframeBytes = await this.keyframesFor(candidates.map((c) => (c.via === undefined ? c.keyframe : undefined)));
     const promoted = new Map<string, NewNode>();
     candidates.forEach((c, i) => {
-      records[c.at] = found[i] !== undefined ? undefined : this.recordOf(c, keyframeBytes, promoted);
+      records[c.at] = found[i] !== undefined || inFlight.has(idKey(c.node.id)) ? undefined : this.recordOf(c, keyframeBytes, promoted);
     });
     return { records, promoted: [...promoted.values()] };
   }

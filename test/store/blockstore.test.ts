@@ -8,6 +8,8 @@ import { CrissError } from '../../src/errors.ts';
 import { BlockStore, FOREVER } from '../../src/store/blockstore.ts';
 import { type Id, idOf, idToText } from '../../src/store/id.ts';
 import { decodeLocation } from '../../src/store/segments.ts';
+import { prng } from '../helpers/prng.ts';
+import { edit, leaf, randomLeaf } from './leaves.ts';
 
 const logger = pino({ level: 'silent' });
 const hex = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString('hex'));
@@ -321,6 +323,81 @@ describe('BlockStore on LevelDB', () => {
     const later = block('after a restart');
     await s.commit({ blocks: [later] });
     expect(hex(await s.getBlock(later.id))).toBe(hex(later.bytes));
+  });
+
+  describe('groups in flight: the next is written while the one before syncs', () => {
+    /** Holds the store's first append and first sync until let go; counts the syncs begun. */
+    function holdFirstGroup(s: BlockStore, fail = false): { appending: () => boolean; syncs: () => number; letAppend: () => void; letSync: () => void } {
+      const { segments } = s;
+      const appendSealed = segments.appendSealed.bind(segments);
+      const sync = segments.sync.bind(segments);
+      const append = Promise.withResolvers<void>();
+      const synced = Promise.withResolvers<void>();
+      let appends = 0;
+      let syncs = 0;
+      segments.appendSealed = async (...args) => {
+        if (++appends === 1) await append.promise;
+        return appendSealed(...args);
+      };
+      segments.sync = async () => {
+        if (++syncs === 1) {
+          await synced.promise;
+          if (fail) throw new Error('EIO: i/o error, fdatasync');
+        }
+        return sync();
+      };
+      return { appending: () => appends > 0, syncs: () => syncs, letAppend: append.resolve, letSync: synced.resolve };
+    }
+
+    async function until(what: () => boolean): Promise<void> {
+      for (let i = 0; i < 10_000 && !what(); i++) await new Promise((r) => setImmediate(r));
+      expect(what()).toBe(true);
+    }
+
+    it('a node a later group writes again while the first is unsynced is stored once, and both land in queue order', async () => {
+      const r = prng(71);
+      const baseEntries = randomLeaf(r);
+      const baseBytes = leaf(baseEntries);
+      const base = { id: idOf(baseBytes), bytes: baseBytes };
+      const nodeBytes = leaf(edit(baseEntries, 1, r));
+      const node = { id: idOf(nodeBytes), bytes: nodeBytes, base };
+      const name = Buffer.from('head');
+      let s = await openStore();
+      await s.commit({ blocks: [base], pins: [{ root: base.id, until: FOREVER }] });
+      const written = s.stats.blocksWritten;
+      const held = holdFirstGroup(s);
+      const heard: string[] = [];
+      const first = s.commit({ blocks: [node], vars: [{ name, value: Buffer.from('first') }] }).then(() => heard.push('first'));
+      await until(held.appending);
+      // Queued while the first group is written: taken, encoded and synced before that one lands.
+      const second = s.commit({ blocks: [node], pins: [{ root: node.id, until: FOREVER }], vars: [{ name, value: Buffer.from('second') }] }).then(() => heard.push('second'));
+      held.letAppend();
+      await until(() => held.syncs() === 2);
+      expect(heard).toEqual([]);
+      held.letSync();
+      await Promise.all([first, second]);
+      expect(heard).toEqual(['first', 'second']);
+      expect(s.stats.blocksWritten - written).toBe(1);
+      await closeStore(s);
+      s = await openStore();
+      expect(hex(await s.getBlock(node.id))).toBe(hex(nodeBytes));
+      expect((await collect(s.vars())).map((v) => Buffer.from(v.value).toString())).toEqual(['second']);
+    });
+
+    it('a group queued behind one that fails past its commit record is refused, not landed', async () => {
+      const s = await openStore();
+      const held = holdFirstGroup(s, true);
+      const failed = s.commit({ blocks: [block('fails')] });
+      await until(held.appending);
+      const behind = block('queued behind it');
+      const queued = s.commit({ blocks: [behind] });
+      held.letAppend();
+      await until(() => held.syncs() === 2);
+      held.letSync();
+      await expect(failed).rejects.toMatchObject({ message: expect.stringMatching(/store write failed: EIO/) });
+      await expect(queued).rejects.toMatchObject({ message: expect.stringMatching(/refuses writes.*restart/) });
+      expect(await s.getBlock(behind.id)).toBeUndefined();
+    });
   });
 
   it('refuses to open a directory another open store holds', async () => {
